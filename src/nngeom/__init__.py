@@ -1,0 +1,35 @@
+"""nngeom: the geometry of neural networks.
+
+Knots and linear regions, permutation symmetry and Hessian spectra, tangent sensitivity,
+trainable activation subnetworks, and chaotic time-series prediction; each on your own PyTorch
+model in a few lines, from the shell on a saved model, and as a reproduction of its paper
+(``nngeom reproduce ...``).
+"""
+
+from __future__ import annotations
+
+# --- foundation -------------------------------------------------------------------------
+from ._errors import (
+    DataError as DataError,
+    InvalidInput as InvalidInput,
+    InvalidModel as InvalidModel,
+    ModelFileError as ModelFileError,
+    NngeomError as NngeomError,
+    RunError as RunError,
+    StudyError as StudyError,
+    UnsupportedModel as UnsupportedModel,
+)
+from ._version import __version__ as __version__
+from .modelfile import load_model as load_model, save_model as save_model
+from .nets import MLP as MLP, as_mlp as as_mlp, mlp as mlp
+from .train import TrainResult as TrainResult, train as train
+
+# --- knots and regions (knots.py, regions.py) ---------------------------------------------
+
+# --- symmetry and Hessians (symmetry.py, hessian.py) --------------------------------------
+
+# --- tangent sensitivity (sensitivity.py) --------------------------------------------------
+
+# --- trainable activations (activations.py) ------------------------------------------------
+
+# --- chaotic time series (chaos/) -----------------------------------------------------------

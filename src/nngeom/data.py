@@ -1,0 +1,259 @@
+"""Datasets: an IDX reader (MNIST / Fashion-MNIST), sklearn's bundled sets, teacher tasks, splits.
+
+Nothing is downloaded at run time. Fashion-MNIST is read from the Debian package
+``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``) or from any folder holding the
+four IDX files (gzipped or not); MNIST files in the same layout are read the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._errors import DataError, InvalidInput
+
+__all__ = [
+    "read_idx",
+    "Dataset",
+    "load_idx_dataset",
+    "fashion_mnist",
+    "fashion_mnist_available",
+    "digits",
+    "image_classification",
+    "teacher_student_grid",
+    "split",
+]
+
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read one IDX file (``.gz`` or plain) into an array of its declared type and shape.
+
+    The format: two zero bytes, a type code, the number of dimensions ``D``, then ``D`` big-endian
+    uint32 sizes, then the data. Raises :class:`DataError` on a wrong magic number, an unknown
+    type code, or a file whose length does not match its header (truncated or padded).
+    """
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError as exc:
+        raise DataError(f"IDX file not found: {path}") from exc
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(
+            f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'}; "
+            "expected 0x0000 then a type code)"
+        )
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_TYPES:
+        raise DataError(f"{path}: unknown IDX data type code 0x{code:02x}")
+    if ndim == 0:
+        raise DataError(f"{path}: IDX header declares zero dimensions")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated inside its header")
+    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_TYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        what = "truncated" if len(raw) - header < expected else "longer than its header says"
+        raise DataError(
+            f"{path} is {what}: header shape {shape} needs {expected} data bytes, "
+            f"file has {len(raw) - header}; re-download or reinstall it"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split. ``X_*``: float32 ``(N, D)``; ``y_*``: int64 labels ``(N,)`` or float targets."""
+
+    name: str
+    X_train: Tensor
+    y_train: Tensor
+    X_test: Tensor
+    y_test: Tensor
+    n_classes: int | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise DataError(f"{folder} has no {stem}[.gz]")
+
+
+def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Dataset:
+    """Load the four standard MNIST-layout IDX files from ``folder`` (pixels scaled to [0, 1])."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder with MNIST-layout IDX files")
+    parts = {}
+    for key, stem in (
+        ("X_train", "train-images-idx3-ubyte"),
+        ("y_train", "train-labels-idx1-ubyte"),
+        ("X_test", "t10k-images-idx3-ubyte"),
+        ("y_test", "t10k-labels-idx1-ubyte"),
+    ):
+        parts[key] = read_idx(_find(folder, stem))
+    for split_name in ("train", "test"):
+        X, y = parts[f"X_{split_name}"], parts[f"y_{split_name}"]
+        if X.ndim != 3 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise DataError(
+                f"{folder}: {split_name} images {X.shape} and labels {y.shape} do not match"
+            )
+    def images(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(a.reshape(a.shape[0], -1).astype(np.float32) / 255.0)
+
+    return Dataset(
+        name,
+        images(parts["X_train"]),
+        torch.from_numpy(parts["y_train"].astype(np.int64)),
+        images(parts["X_test"]),
+        torch.from_numpy(parts["y_test"].astype(np.int64)),
+        n_classes=10,
+    )
+
+
+def fashion_mnist_available(folder: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder holding Fashion-MNIST's IDX files, or None if it is not installed."""
+    candidates = [folder] if folder is not None else [os.environ.get("NNGEOM_FASHION_MNIST"), *FASHION_MNIST_DIRS]
+    for c in candidates:
+        if c and any(Path(c, f).exists() for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
+            return Path(c)
+    return None
+
+
+def fashion_mnist(folder: str | os.PathLike[str] | None = None) -> Dataset:
+    """Fashion-MNIST (60k train / 10k test, 784 features in [0, 1], 10 classes).
+
+    Looks in ``folder``, then ``$NNGEOM_FASHION_MNIST``, then the Debian package's folder.
+    """
+    found = fashion_mnist_available(folder)
+    if found is None:
+        raise DataError(
+            "Fashion-MNIST is not installed: run `apt-get install dataset-fashion-mnist` "
+            "or set NNGEOM_FASHION_MNIST to a folder with its four IDX files"
+        )
+    return load_idx_dataset(found, name="fashion-mnist")
+
+
+def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """sklearn's bundled 8x8 digits (1797 images, 64 features scaled to [0, 1], 10 classes)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    X = torch.from_numpy(bunch.data.astype(np.float32) / 16.0)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    return split(X, y, test_fraction=test_fraction, seed=seed, name="digits", n_classes=10)
+
+
+def image_classification(
+    name: str = "auto", *, n_train: int | None = None, n_test: int | None = None, seed: int = 0
+) -> Dataset:
+    """Fashion-MNIST if installed (``name="auto"`` or ``"fashion-mnist"``), else digits.
+
+    ``n_train``/``n_test`` take seeded random subsets. With ``name="auto"`` the returned
+    dataset's ``name`` tells which one was used, so a study can say so in its report.
+    """
+    if name == "auto":
+        name = "fashion-mnist" if fashion_mnist_available() else "digits"
+    if name == "fashion-mnist":
+        ds = fashion_mnist()
+    elif name == "digits":
+        ds = digits(seed=seed)
+    else:
+        raise InvalidInput(f"unknown dataset {name!r}; use 'auto', 'fashion-mnist' or 'digits'")
+    g = torch.Generator().manual_seed(int(seed))
+
+    def subset(X: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
+        if n is None or n >= X.shape[0]:
+            return X, y
+        if n < 1:
+            raise InvalidInput(f"subset size must be >= 1, got {n}")
+        idx = torch.randperm(X.shape[0], generator=g)[:n]
+        return X[idx], y[idx]
+
+    Xtr, ytr = subset(ds.X_train, ds.y_train, n_train)
+    Xte, yte = subset(ds.X_test, ds.y_test, n_test)
+    return Dataset(ds.name, Xtr, ytr, Xte, yte, ds.n_classes)
+
+
+def split(
+    X: Tensor,
+    y: Tensor,
+    *,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    name: str = "data",
+    n_classes: int | None = None,
+) -> Dataset:
+    """Shuffle with a seeded generator and split into train and test parts."""
+    if X.shape[0] != y.shape[0]:
+        raise InvalidInput(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if not 0.0 < test_fraction < 1.0:
+        raise InvalidInput(f"test_fraction must be in (0, 1), got {test_fraction}")
+    n = X.shape[0]
+    n_test = int(round(n * test_fraction))
+    if n_test < 1 or n - n_test < 1:
+        raise InvalidInput(f"cannot split {n} examples with test_fraction={test_fraction}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    te, tr = perm[:n_test], perm[n_test:]
+    return Dataset(name, X[tr], y[tr], X[te], y[te], n_classes)
+
+
+# The teacher of the permutation-saddles toy task (Brea et al. 2019; SymmetrySaddles.jl).
+TEACHER_INCOMING = ((0.6, 0.5), (-0.5, 0.5), (-0.2, -0.6), (0.1, -0.6))
+
+
+def teacher_student_grid(
+    activation: str = "softplus",
+    *,
+    step: float = 0.25,
+    extent: float = 5.0,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Tensor, Tensor, torch.nn.Sequential]:
+    """The 2-D teacher-student toy task of the permutation-saddles paper.
+
+    Inputs: the grid ``-extent:step:extent`` squared (1681 points for the defaults), shape ``(N, 2)``.
+    Teacher: ``2 -> 4 -> 1`` without biases, incoming vectors ``TEACHER_INCOMING``, output
+    weights all 1, the given activation. Returns ``(X, y, teacher)`` with ``y`` of shape ``(N, 1)``.
+    """
+    from .nets import make_activation
+
+    if step <= 0 or extent <= 0:
+        raise InvalidInput("step and extent must be positive")
+    ticks = torch.arange(-extent, extent + step / 2, step, dtype=dtype)
+    gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
+    X = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+    first = torch.nn.Linear(2, 4, bias=False, dtype=dtype)
+    second = torch.nn.Linear(4, 1, bias=False, dtype=dtype)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor(TEACHER_INCOMING, dtype=dtype))
+        second.weight.fill_(1.0)
+    teacher = torch.nn.Sequential(first, make_activation(activation), second)
+    with torch.no_grad():
+        y = teacher(X)
+    return X, y, teacher

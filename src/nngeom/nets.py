@@ -1,0 +1,409 @@
+"""An MLP view of a torch module, the ``mlp()`` builder, and model validation.
+
+Every analysis in nngeom that needs weights works on :class:`MLP`, a read-only view of a
+module made of ``nn.Linear`` layers separated by element-wise activations. The view holds
+*references* to the module's parameters: it never copies them, so gradients still flow.
+
+Conventions: hidden layers are numbered from 0 (the first hidden layer); a net with sizes
+``(d, n_0, ..., n_{L-1}, p)`` has ``L`` hidden layers of widths ``n_0..n_{L-1}``,
+``L + 1`` Linear layers, weights ``W_l`` of shape ``(sizes[l+1], sizes[l])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+
+__all__ = [
+    "MLP",
+    "as_mlp",
+    "mlp",
+    "activation_name",
+    "is_piecewise_linear",
+    "make_activation",
+    "piecewise_linear_form",
+]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "identity": nn.Identity,
+}
+_NAMES: dict[type, str] = {
+    nn.ReLU: "relu",
+    nn.LeakyReLU: "leaky_relu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.Softplus: "softplus",
+    nn.Identity: "identity",
+}
+# Layers that are the identity in evaluation mode: skipped by the view.
+_NO_OPS = (nn.Dropout, nn.Flatten)
+MAX_PARAMETERS = 2_000_000_000
+
+
+def activation_name(act: nn.Module) -> str | None:
+    """Name of an element-wise activation module, or None if it is not one nngeom knows.
+
+    A third-party module joins by setting ``nngeom_elementwise = True`` and ``nngeom_name``.
+    """
+    for cls, name in _NAMES.items():
+        if type(act) is cls:
+            return name
+    if getattr(act, "nngeom_elementwise", False):
+        return str(getattr(act, "nngeom_name", type(act).__name__.lower()))
+    return None
+
+
+def is_piecewise_linear(act: nn.Module) -> bool:
+    """True for ReLU, LeakyReLU, Identity and modules that declare ``nngeom_piecewise_linear``."""
+    if type(act) in (nn.ReLU, nn.LeakyReLU, nn.Identity):
+        return True
+    return bool(getattr(act, "nngeom_piecewise_linear", False))
+
+
+def make_activation(activation: str | nn.Module | type) -> nn.Module:
+    """An activation module from a name (``"relu"``, ``"tanh"``, ...), a class or an instance."""
+    if isinstance(activation, nn.Module):
+        return activation
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation()
+    if isinstance(activation, str) and activation.lower() in _ACTIVATIONS:
+        return _ACTIVATIONS[activation.lower()]()
+    raise InvalidInput(
+        f"unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)} "
+        "or pass an nn.Module instance"
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class MLP:
+    """Read-only view of a fully connected network.
+
+    Attributes:
+        module: the viewed module (unchanged).
+        linears: the ``L + 1`` ``nn.Linear`` layers in order.
+        activations: the ``L`` hidden activations (``activations[l]`` follows ``linears[l]``).
+        output_activation: activation after the last Linear, or None.
+    """
+
+    module: nn.Module
+    linears: tuple[nn.Linear, ...]
+    activations: tuple[nn.Module, ...]
+    output_activation: nn.Module | None = None
+
+    @property
+    def weights(self) -> list[Tensor]:
+        """``W_l`` of shape ``(sizes[l+1], sizes[l])`` for ``l = 0..L`` (live parameters)."""
+        return [lin.weight for lin in self.linears]
+
+    @property
+    def biases(self) -> list[Tensor]:
+        """``b_l`` of shape ``(sizes[l+1],)``; zeros (not parameters) where a layer has no bias."""
+        return [
+            lin.bias
+            if lin.bias is not None
+            else torch.zeros(lin.out_features, dtype=lin.weight.dtype, device=lin.weight.device)
+            for lin in self.linears
+        ]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """``(input_dim, n_0, ..., n_{L-1}, output_dim)``."""
+        return (self.linears[0].in_features, *(lin.out_features for lin in self.linears))
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Hidden widths ``(n_0, ..., n_{L-1})``."""
+        return self.sizes[1:-1]
+
+    @property
+    def input_dim(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def output_dim(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers ``L``."""
+        return len(self.activations)
+
+    @property
+    def activation(self) -> str:
+        """The hidden activation's name, or ``"mixed"`` if the layers differ."""
+        names = {activation_name(a) for a in self.activations}
+        return names.pop() if len(names) == 1 else ("none" if not names else "mixed")
+
+    @property
+    def piecewise_linear(self) -> bool:
+        """True if every hidden (and output) activation is piecewise linear."""
+        acts = list(self.activations)
+        if self.output_activation is not None:
+            acts.append(self.output_activation)
+        return all(is_piecewise_linear(a) for a in acts)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.linears[0].weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.linears[0].weight.device
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Evaluate the network layer by layer. ``x``: ``(N, input_dim)`` -> ``(N, output_dim)``."""
+        h = x
+        for lin, act in zip(self.linears[:-1], self.activations):
+            h = act(lin(h))
+        h = self.linears[-1](h)
+        return self.output_activation(h) if self.output_activation is not None else h
+
+    __call__ = forward
+
+    def pre_activations(self, x: Tensor) -> list[Tensor]:
+        """Hidden pre-activations ``z_l``, each ``(N, n_l)``, for ``l = 0..L-1``."""
+        zs = []
+        h = x
+        for lin, act in zip(self.linears[:-1], self.activations):
+            z = lin(h)
+            zs.append(z)
+            h = act(z)
+        return zs
+
+    def patterns(self, x: Tensor) -> Tensor:
+        """Activation pattern ``z > 0`` of every hidden unit: bool ``(N, sum(widths))``."""
+        zs = self.pre_activations(x)
+        if not zs:
+            return torch.zeros(x.shape[0], 0, dtype=torch.bool, device=x.device)
+        return torch.cat([z > 0 for z in zs], dim=1)
+
+    def check_finite(self) -> MLP:
+        """Raise :class:`InvalidModel` if any weight or bias is NaN or infinite."""
+        for l, lin in enumerate(self.linears):
+            for what, p in (("weight", lin.weight), ("bias", lin.bias)):
+                if p is not None and not torch.isfinite(p).all():
+                    raise InvalidModel(
+                        f"Linear layer {l} has a non-finite {what} (NaN or inf); "
+                        "re-initialise or retrain the model before analysing it"
+                    )
+        return self
+
+
+def _flatten(module: nn.Module) -> list[nn.Module]:
+    if isinstance(module, (nn.Sequential, nn.ModuleList)):
+        out: list[nn.Module] = []
+        for child in module:
+            out.extend(_flatten(child))
+        return out
+    if isinstance(module, nn.Linear) or activation_name(module) is not None:
+        return [module]
+    if isinstance(module, _NO_OPS):
+        return []
+    children = list(module.children())
+    if children and not isinstance(module, nn.Linear) and type(module).forward is not nn.Module.forward:
+        # a container-like custom module: look inside (its forward is checked afterwards)
+        out = []
+        for child in children:
+            out.extend(_flatten(child))
+        return out
+    return [module]
+
+
+def _describe(module: nn.Module) -> str:
+    return type(module).__name__
+
+
+def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True) -> MLP:
+    """View ``module`` as an MLP of Linear layers and element-wise activations.
+
+    Accepts an ``nn.Sequential`` (nested ones are flattened) or any module whose
+    registered children, in order, are Linear layers and activations (ReLU, LeakyReLU, Tanh,
+    Sigmoid, Softplus, Identity, or modules declaring ``nngeom_elementwise``). Dropout and
+    Flatten are skipped (evaluation-mode view). Two Linears in a row get an Identity between.
+
+    Args:
+        module: the model.
+        check_finite: raise :class:`InvalidModel` on NaN/inf parameters.
+        verify: for a custom (non-Sequential) module, check on a random probe that its forward
+            equals the view's forward, so a module that calls its layers in another order is refused.
+
+    Raises:
+        UnsupportedModel: a layer that is not Linear or a known element-wise activation.
+        InvalidModel: non-finite parameters (with ``check_finite``).
+    """
+    if isinstance(module, MLP):
+        return module
+    if not isinstance(module, nn.Module):
+        raise UnsupportedModel(f"expected a torch nn.Module, got {type(module).__name__}")
+    layers = _flatten(module)
+    linears: list[nn.Linear] = []
+    acts: list[nn.Module] = []
+    pending: nn.Module | None = None
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            if linears:
+                acts.append(pending if pending is not None else nn.Identity())
+            elif pending is not None:
+                raise UnsupportedModel(
+                    f"the model starts with an activation ({_describe(pending)}) before any Linear "
+                    "layer; nngeom's MLP view needs Linear first"
+                )
+            linears.append(layer)
+            pending = None
+        elif activation_name(layer) is not None:
+            if pending is not None:
+                raise UnsupportedModel(
+                    f"two activations in a row ({_describe(pending)}, {_describe(layer)}); "
+                    "merge them into one module or use an nn.Sequential of Linear + activation"
+                )
+            pending = layer
+        else:
+            raise UnsupportedModel(
+                f"layer {_describe(layer)} is not supported: nngeom's MLP view takes Linear layers "
+                "and element-wise activations (ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, Identity); "
+                "use the generic (autograd) functions for other models"
+            )
+    if not linears:
+        raise UnsupportedModel(
+            f"{_describe(module)} has no nn.Linear layer; nngeom's MLP view needs at least one"
+        )
+    for a, b in zip(linears, linears[1:]):
+        if a.out_features != b.in_features:
+            raise UnsupportedModel(
+                f"Linear layers do not chain: {a.out_features} outputs feed {b.in_features} inputs"
+            )
+    view = MLP(module, tuple(linears), tuple(acts), pending)
+    if check_finite:
+        view.check_finite()
+    if verify and not isinstance(module, (nn.Sequential, nn.ModuleList)):
+        _verify_forward(module, view)
+    return view
+
+
+def _verify_forward(module: nn.Module, view: MLP) -> None:
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(4, view.input_dim, generator=g, dtype=view.dtype).to(view.device)
+    try:
+        with torch.no_grad():
+            got = module(x)
+            want = view.forward(x)
+    except Exception as exc:  # the module's own forward failed on a plain (N, d) input
+        raise UnsupportedModel(
+            f"{_describe(module)} cannot be evaluated on an (N, {view.input_dim}) input ({exc}); "
+            "pass an nn.Sequential of Linear + activation layers"
+        ) from exc
+    if not isinstance(got, Tensor) or got.shape != want.shape or not torch.allclose(
+        got, want, rtol=1e-4, atol=1e-5
+    ):
+        raise UnsupportedModel(
+            f"{_describe(module)}.forward does not apply its Linear and activation layers in "
+            "registration order (or does something else besides); pass an equivalent nn.Sequential"
+        )
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: str | nn.Module | type = "relu",
+    *,
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+    bias: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    output_activation: str | nn.Module | type | None = None,
+) -> nn.Sequential:
+    """Build ``Sequential(Linear, act, Linear, act, ..., Linear)`` with sizes ``(d, n_0, ..., p)``.
+
+    Initialisation is PyTorch's default (uniform in ``±1/sqrt(fan_in)`` for weights and biases)
+    drawn from ``generator`` or from a fresh generator seeded with ``seed``: the global RNG is
+    never touched, so the same seed gives the same net everywhere.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise InvalidInput(f"sizes needs at least an input and an output size, got {sizes}")
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise InvalidInput(f"every size must be a positive int, got {sizes}")
+    n_params = sum(a * b + (b if bias else 0) for a, b in zip(sizes, sizes[1:]))
+    if n_params > MAX_PARAMETERS:
+        raise InvalidInput(f"sizes {sizes} give {n_params:,} parameters, more than nngeom builds")
+    if generator is None:
+        generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else int(seed))
+    layers: list[nn.Module] = []
+    for l, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        lin = nn.Linear(fan_in, fan_out, bias=bias, dtype=dtype, device="meta")
+        lin = lin.to_empty(device="cpu")
+        bound = 1.0 / fan_in**0.5
+        with torch.no_grad():
+            w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(
+                -bound, bound, generator=generator
+            )
+            lin.weight.copy_(w)
+            if bias:
+                lin.bias.copy_(
+                    torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=generator)
+                )
+        layers.append(lin)
+        if l < len(sizes) - 2:
+            layers.append(make_activation(activation) if l == 0 else _fresh(activation, layers[1]))
+    if output_activation is not None:
+        layers.append(make_activation(output_activation))
+    net = nn.Sequential(*layers)
+    if device is not None:
+        net = net.to(device)
+    return net
+
+
+def _fresh(activation: str | nn.Module | type, first: nn.Module) -> nn.Module:
+    """A new activation module per layer (so trainable activations are not shared by accident)."""
+    if isinstance(activation, nn.Module):
+        import copy
+
+        return copy.deepcopy(first)
+    return make_activation(activation)
+
+
+def piecewise_linear_form(act: nn.Module, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The exact piecewise-linear form of an element-wise activation on a layer of ``width`` units.
+
+    Returns ``(breakpoints, slopes, intercepts)`` of shapes ``(width, m)``, ``(width, m + 1)``,
+    ``(width, m + 1)`` (float64, breakpoints sorted ascending per unit): on the ``r``-th piece
+    (between breakpoints ``r-1`` and ``r``) the activation is ``slopes[:, r] * z + intercepts[:, r]``.
+    ReLU: one breakpoint at 0, slopes (0, 1). A module joins by defining
+    ``nngeom_piecewise_linear_form(width)`` with the same contract.
+
+    Raises:
+        UnsupportedModel: the activation is not piecewise linear (Tanh, Sigmoid, Softplus, ...).
+    """
+    f64 = torch.float64
+    if type(act) is nn.ReLU:
+        bp, sl = torch.zeros(width, 1, dtype=f64), torch.tensor([[0.0, 1.0]], dtype=f64).expand(width, 2)
+        return bp, sl.clone(), torch.zeros(width, 2, dtype=f64)
+    if type(act) is nn.LeakyReLU:
+        a = float(act.negative_slope)
+        sl = torch.tensor([[a, 1.0]], dtype=f64).expand(width, 2).clone()
+        return torch.zeros(width, 1, dtype=f64), sl, torch.zeros(width, 2, dtype=f64)
+    if type(act) is nn.Identity:
+        return torch.zeros(width, 0, dtype=f64), torch.ones(width, 1, dtype=f64), torch.zeros(width, 1, dtype=f64)
+    form = getattr(act, "nngeom_piecewise_linear_form", None)
+    if callable(form):
+        bp, sl, ic = form(width)
+        return bp.to(f64), sl.to(f64), ic.to(f64)
+    raise UnsupportedModel(
+        f"activation {type(act).__name__} is not piecewise linear: knots and linear regions are "
+        "undefined for it (use ReLU, LeakyReLU, Identity or a piecewise-linear VAF)"
+    )
