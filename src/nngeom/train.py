@@ -124,7 +124,7 @@ def train(
 
         previous = math.inf
         for epoch in range(epochs):
-            value = float(opt.step(closure))
+            value = float(opt.step(closure).detach())
             with torch.no_grad():
                 value = float(f(model(X), y))
             result.losses.append(value)
@@ -161,7 +161,7 @@ def train(
             value = f(model(X[idx]), y[idx])
             value.backward()
             opt.step()
-            total += float(value) * (min(start + bs, n) - start)
+            total += float(value.detach()) * (min(start + bs, n) - start)
         epoch_loss = total / n
         result.losses.append(epoch_loss)
         result.steps = epoch + 1

@@ -85,3 +85,5 @@ class Study:
     run_task: Callable[[TaskConfig], TaskResult]
     summarize: Callable[[list[tuple[TaskConfig, TaskResult]], Path], Section]
     order: int = 100  # position in `reproduce all` and in the report
+    # per-task resources for the Ray executor, e.g. {"num_cpus": 1, "num_gpus": 0.25}
+    resources: dict[str, float] = field(default_factory=lambda: {"num_cpus": 1})

@@ -1,0 +1,176 @@
+"""The ``nngeom`` command line.
+
+    nngeom reproduce [STUDY|all] --scale quick|paper --out DIR [--resume] [--seed N]
+                     [--n-jobs N] [--executor local|ray] [--ray-address ADDR]
+    nngeom report DIR
+    nngeom studies
+    nngeom <analysis> MODEL ...      (one command per module in nngeom/commands/)
+    nngeom --version
+
+Errors are one line on stderr and a non-zero exit; ``--debug`` (or NNGEOM_DEBUG=1) shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._errors import NngeomError, StudyError
+from ._version import __version__
+
+app = typer.Typer(
+    name="nngeom",
+    help="The geometry of neural networks: knots and regions, permutation saddles, tangent "
+    "sensitivity, trainable activations, chaotic time-series prediction.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nngeom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    """nngeom: the geometry of neural networks."""
+
+
+@app.command()
+def studies() -> None:
+    """List the registered studies."""
+    from .studies import available
+
+    for name, study in available().items():
+        typer.echo(f"{name:12s} {study.title}")
+
+
+@app.command()
+def reproduce(
+    study: Optional[str] = typer.Argument(None, help="A study name or 'all' (omit to list the studies)."),
+    scale: str = typer.Option("quick", "--scale", help="quick (minutes on a laptop) or paper (the paper's sizes)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (created)."),
+    resume: bool = typer.Option(False, "--resume", help="Complete the run in --out, skipping finished tasks."),
+    seed: int = typer.Option(0, "--seed", help="Base seed of every study."),
+    n_jobs: Optional[int] = typer.Option(None, "--n-jobs", help="Worker processes (local) or CPUs (local Ray); default: all cores."),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Address of an existing Ray cluster."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Reproduce a paper's results (tables, figures, report.html) at a chosen scale."""
+    from .executors import make_executor
+    from .runs import reproduce as run_reproduce
+    from .studies import available, get
+
+    registered = available()
+    if study is None:
+        typer.echo("studies: " + (", ".join(registered) or "none yet") + " (or 'all')")
+        return
+    if out is None:
+        raise StudyError("--out DIR is required: the run directory to write")
+    if ray_address and executor != "ray":
+        raise StudyError("--ray-address needs --executor ray")
+    chosen = list(registered.values()) if study == "all" else [get(study)]
+    if not chosen:
+        raise StudyError("no study is registered yet")
+    ex = make_executor(executor, n_jobs=n_jobs, ray_address=ray_address)
+    summary = run_reproduce(chosen, out, scale=scale, seed=seed, resume=resume, executor=ex, progress=not quiet)
+    err = typer.echo
+    if summary.interrupted:
+        err(
+            f"interrupted: {summary.skipped + summary.finished} of {summary.total} tasks are saved in "
+            f"{summary.path}; rerun with --resume to finish",
+            err=True,
+        )
+        raise typer.Exit(130)
+    err(
+        f"{summary.finished} tasks run, {summary.skipped} already done, {len(summary.failed)} failed "
+        f"in {summary.wall_s:.1f} s"
+    )
+    if summary.report is not None:
+        err(f"report: {summary.report.resolve()}")
+    if summary.failed:
+        for name, config, error in summary.failed:
+            err(f"failed: {name} {config}: {error}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run directory written by `nngeom reproduce`.")) -> None:
+    """(Re)build RUN_DIR/report.html from its results."""
+    from .report import build_report
+
+    typer.echo(f"report: {build_report(run_dir).resolve()}")
+
+
+def _register_commands() -> None:
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(app)
+
+
+_register_commands()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI; errors become one line on stderr and a non-zero exit code."""
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    debug = "--debug" in args or os.environ.get("NNGEOM_DEBUG") == "1"
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=args, prog_name="nngeom", standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except NngeomError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+        # click's (or typer's vendored click's) control-flow exceptions, matched by shape so that
+        # any typer version works
+        kind = type(exc).__name__
+        if kind == "Exit" and hasattr(exc, "exit_code"):
+            return int(exc.exit_code)
+        if kind == "Abort":
+            typer.echo("error: aborted", err=True)
+            return 130
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            typer.echo(f"error: {_one_line(exc.format_message())} (see nngeom --help)", err=True)
+            return 2
+        if debug:
+            raise
+        typer.echo(
+            f"error: unexpected {kind}: {_one_line(str(exc))} (rerun with --debug for the traceback)",
+            err=True,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""A tiny training task for testing and benchmarking executors (not a registered study).
+
+``run_task({"seed": 3, "width": 8, "epochs": 50})`` trains a ``2 -> width -> 1`` tanh net with
+full-batch Adam on 400 points of the permutation-saddles teacher task and returns its final loss:
+real (deterministic) work of about 0.1 s. Test switches: ``"sleep"`` seconds before returning,
+``"fail"`` raises, ``"unserialisable"`` returns an object that JSON cannot hold, ``"pid_dir"``
+writes a file named after the worker's pid there while the task runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._errors import InvalidInput
+from ..data import teacher_student_grid
+from ..nets import mlp
+from ..train import train
+from ._base import Section, Study
+
+
+def run_task(config: dict[str, Any]) -> dict[str, Any]:
+    marker = None
+    if config.get("pid_dir"):
+        marker = Path(config["pid_dir"], f"{os.getpid()}-{config['seed']}")
+        marker.write_text(str(os.getpid()))
+    X, y, _ = teacher_student_grid("tanh", step=0.5, dtype=torch.float32)
+    net = mlp([2, int(config.get("width", 8)), 1], "tanh", seed=int(config["seed"]))
+    hist = train(net, X, y, epochs=int(config.get("epochs", 50)), lr=1e-2, seed=int(config["seed"]))
+    if config.get("sleep"):
+        time.sleep(float(config["sleep"]))
+    if marker is not None:
+        marker.unlink(missing_ok=True)
+    if config.get("fail"):
+        raise InvalidInput(f"task {config['seed']} was asked to fail")
+    if config.get("unserialisable"):
+        return {"loss": object()}
+    return {"seed": int(config["seed"]), "loss": hist.final_loss, "losses": hist.losses[-3:]}
+
+
+def tasks(scale: str, seed: int, n: int = 8, **extra: Any) -> list[dict[str, Any]]:
+    return [{"seed": seed + i, **extra} for i in range(n)]
+
+
+def summarize(results, figdir: Path) -> Section:
+    return Section(
+        title="Probe",
+        paper="(test workload)",
+        summary=f"{len(results)} probe tasks; mean final loss "
+        f"{sum(r['loss'] for _, r in results) / max(1, len(results)):.4g}",
+    )
+
+
+def probe_study(n: int = 8, **extra: Any) -> Study:
+    """A :class:`Study` of ``n`` probe tasks (``extra`` keys go into every task config)."""
+    return Study(
+        name="probe",
+        title="Probe",
+        paper="(test workload)",
+        tasks=lambda scale, seed: tasks(scale, seed, n, **extra),
+        run_task=run_task,
+        summarize=summarize,
+    )
