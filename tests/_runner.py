@@ -1,0 +1,21 @@
+"""Run a probe sweep in a subprocess (for the kill / Ctrl-C / resume tests).
+
+usage: python _runner.py OUT N SLEEP EXECUTOR [resume]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from nngeom.executors import LocalExecutor, RayExecutor
+from nngeom.runs import reproduce
+from nngeom.studies._probe import probe_study
+
+if __name__ == "__main__":
+    out, n, sleep, executor = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    ex = RayExecutor(num_cpus=2) if executor == "ray" else LocalExecutor(int(executor))
+    summary = reproduce(
+        [probe_study(n, sleep=sleep, epochs=5)], out, executor=ex, resume="resume" in sys.argv, progress=False
+    )
+    print(f"finished={summary.finished} skipped={summary.skipped} interrupted={summary.interrupted}", flush=True)
+    sys.exit(130 if summary.interrupted else 0)
