@@ -48,7 +48,9 @@ def test_input_jacobian_generic_model() -> None:
     net = ng.mlp((3, 5, 2), "tanh", seed=0, dtype=F64)
     X = _x(4, 3)
     got = input_jacobian_norm(net, X)
-    want = torch.stack([torch.autograd.functional.jacobian(net, X[i : i + 1]).norm() for i in range(4)])
+    want = torch.stack(
+        [torch.autograd.functional.jacobian(net, X[i : i + 1]).norm() for i in range(4)]
+    )
     torch.testing.assert_close(got, want)
     with pytest.raises(InvalidInput):
         input_jacobian_norm(net, _x(4, 7))
@@ -60,8 +62,8 @@ def test_path_norm_enumerates_paths() -> None:
     total = 0.0
     for path in itertools.product(range(3), range(4), range(2), range(2)):
         prod = 1.0
-        for l, (i, o) in enumerate(zip(path[:-1], path[1:])):
-            prod *= float(W[l][o, i]) ** 2
+        for li, (i, o) in enumerate(zip(path[:-1], path[1:], strict=True)):
+            prod *= float(W[li][o, i]) ** 2
         total += prod
     assert path_norm(net) == pytest.approx(math.sqrt(total), rel=1e-12)
 
@@ -138,9 +140,11 @@ def test_granulated_psi_by_hand() -> None:
     width = [r[0] for r in rows]
     lr = [r[1] for r in rows]
     seed = [r[2] for r in rows]
-    gap = [w + l for w, l in zip(width, lr)]
-    measure = [w - 10 * l for w, l in zip(width, lr)]
-    res = granulated_psi(measure, gap, {"width": width, "lr": lr, "seed": seed}, vary=["width", "lr"])
+    gap = [w + li for w, li in zip(width, lr, strict=True)]
+    measure = [w - 10 * li for w, li in zip(width, lr, strict=True)]
+    res = granulated_psi(
+        measure, gap, {"width": width, "lr": lr, "seed": seed}, vary=["width", "lr"]
+    )
     assert res.per_factor == {"width": 1.0, "lr": -1.0}
     assert res.groups == {"width": 4, "lr": 4}
     assert res.psi == 0.0

@@ -192,7 +192,7 @@ def test_bounds_hold_on_trained_net() -> None:
     net = ng.mlp((8, 12, 12, 3), seed=0, dtype=F64)
     init = [p.detach().clone() for p in net.parameters()]
     ng.train(net, X, y, loss="ce", epochs=60, lr=3e-2, seed=0)
-    moved = sum(float((p.detach() - q).norm()) for p, q in zip(net.parameters(), init))
+    moved = sum(float((p.detach() - q).norm()) for p, q in zip(net.parameters(), init, strict=True))
     assert moved > 1.0
     _check_bounds(net, _x(100, 8, seed=5, scale=2.0))
 

@@ -29,6 +29,17 @@ from .train import TrainResult as TrainResult, train as train
 # --- symmetry and Hessians (symmetry.py, hessian.py) --------------------------------------
 
 # --- tangent sensitivity (sensitivity.py) --------------------------------------------------
+from .measures import (
+    bootstrap_ci as bootstrap_ci,
+    granulated_psi as granulated_psi,
+    input_jacobian_norm as input_jacobian_norm,
+    kendall_tau as kendall_tau,
+)
+from .sensitivity import (
+    tangent_sensitivity as tangent_sensitivity,
+    tangent_sensitivity_bounds as tangent_sensitivity_bounds,
+    tangent_sensitivity_hutchinson as tangent_sensitivity_hutchinson,
+)
 
 # --- trainable activations (activations.py) ------------------------------------------------
 

@@ -1,0 +1,758 @@
+"""Tangent-space sensitivity of a network and its bounds (Daróczy, arXiv 2006.06780).
+
+The tangent sensitivity of output ``k`` at input ``x`` is the Frobenius norm of the ``P x d``
+mixed second derivative of the network output with respect to its ``P`` parameters and its ``d``
+inputs::
+
+    TS_k(x) = || d/dx grad_theta f_k(x) ||_F
+
+It needs no labels: it measures how much the parameter update an example would induce changes
+when the example is perturbed.
+
+Two exact paths compute it:
+
+* a **closed form** for MLPs with piecewise-linear activations (ReLU, LeakyReLU, Identity, or
+  modules declaring ``nngeom_piecewise_linear_form``). Write ``z_l = W_l h_l + b_l`` for the
+  ``L + 1`` Linear layers (``h_0 = x``, ``h_{l+1} = sigma(z_l)``, ``f = z_L``), ``s_l(x)`` for the
+  slopes of the activation at ``z_l`` and ``delta_l = df_k/dz_l``, so ``df_k/dW_l = delta_l h_l^T``.
+  Inside an activation region ``delta_l`` is constant in ``x`` and ``h_l = J_l x + c`` with
+  ``J_0 = I`` and ``J_{l+1} = diag(s_l) W_l J_l``. Hence ``d/dx (delta_l h_l^T) = delta_l (x) J_l``
+  (a Kronecker product) and the bias gradients ``delta_l`` are locally constant::
+
+      TS_k(x)^2 = sum_{l=0..L} ||delta_l^(k)(x)||^2 * ||J_l(x)||_F^2
+
+  exactly, wherever ``x`` is not on a region boundary (there autograd's one-sided convention,
+  slope 0 at a ReLU kink, is used, like torch's own ReLU backward).
+* a **generic** path for any differentiable model: forward-over-reverse (``torch.func.jvp`` of
+  ``torch.func.grad``) along the ``d`` input basis directions, vmapped in chunks so that memory
+  stays bounded.
+
+An unbiased **Hutchinson** estimate of ``TS_k^2`` (``E_v ||M v||^2`` for Rademacher probes ``v``)
+with its standard error is offered for both paths (:func:`tangent_sensitivity_hutchinson`).
+
+Bounds (:func:`tangent_sensitivity_bounds`): upper bounds on ``TS_k(x)`` in the families the paper
+describes -- input-free layer-wise ``l_inf`` norm bounds ("Sens^1_tan"), input-output path bounds,
+operator-norm products, and data-dependent bounds that use the activation pattern of ``x``. They
+are derived here from the closed form (each step is stated in the function's docstring) and every
+one is checked numerically in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from .nets import MLP, as_mlp, piecewise_linear_form
+
+__all__ = [
+    "tangent_sensitivity",
+    "tangent_sensitivity_squared",
+    "tangent_sensitivity_autodiff",
+    "tangent_sensitivity_hutchinson",
+    "HutchinsonEstimate",
+    "tangent_sensitivity_bounds",
+    "SensitivityBounds",
+    "activation_slopes",
+]
+
+_METHODS = ("auto", "closed_form", "autodiff")
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    if not any(p.numel() > 0 for p in model.parameters()):
+        raise InvalidModel(
+            f"{type(model).__name__} has no parameters: tangent sensitivity is a derivative with "
+            "respect to the parameters, so pass a model with at least one trainable tensor"
+        )
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise InvalidModel(
+                f"parameter {name!r} has NaN or inf entries; re-initialise or retrain the model"
+            )
+
+
+def _check_X(X: Tensor, n_features: int | None = None) -> Tensor:
+    if not isinstance(X, Tensor):
+        raise InvalidInput(f"X must be a torch tensor, got {type(X).__name__}")
+    if X.ndim < 2:
+        raise InvalidInput(
+            f"X must have shape (N, ...) with a batch dimension, got shape {tuple(X.shape)}; "
+            "use X.unsqueeze(0) for a single example"
+        )
+    if X.shape[0] == 0:
+        raise InvalidInput("X is an empty batch (N = 0); pass at least one example")
+    if not X.is_floating_point():
+        raise InvalidInput(f"X must be a floating-point tensor, got {X.dtype}")
+    if not torch.isfinite(X).all():
+        raise InvalidInput("X contains NaN or inf; clean the data first")
+    if n_features is not None and (X.ndim != 2 or X.shape[1] != n_features):
+        raise InvalidInput(
+            f"X has shape {tuple(X.shape)} but the model takes (N, {n_features}) inputs; "
+            "flatten the inputs or pass the right features"
+        )
+    return X
+
+
+def _outputs_of(output: int | Sequence[int] | str | None, p: int) -> list[int]:
+    if output is None or output == "all" or output == "mean":
+        return list(range(p))
+    ks = [output] if isinstance(output, int) else list(output)  # type: ignore[arg-type]
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < p:
+            raise InvalidInput(f"output index {k!r} is out of range: the model has {p} outputs")
+    if not ks:
+        raise InvalidInput("output is an empty list; pass None for every output")
+    return ks
+
+
+# --------------------------------------------------------------------------------------------
+# closed form for piecewise-linear MLPs
+# --------------------------------------------------------------------------------------------
+
+
+def activation_slopes(view: MLP, X: Tensor) -> tuple[list[Tensor], Tensor | None]:
+    """Slopes of every hidden activation at ``X`` (and of the output activation, if any).
+
+    Args:
+        view: a piecewise-linear MLP view (:func:`nngeom.nets.as_mlp`).
+        X: inputs ``(N, d)``.
+
+    Returns:
+        ``(slopes, out_slope)``: ``slopes[l]`` has shape ``(N, n_l)``; ``out_slope`` is ``(N, p)``
+        or None when the net has no output activation. At a breakpoint the slope of the piece on
+        the left is used (for ReLU: 0 at 0, as torch's ReLU backward does).
+    """
+    slopes = []
+    h = X
+    for lin, act in zip(view.linears[:-1], view.activations, strict=True):
+        z = lin(h)
+        slopes.append(_slope(act, z))
+        h = act(z)
+    out = None
+    if view.output_activation is not None:
+        out = _slope(view.output_activation, view.linears[-1](h))
+    return slopes, out
+
+
+def _slope(act: nn.Module, z: Tensor) -> Tensor:
+    if type(act) is nn.ReLU:
+        return (z > 0).to(z.dtype)
+    if type(act) is nn.LeakyReLU:
+        return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, act.negative_slope))
+    if type(act) is nn.Identity:
+        return torch.ones_like(z)
+    bp, sl, _ = piecewise_linear_form(act, z.shape[-1])
+    bp = bp.to(device=z.device, dtype=z.dtype)
+    sl = sl.to(device=z.device, dtype=z.dtype)
+    piece = (z.unsqueeze(-1) > bp).sum(-1)  # (N, n): index of the piece z lies on
+    return torch.gather(sl.expand(z.shape[0], -1, -1), 2, piece.unsqueeze(-1)).squeeze(-1)
+
+
+def _pwl_view(model: nn.Module) -> MLP | None:
+    """The MLP view if the closed form applies, else None."""
+    try:
+        view = as_mlp(model)
+    except UnsupportedModel:
+        return None
+    if not view.piecewise_linear:
+        return None
+    return view
+
+
+def _delta_norms(
+    view: MLP, slopes: list[Tensor], out_slope: Tensor | None, ks: list[int]
+) -> list[Tensor]:
+    """``||delta_l^(k)||^2`` for ``l = 0..L``: list of ``(N, len(ks))`` tensors (index l)."""
+    W = view.weights
+    L = view.depth
+    N = slopes[0].shape[0] if slopes else (out_slope.shape[0] if out_slope is not None else None)
+    dtype, device = view.dtype, view.device
+    p = view.output_dim
+    eye = torch.eye(p, dtype=dtype, device=device)[ks]  # (K, p)
+    if out_slope is not None:
+        delta = eye.unsqueeze(0) * out_slope[:, ks].unsqueeze(-1)  # (N, K, p)
+    else:
+        delta = eye.unsqueeze(0)  # (1, K, p), broadcast over N
+    norms: list[Tensor] = [torch.empty(0)] * (L + 1)
+    norms[L] = (delta**2).sum(-1)
+    for li in range(L - 1, -1, -1):
+        delta = (delta @ W[li + 1]) * slopes[li].unsqueeze(1)  # (N, K, n_l)
+        norms[li] = (delta**2).sum(-1)
+    if N is not None:
+        norms = [n.expand(N, len(ks)) for n in norms]
+    return norms
+
+
+def _jacobian_norms(view: MLP, slopes: list[Tensor], n: int) -> list[Tensor]:
+    """``||J_l(x)||_F^2`` for ``l = 0..L``: list of ``(N,)`` tensors.
+
+    ``J_0 = I`` (norm ``d``), ``J_1 = diag(s_0) W_0``. For deeper layers the chain
+    ``T_l = diag(s_l) W_l T_{l-1}`` is carried either as ``J_l`` itself (``n_l x d``) or, when the
+    first hidden layer is narrower than the input, as ``M_l`` with ``J_l = M_l W_0`` (``n_l x n_0``)
+    and ``||J_l||_F^2 = sum((M_l G) * M_l)`` for the Gram matrix ``G = W_0 W_0^T``: for a
+    784-512-512 net this is the cheaper of the two.
+    """
+    W = view.weights
+    L = view.depth
+    d = view.input_dim
+    dtype, device = view.dtype, view.device
+    out = [torch.full((n,), float(d), dtype=dtype, device=device)]
+    if L == 0:
+        return out
+    s0 = slopes[0]
+    row_sq = (W[0] ** 2).sum(1)  # (n_0,)
+    out.append((s0**2) @ row_sq)
+    if L == 1:
+        return out
+    gram = W[0].shape[0] < d
+    if gram:
+        G = W[0] @ W[0].T
+        T = slopes[1].unsqueeze(-1) * W[1].unsqueeze(0) * s0.unsqueeze(1)  # (N, n_1, n_0)
+    else:
+        T = slopes[1].unsqueeze(-1) * (W[1] @ (s0.unsqueeze(-1) * W[0]))  # (N, n_1, d)
+    for li in range(2, L + 1):
+        if gram:
+            out.append(((T @ G) * T).sum((1, 2)))
+        else:
+            out.append((T * T).sum((1, 2)))
+        if li < L:
+            T = slopes[li].unsqueeze(-1) * (W[li] @ T)
+    return out
+
+
+def _closed_form_sq(view: MLP, X: Tensor, ks: list[int], chunk_size: int) -> Tensor:
+    X = X.to(dtype=view.dtype, device=view.device)
+    parts = []
+    with torch.no_grad():
+        for start in range(0, X.shape[0], chunk_size):
+            xb = X[start : start + chunk_size]
+            slopes, out_slope = activation_slopes(view, xb)
+            dn = _delta_norms(view, slopes, out_slope, ks)
+            if out_slope is None and not slopes:
+                dn = [t.expand(xb.shape[0], len(ks)) for t in dn]
+            jn = _jacobian_norms(view, slopes, xb.shape[0])
+            total = torch.zeros(xb.shape[0], len(ks), dtype=view.dtype, device=view.device)
+            for a, b in zip(dn, jn, strict=True):
+                total = total + a * b.unsqueeze(1)
+            parts.append(total)
+    return torch.cat(parts)
+
+
+def _default_chunk(view: MLP) -> int:
+    # keep the (chunk, n_1, min(n_0, d)) carried tensor near 64 MiB
+    if view.depth < 2:
+        return 4096
+    per = view.widths[1] * min(view.widths[0], view.input_dim) * 4 * 3
+    return max(1, min(4096, (64 * 2**20) // max(per, 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# generic path (torch.func)
+# --------------------------------------------------------------------------------------------
+
+
+def _functional(model: nn.Module):
+    from torch.func import functional_call
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def out_k(p: dict[str, Tensor], x: Tensor, k: Tensor) -> Tensor:
+        y = functional_call(model, (p, buffers), (x.unsqueeze(0),))
+        return y.reshape(-1)[k]
+
+    return params, out_k
+
+
+def _generic_run(fn, what: str):
+    try:
+        with warnings.catch_warnings():
+            # torch's first forward-mode AD call scripts its jvp decompositions with the
+            # deprecated torch.jit.script: a torch-internal warning, not the user's concern
+            warnings.filterwarnings(
+                "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
+            )
+            return fn()
+    except (InvalidInput, InvalidModel, UnsupportedModel):
+        raise
+    except (RuntimeError, NotImplementedError, TypeError) as exc:
+        raise UnsupportedModel(
+            f"cannot differentiate the model twice with torch.func ({what}): {exc}. Every layer "
+            "must be differentiable in both its input and its parameters and support forward-mode "
+            "AD and vmap (a custom autograd.Function needs jvp and vmap staticmethods; .item(), "
+            "numpy calls and in-place writes to inputs are not allowed)"
+        ) from exc
+
+
+def _n_outputs(model: nn.Module, X: Tensor) -> int:
+    try:
+        with torch.no_grad():
+            y = model(X[:1])
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise InvalidInput(
+            f"the model cannot be evaluated on X of shape {tuple(X.shape)} ({exc}); "
+            "check the number of features / the input shape"
+        ) from exc
+    if not isinstance(y, Tensor) or y.shape[0] != 1:
+        raise UnsupportedModel("the model must return one tensor with a batch dimension")
+    return int(y[0].numel())
+
+
+def tangent_sensitivity_autodiff(
+    model: nn.Module,
+    X: Tensor,
+    *,
+    output: int | Sequence[int] | None = None,
+    chunk_size: int = 64,
+) -> Tensor:
+    """Exact ``TS_k(x)^2`` of any differentiable model by forward-over-reverse autodiff.
+
+    For each example and output, ``||M||_F^2 = sum_j ||M e_j||^2`` where ``M e_j`` is the
+    ``torch.func.jvp`` along input direction ``e_j`` of ``torch.func.grad`` of ``f_k`` with
+    respect to the parameters; ``chunk_size`` directions are vmapped at once (memory
+    ``~ chunk_size * P`` numbers).
+
+    Args:
+        model: any module mapping ``(N, *input_shape)`` to ``(N, p)`` (evaluated as is: call
+            ``model.eval()`` first if it has dropout or batch norm).
+        X: inputs ``(N, *input_shape)``.
+        output: an output index, a list of them, or None for all ``p`` outputs.
+
+    Returns:
+        ``TS_k(x)^2`` of shape ``(N, K)`` (``K`` selected outputs), in the model's dtype.
+    """
+    _check_model(model)
+    X = _check_X(X)
+    p = _n_outputs(model, X)
+    ks = _outputs_of(output, p)
+    if chunk_size < 1:
+        raise InvalidInput(f"chunk_size must be >= 1, got {chunk_size}")
+    from torch.func import grad, jvp, vmap
+
+    params, out_k = _functional(model)
+    d = int(X[0].numel())
+    shape = X.shape[1:]
+
+    def run() -> Tensor:
+        rows = []
+        for x in X:
+            row = []
+            for k in ks:
+                kt = torch.tensor(k, device=X.device)
+
+                def g(xx: Tensor, kt: Tensor = kt) -> dict[str, Tensor]:
+                    return grad(out_k)(params, xx, kt)
+
+                def col_sq(v: Tensor, x: Tensor = x, g=g) -> Tensor:
+                    _, t = jvp(g, (x,), (v,))
+                    return sum((tt**2).sum() for tt in t.values())
+
+                total = torch.zeros((), dtype=X.dtype, device=X.device)
+                for start in range(0, d, chunk_size):
+                    idx = torch.arange(start, min(start + chunk_size, d), device=X.device)
+                    basis = torch.zeros(len(idx), d, dtype=X.dtype, device=X.device)
+                    basis[torch.arange(len(idx)), idx] = 1.0
+                    total = total + vmap(col_sq)(basis.reshape(len(idx), *shape)).sum()
+                row.append(total)
+            rows.append(torch.stack(row))
+        return torch.stack(rows)
+
+    return _generic_run(run, "jvp of grad")
+
+
+# --------------------------------------------------------------------------------------------
+# public entry points
+# --------------------------------------------------------------------------------------------
+
+
+def tangent_sensitivity_squared(
+    model: nn.Module,
+    X: Tensor,
+    *,
+    output: int | Sequence[int] | None = None,
+    method: str = "auto",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """``TS_k(x)^2`` for every example and selected output: shape ``(N, K)``.
+
+    ``method``: ``"closed_form"`` (piecewise-linear MLPs only), ``"autodiff"`` (any model) or
+    ``"auto"`` (closed form when it applies). See :func:`tangent_sensitivity`.
+    """
+    if method not in _METHODS:
+        raise InvalidInput(f"unknown method {method!r}; use one of {_METHODS}")
+    _check_model(model)
+    view = _pwl_view(model) if method != "autodiff" else None
+    if method == "closed_form" and view is None:
+        as_mlp(model)  # raises UnsupportedModel with the reason, if that is the reason
+        raise UnsupportedModel(
+            "the closed form needs an MLP with piecewise-linear activations (ReLU, LeakyReLU, "
+            "Identity); use method='autodiff' for other models"
+        )
+    if view is None:
+        return tangent_sensitivity_autodiff(model, X, output=output, chunk_size=chunk_size or 64)
+    X = _check_X(X, view.input_dim)
+    ks = _outputs_of(output, view.output_dim)
+    cs = chunk_size or _default_chunk(view)
+    if cs < 1:
+        raise InvalidInput(f"chunk_size must be >= 1, got {cs}")
+    return _closed_form_sq(view, X, ks, cs)
+
+
+def tangent_sensitivity(
+    model: nn.Module,
+    X: Tensor,
+    *,
+    output: int | Sequence[int] | str | None = None,
+    method: str = "auto",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """Tangent sensitivity ``TS_k(x) = ||d/dx grad_theta f_k(x)||_F`` per example.
+
+    Args:
+        model: a module. Piecewise-linear MLPs (``nn.Sequential`` of Linear + ReLU/LeakyReLU/
+            Identity) use the exact closed form; any other differentiable model uses torch.func.
+        X: inputs ``(N, d)`` (or ``(N, *input_shape)`` for a generic model).
+        output: ``None`` -> the mean over all outputs of ``TS_k`` (shape ``(N,)``);
+            an int ``k`` -> ``TS_k`` (shape ``(N,)``); ``"all"`` -> every output (``(N, p)``);
+            a list of ints -> those outputs (``(N, K)``).
+        method: ``"auto"``, ``"closed_form"`` or ``"autodiff"``.
+        chunk_size: examples per block (closed form) or input directions per vmap (autodiff).
+
+    Returns:
+        A tensor in the model's dtype, shape as described under ``output``.
+
+    Raises:
+        InvalidInput: wrong feature count, empty batch, NaN inputs, bad output index.
+        InvalidModel: a model without parameters or with NaN/inf parameters.
+        UnsupportedModel: a layer that cannot be differentiated twice.
+    """
+    sel = None if output in (None, "all", "mean") else output
+    sq = tangent_sensitivity_squared(model, X, output=sel, method=method, chunk_size=chunk_size)
+    ts = sq.clamp_min(0).sqrt()
+    if output is None or output == "mean":
+        return ts.mean(1)
+    if isinstance(output, int):
+        return ts[:, 0]
+    return ts
+
+
+# --------------------------------------------------------------------------------------------
+# Hutchinson estimate
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HutchinsonEstimate:
+    """A Hutchinson estimate of ``TS_k(x)^2``.
+
+    Attributes:
+        squared: unbiased estimate of ``TS_k(x)^2``, shape ``(N, K)``.
+        stderr: its standard error (sample std over probes / sqrt(probes)), shape ``(N, K)``.
+        probes: number of Rademacher probes per example.
+    """
+
+    squared: Tensor
+    stderr: Tensor
+    probes: int
+
+    @property
+    def values(self) -> Tensor:
+        """``sqrt`` of the estimate (slightly biased low by Jensen), shape ``(N, K)``."""
+        return self.squared.clamp_min(0).sqrt()
+
+
+def _rademacher(shape: tuple[int, ...], g: torch.Generator, dtype, device) -> Tensor:
+    return (torch.randint(0, 2, shape, generator=g) * 2 - 1).to(dtype=dtype, device=device)
+
+
+def tangent_sensitivity_hutchinson(
+    model: nn.Module,
+    X: Tensor,
+    *,
+    probes: int = 8,
+    output: int | Sequence[int] | None = None,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    method: str = "auto",
+    chunk_size: int | None = None,
+) -> HutchinsonEstimate:
+    """Hutchinson estimate of ``TS_k(x)^2 = E_v ||M v||^2`` with Rademacher probes ``v`` in input space.
+
+    Closed form (piecewise-linear MLPs): ``||delta_l||^2`` is exact and only ``||J_l||_F^2``
+    (``l >= 1``) is estimated, by ``probes`` forward JVPs ``J_l v`` per example (independent probes
+    per example, so the error of a mean over examples shrinks like ``1/sqrt(N * probes)``).
+    Generic models: ``probes`` jvp-of-grad products per example and output.
+
+    Returns:
+        :class:`HutchinsonEstimate` with ``(N, K)`` estimates of ``TS^2`` and standard errors.
+    """
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 2:
+        raise InvalidInput(f"probes must be an int >= 2 (for a standard error), got {probes!r}")
+    if method not in _METHODS:
+        raise InvalidInput(f"unknown method {method!r}; use one of {_METHODS}")
+    _check_model(model)
+    g = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    view = _pwl_view(model) if method != "autodiff" else None
+    if method == "closed_form" and view is None:
+        raise UnsupportedModel(
+            "the closed form needs a piecewise-linear MLP; use method='autodiff'"
+        )
+    if view is not None:
+        X = _check_X(X, view.input_dim).to(dtype=view.dtype, device=view.device)
+        ks = _outputs_of(output, view.output_dim)
+        cs = chunk_size or 256
+        per_probe = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], cs):
+                xb = X[start : start + cs]
+                n = xb.shape[0]
+                slopes, out_slope = activation_slopes(view, xb)
+                dn = _delta_norms(view, slopes, out_slope, ks)
+                dn = [t.expand(n, len(ks)) for t in dn]
+                V = _rademacher((n, probes, view.input_dim), g, view.dtype, view.device)
+                est = dn[0].unsqueeze(-1) * float(view.input_dim)  # (n, K, 1): J_0 = I exactly
+                est = est.expand(n, len(ks), probes)
+                U = V
+                for li in range(view.depth):
+                    U = (U @ view.weights[li].T) * slopes[li].unsqueeze(1)  # (n, m, n_l)
+                    est = est + dn[li + 1].unsqueeze(-1) * (U**2).sum(-1).unsqueeze(1)
+                per_probe.append(est)
+        samples = torch.cat(per_probe)  # (N, K, m)
+    else:
+        X = _check_X(X)
+        p = _n_outputs(model, X)
+        ks = _outputs_of(output, p)
+        from torch.func import grad, jvp
+
+        params, out_k = _functional(model)
+        V = _rademacher((X.shape[0], len(ks), probes, *X.shape[1:]), g, X.dtype, X.device)
+
+        def run() -> Tensor:
+            rows = []
+            for i, x in enumerate(X):
+                row = []
+                for j, k in enumerate(ks):
+                    kt = torch.tensor(k, device=X.device)
+
+                    def gfn(xx: Tensor, kt: Tensor = kt) -> dict[str, Tensor]:
+                        return grad(out_k)(params, xx, kt)
+
+                    vals = []
+                    for r in range(probes):
+                        _, t = jvp(gfn, (x,), (V[i, j, r],))
+                        vals.append(sum((tt**2).sum() for tt in t.values()))
+                    row.append(torch.stack(vals))
+                rows.append(torch.stack(row))
+            return torch.stack(rows)
+
+        samples = _generic_run(run, "Hutchinson jvp of grad")
+    mean = samples.mean(-1)
+    stderr = samples.std(-1) / math.sqrt(probes)
+    return HutchinsonEstimate(mean, stderr, probes)
+
+
+# --------------------------------------------------------------------------------------------
+# bounds
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SensitivityBounds:
+    """Upper bounds on ``TS_k(x)`` (all in the model's units, not squared).
+
+    Input-free (one number each, valid for every ``x`` and every output ``k``):
+        linf: layer-wise ``l_inf`` bound (the paper's "Sens^1_tan" family).
+        path: input-output path bound with ``|W_l|`` (entry-wise absolute weights).
+        spectral: operator-norm bound (spectral norms; Frobenius for the first layer).
+
+    Data-dependent (shape ``(N, p)``, one per example and output; ``None`` without ``X``):
+        active_paths: the path bound restricted to the active units of ``x``'s region.
+        active_counts: the ``l_inf`` bound with layer widths replaced by the numbers of units of
+            non-zero slope at ``x``.
+    """
+
+    linf: float
+    path: float
+    spectral: float
+    active_paths: Tensor | None = None
+    active_counts: Tensor | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The input-free bounds and the means of the data-dependent ones, as plain floats."""
+        out = {"linf": self.linf, "path": self.path, "spectral": self.spectral}
+        if self.active_paths is not None:
+            out["active_paths_mean"] = float(self.active_paths.mean())
+        if self.active_counts is not None:
+            out["active_counts_mean"] = float(self.active_counts.mean())
+        return out
+
+
+def _max_abs_slope(act: nn.Module, width: int) -> float:
+    _, sl, _ = piecewise_linear_form(act, width)
+    return float(sl.abs().max()) if sl.numel() else 0.0
+
+
+def tangent_sensitivity_bounds(model: nn.Module, X: Tensor | None = None) -> SensitivityBounds:
+    """Upper bounds on the tangent sensitivity of a piecewise-linear MLP without an output activation.
+
+    With the closed form ``TS_k^2 = sum_l ||delta_l||^2 ||J_l||_F^2``, ``delta_l^T =
+    e_k^T W_L S_{L-1} W_{L-1} ... W_{l+1} S_l`` and ``J_l = S_{l-1} W_{l-1} ... S_0 W_0``
+    (``S_t = diag(s_t)``, ``|s_t| <= c_t``, the largest absolute slope of layer ``t``'s activation):
+
+    * **path**: entry-wise, ``|delta_l| <= c.. |W_L[k]| |W_{L-1}| ... |W_{l+1}|`` and
+      ``|J_l| <= c.. |W_{l-1}| ... |W_0|`` (each entry is a sum over input-output paths of weight
+      products; the triangle inequality bounds it by the same sum of absolute products). The
+      bound is ``max_k sqrt(sum_l ||a_l^(k)||^2 ||B_l||_F^2)`` with those absolute products.
+    * **linf** (layer-wise ``l_inf`` norms, the paper's Sens^1_tan family): every absolute weight
+      of layer ``t`` is at most ``m_t = max|W_t|``, so each path product is at most the product of
+      the ``m_t`` and the number of paths is a product of widths:
+      ``||delta_l||^2 <= n_l (prod_{t>l} m_t c_{t-1})^2 (prod_{l<t<L} n_t)^2`` and
+      ``||J_l||_F^2 <= n_{l-1} d (prod_{t<l} m_t c_t)^2 (prod_{0<t<l} n_{t-1})^2`` (``d`` for ``l=0``).
+    * **spectral**: ``||delta_l|| <= prod_{t>l} ||W_t||_2 c_{t-1}`` (for ``l < L``; ``||W_L[k]||``
+      enters through ``||W_L||_2``) and ``||J_l||_F <= ||W_0||_F c_0 prod_{0<t<l} ||W_t||_2 c_t``.
+    * **active_paths** / **active_counts** (data-dependent): as path / linf, with ``|S_t|`` (the
+      actual slopes at ``x``) in place of ``c_t`` and the number of units of non-zero slope in
+      place of the width; they bound ``TS_k(x)`` at that ``x`` only.
+
+    Args:
+        model: a piecewise-linear MLP (``nn.Sequential`` of Linear and ReLU/LeakyReLU/Identity).
+        X: optional inputs ``(N, d)`` for the data-dependent bounds.
+
+    Raises:
+        UnsupportedModel: not a piecewise-linear MLP, or it has an output activation.
+    """
+    _check_model(model)
+    view = as_mlp(model)
+    if not view.piecewise_linear:
+        raise UnsupportedModel(
+            "tangent-sensitivity bounds are derived for piecewise-linear MLPs (ReLU, LeakyReLU, "
+            f"Identity); this one uses {view.activation}"
+        )
+    if view.output_activation is not None:
+        raise UnsupportedModel(
+            "the bounds assume a linear output layer; remove the output activation"
+        )
+    L = view.depth
+    d = view.input_dim
+    sizes = view.sizes
+    with torch.no_grad():
+        W = [w.detach().double() for w in view.weights]
+        c = [_max_abs_slope(a, sizes[t + 1]) for t, a in enumerate(view.activations)]
+        absW = [w.abs() for w in W]
+        m = [float(w.max()) for w in absW]
+
+        # path bound: a_l^(k) = |W_L[k]| c_{L-1} |W_{L-1}| ... c_l  (row vectors), B_l = c|W|...|W_0|
+        def path_bound(scales: list[Tensor] | None) -> Tensor:
+            # scales[t]: (N, n_t) absolute slopes, or None -> constants c_t
+            N = 1 if scales is None else scales[0].shape[0] if scales else 1
+
+            def sc(t: int) -> Tensor:
+                if scales is None:
+                    return torch.full((1, sizes[t + 1]), c[t], dtype=torch.float64)
+                return scales[t]
+
+            p = view.output_dim
+            a = absW[L].unsqueeze(0).expand(N, p, -1)  # (N, p, n_{L-1}) before slope
+            dn = [torch.empty(0)] * (L + 1)
+            dn[L] = torch.ones(N, p, dtype=torch.float64)
+            for li in range(L - 1, -1, -1):
+                a_l = a * sc(li).unsqueeze(1)  # |delta_l| bound, (N, p, n_l)
+                dn[li] = (a_l**2).sum(-1)
+                if li > 0:
+                    a = a_l @ absW[li]
+            jn = [torch.full((N,), float(d), dtype=torch.float64)]
+            B = absW[0].unsqueeze(0)
+            for li in range(1, L + 1):
+                if li > 1:
+                    B = absW[li - 1] @ B
+                B = B * sc(li - 1).unsqueeze(-1)  # |J_l| bound, (N, n_{l-1}, d)
+                jn.append((B**2).sum((1, 2)))
+            total = sum(dn[li] * jn[li].unsqueeze(1) for li in range(L + 1))
+            return total.sqrt()
+
+        path = float(path_bound(None).max())
+
+        # linf bound
+        widths = list(view.widths)
+
+        def linf_bound(counts: list[Tensor] | None, slope_max: list[Tensor] | None) -> Tensor:
+            def nn_(t: int) -> Tensor:
+                return (
+                    torch.tensor(float(widths[t]), dtype=torch.float64)
+                    if counts is None
+                    else counts[t]
+                )
+
+            def cc(t: int) -> Tensor:
+                return (
+                    torch.tensor(c[t], dtype=torch.float64) if slope_max is None else slope_max[t]
+                )
+
+            total = 0.0
+            for li in range(L + 1):
+                # ||delta_l||^2 bound
+                if li == L:
+                    dn = torch.tensor(1.0, dtype=torch.float64)
+                else:
+                    prod = torch.tensor(m[L], dtype=torch.float64)
+                    paths = torch.tensor(1.0, dtype=torch.float64)
+                    for t in range(li + 1, L):
+                        prod = prod * m[t]
+                        paths = paths * nn_(t)
+                    for t in range(li, L):
+                        prod = prod * cc(t)
+                    dn = nn_(li) * (prod * paths) ** 2
+                if li == 0:
+                    jn = torch.tensor(float(d), dtype=torch.float64)
+                else:
+                    prod = torch.tensor(1.0, dtype=torch.float64)
+                    paths = torch.tensor(1.0, dtype=torch.float64)
+                    for t in range(li):
+                        prod = prod * m[t] * cc(t)
+                    for t in range(li - 1):
+                        paths = paths * nn_(t)
+                    jn = nn_(li - 1) * d * (prod * paths) ** 2
+                total = total + dn * jn
+            return torch.as_tensor(total).sqrt()
+
+        linf = float(linf_bound(None, None))
+
+        spec = [float(torch.linalg.matrix_norm(w, ord=2)) for w in W]
+        total = 0.0
+        for li in range(L + 1):
+            dn = 1.0
+            for t in range(li + 1, L + 1):
+                dn *= spec[t] * c[t - 1]
+            if li == 0:
+                jn = math.sqrt(d)
+            else:
+                jn = float(torch.linalg.matrix_norm(W[0])) * c[0]
+                for t in range(1, li):
+                    jn *= spec[t] * c[t]
+            total += (dn * jn) ** 2
+        spectral = math.sqrt(total)
+
+        active_paths = active_counts = None
+        if X is not None:
+            Xc = _check_X(X, d).to(dtype=view.dtype, device=view.device)
+            slopes, _ = activation_slopes(view, Xc)
+            abs_s = [s.detach().double().abs().cpu() for s in slopes]
+            active_paths = path_bound(abs_s)
+            counts = [(s > 0).sum(1).double() for s in abs_s]
+            smax = [s.max(1).values for s in abs_s]
+            ac = linf_bound(counts, smax)
+            active_counts = ac.reshape(-1, 1).expand(Xc.shape[0], view.output_dim).clone()
+    return SensitivityBounds(linf, path, spectral, active_paths, active_counts)
