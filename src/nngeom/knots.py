@@ -1,0 +1,637 @@
+"""Exact knots of one-input piecewise-linear networks; Chen's upper bound and its tight networks.
+
+Definitions kept apart (Chen 2016, "The Upper Bound on Knots in Neural Networks"):
+
+* an **activation breakpoint** is a point where some hidden unit changes piece (for ReLU: where
+  its pre-activation changes sign);
+* a **knot** is a point where the slope of at least one output changes.
+
+Every knot is a breakpoint; a breakpoint need not be a knot (``relu(z) - relu(-z) = z``, dead
+downstream units, cancellations). :func:`knots` reports both.
+
+Algorithm (exact up to float64 rounding, no sampling): keep the sorted breakpoints found so far and,
+on each of the ``K + 1`` pieces between them, the affine coefficients (slope, intercept) of every
+unit of the current layer. For layer ``l``: multiply the coefficients by ``W_l`` (one matmul for all
+pieces), find every unit's crossings of its activation breakpoints strictly inside each piece from
+that piece's own affine form (``t = (beta - c) / a``), merge them into the sorted breakpoints, find
+each new piece's parent piece and the unit's activation piece at its midpoint, and apply the
+activation's slope and intercept. Cost ``O(sum_l n_l n_{l-1} K_l + K log K)``, all vectorised.
+Numerical decisions are judged against a scale-aware tolerance and flagged when close to it;
+``exact=True`` recomputes everything in rational arithmetic (:class:`fractions.Fraction`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._errors import InvalidInput, UnsupportedModel
+from .nets import MLP, as_mlp, piecewise_linear_form
+
+__all__ = [
+    "Knots",
+    "knots",
+    "knot_upper_bound",
+    "tight_knot_network",
+    "layer_forms",
+]
+
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = 1e-300
+
+# A layer: weight (n_out, n_in), bias (n_out,), activation form (breakpoints (n, m), slopes (n, m+1),
+# intercepts (n, m+1)) or None for the affine output layer.
+Form = tuple[np.ndarray, np.ndarray, np.ndarray]
+Layer = tuple[np.ndarray, np.ndarray, "Form | None"]
+
+
+# --------------------------------------------------------------------------------------------
+# layers of a model
+# --------------------------------------------------------------------------------------------
+def layer_forms(model: nn.Module | MLP) -> tuple[MLP, list[Layer]]:
+    """The float64 numpy layers of a piecewise-linear MLP: ``[(W, b, form or None), ...]``.
+
+    ``W``: ``(n_out, n_in)``; ``b``: ``(n_out,)``; ``form`` is
+    :func:`nngeom.nets.piecewise_linear_form` of the layer's activation as numpy arrays, None for
+    the last (affine) layer unless the model has an output activation.
+
+    Raises:
+        UnsupportedModel: not an MLP, or an activation that is not piecewise linear.
+        InvalidModel: NaN or infinite weights.
+    """
+    view = as_mlp(model)
+    layers: list[Layer] = []
+    n_lin = len(view.linears)
+    for li, lin in enumerate(view.linears):
+        W = lin.weight.detach().to("cpu", torch.float64).numpy()
+        b = (
+            lin.bias.detach().to("cpu", torch.float64).numpy()
+            if lin.bias is not None
+            else np.zeros(W.shape[0])
+        )
+        act = view.activations[li] if li < n_lin - 1 else view.output_activation
+        form: Form | None = None
+        if act is not None:
+            try:
+                bp, sl, ic = piecewise_linear_form(act, W.shape[0])
+            except UnsupportedModel as exc:
+                raise UnsupportedModel(
+                    f"knots and linear regions are undefined for a smooth activation: {exc}"
+                ) from exc
+            form = (
+                bp.detach().cpu().numpy().astype(np.float64),
+                sl.detach().cpu().numpy().astype(np.float64),
+                ic.detach().cpu().numpy().astype(np.float64),
+            )
+            if not (
+                np.isfinite(form[0]).all()
+                and np.isfinite(form[1]).all()
+                and np.isfinite(form[2]).all()
+            ):
+                raise UnsupportedModel(
+                    f"the activation of hidden layer {li} has a non-finite piecewise-linear form"
+                )
+        layers.append((W, b, form))
+    return view, layers
+
+
+def _is_relu(form: Form) -> bool:
+    bp, sl, ic = form
+    return (
+        bp.shape[1] == 1
+        and not bp.any()
+        and not ic.any()
+        and bool((sl[:, 0] == 0).all())
+        and bool((sl[:, 1] == 1).all())
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the float64 engine
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Partition:
+    edges: np.ndarray  # (K,) sorted activation breakpoints
+    A: np.ndarray  # (K+1, p) output slopes per activation piece
+    C: np.ndarray  # (K+1, p) output intercepts
+    errA: float  # estimated rounding error of A
+    notes: list[str]
+    patterns: list[np.ndarray] | None  # per activated layer: (K+1, n_l) piece index (int8/int16)
+
+
+def _midpoints(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """A point strictly inside each of the ``len(edges) + 1`` pieces of ``(lo, hi)``."""
+    left = np.concatenate(([lo], edges))
+    right = np.concatenate((edges, [hi]))
+    with np.errstate(invalid="ignore"):
+        mid = 0.5 * (left + right)
+    if not math.isfinite(lo):
+        r = right[0]
+        mid[0] = 0.0 if not math.isfinite(r) else r - max(1.0, abs(r))
+    if not math.isfinite(hi):
+        l_ = left[-1]
+        mid[-1] = 0.0 if not math.isfinite(l_) else l_ + max(1.0, abs(l_))
+    return mid
+
+
+def _partition(
+    layers: Sequence[Layer],
+    lo: float,
+    hi: float,
+    *,
+    xrtol: float = 1e-11,
+    want_patterns: bool = False,
+) -> _Partition:
+    """Exact (float64) partition of ``(lo, hi)`` by the activation breakpoints of a 1-input net."""
+    edges = np.empty(0)
+    A = np.ones((1, 1))
+    C = np.zeros((1, 1))
+    notes: list[str] = []
+    patterns: list[np.ndarray] | None = [] if want_patterns else None
+    scale_x = max([1.0, *(abs(v) for v in (lo, hi) if math.isfinite(v))])
+    fan = 1
+    errA = 0.0
+    for li, (W, b, form) in enumerate(layers):
+        Az = A @ W.T
+        Cz = C @ W.T + b
+        fan += W.shape[1]
+        rowsum = float(np.abs(W).sum(1).max()) if W.size else 0.0
+        errA = 4.0 * _EPS * fan * max(float(np.abs(A).max()) * rowsum, _TINY)
+        errC = (
+            4.0 * _EPS * fan * (float(np.abs(C).max()) * rowsum + float(np.abs(b).max(initial=0.0)))
+        )
+        if form is None:
+            A, C = Az, Cz
+            continue
+        bp, sl, ic = form
+        n, m = bp.shape
+        if m == 0:  # affine activation (Identity)
+            A, C = Az * sl[:, 0], Cz * sl[:, 0] + ic[:, 0]
+            if patterns is not None:
+                patterns.append(np.zeros(Az.shape, dtype=np.int8))
+            continue
+        relu = _is_relu(form)
+        left = np.concatenate(([lo], edges))[:, None]
+        right = np.concatenate((edges, [hi]))[:, None]
+        Aeff = np.where(np.abs(Az) > errA, Az, 0.0)
+        xtol = xrtol * scale_x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if relu:
+                T = -Cz / Aeff
+                inside = (T > left + xtol) & (T < right - xtol)
+            else:
+                T = (bp[None, :, :] - Cz[:, :, None]) / Aeff[:, :, None]
+                inside = (T > left[:, :, None] + xtol) & (T < right[:, :, None] - xtol)
+        new = T[inside]
+        parent = None
+        if new.size:
+            new.sort()
+            gaps = np.diff(new)
+            keep = np.empty(new.size, dtype=bool)
+            keep[0] = True
+            keep[1:] = gaps > xtol
+            if np.any((gaps > 1e-3 * xtol) & (gaps <= xtol)):
+                notes.append(
+                    f"layer {li}: breakpoints closer than the merge tolerance {xtol:.3g} but not "
+                    "equal in float64 were merged"
+                )
+            if np.any((gaps > xtol) & (gaps <= 100.0 * xtol)):
+                notes.append(f"layer {li}: distinct breakpoints within 100x the merge tolerance")
+            new = new[keep]
+            merged = np.concatenate((edges, new))
+            merged.sort(kind="mergesort")
+            parent = np.empty(merged.size + 1, dtype=np.intp)
+            parent[0] = 0
+            parent[1:] = np.searchsorted(edges, merged, side="right")
+            edges = merged
+            scale_x = max(scale_x, abs(float(edges[0])), abs(float(edges[-1])))
+            Az, Cz = Az[parent], Cz[parent]
+            if patterns is not None:
+                patterns = [q[parent] for q in patterns]
+        mids = _midpoints(edges, lo, hi)
+        zm = Az * mids[:, None] + Cz
+        # ambiguity of the piece decisions: the midpoint value too close to a breakpoint
+        errz = errA * np.abs(mids)[:, None] + errC
+        if relu:
+            close = (np.abs(zm) <= 4.0 * errz) & (np.abs(Az) > errA)
+            on = zm > 0
+            A = Az * on
+            C = Cz * on
+            if patterns is not None:
+                patterns.append(on.astype(np.int8))
+        else:
+            r = (zm[:, :, None] > bp[None, :, :]).sum(-1)
+            dist = np.abs(zm[:, :, None] - bp[None, :, :]).min(-1)
+            close = (dist <= 4.0 * errz) & (np.abs(Az) > errA)
+            cols = np.arange(n)[None, :]
+            s = sl[cols, r]
+            A = s * Az
+            C = s * Cz + ic[cols, r]
+            if patterns is not None:
+                patterns.append(r.astype(np.int16 if m >= 127 else np.int8))
+        if close.any():
+            notes.append(
+                f"layer {li}: {int(close.sum())} unit(s) within rounding of a breakpoint at a "
+                "piece's midpoint"
+            )
+    return _Partition(edges, A, C, errA, notes, patterns)
+
+
+# --------------------------------------------------------------------------------------------
+# the exact (rational) engine
+# --------------------------------------------------------------------------------------------
+def _to_frac(x: float) -> Fraction:
+    return Fraction(float(x))
+
+
+def _exact_partition(
+    layers: Sequence[Layer], lo: float, hi: float
+) -> tuple[list[Fraction], list[list[Fraction]], list[list[Fraction]]]:
+    """Rational version of :func:`_partition`: (breakpoints, output slopes, intercepts per piece)."""
+    L0 = None if not math.isfinite(lo) else _to_frac(lo)
+    H0 = None if not math.isfinite(hi) else _to_frac(hi)
+    edges: list[Fraction] = []
+    A: list[list[Fraction]] = [[Fraction(1)]]
+    C: list[list[Fraction]] = [[Fraction(0)]]
+    for W, b, form in layers:
+        Wf = [[_to_frac(w) for w in row] for row in W]
+        bf = [_to_frac(v) for v in b]
+        Az = [[sum((a[k] * row[k] for k in range(len(row))), Fraction(0)) for row in Wf] for a in A]
+        Cz = [
+            [
+                sum((c[k] * row[k] for k in range(len(row))), Fraction(0)) + bi
+                for row, bi in zip(Wf, bf, strict=False)
+            ]
+            for c in C
+        ]
+        if form is None:
+            A, C = Az, Cz
+            continue
+        bp = [[_to_frac(v) for v in row] for row in form[0]]
+        sl = [[_to_frac(v) for v in row] for row in form[1]]
+        ic = [[_to_frac(v) for v in row] for row in form[2]]
+        found = set(edges)
+        for j, (az, cz) in enumerate(zip(Az, Cz, strict=False)):
+            lft = L0 if j == 0 else edges[j - 1]
+            rgt = H0 if j == len(edges) else edges[j]
+            for i, (a, c) in enumerate(zip(az, cz, strict=False)):
+                if a == 0:
+                    continue
+                for beta in bp[i]:
+                    t = (beta - c) / a
+                    if (lft is None or t > lft) and (rgt is None or t < rgt):
+                        found.add(t)
+        new_edges = sorted(found)
+        nA, nC = [], []
+        for j in range(len(new_edges) + 1):
+            lft = L0 if j == 0 else new_edges[j - 1]
+            rgt = H0 if j == len(new_edges) else new_edges[j]
+            if lft is None and rgt is None:
+                mid = Fraction(0)
+            elif lft is None:
+                mid = rgt - 1
+            elif rgt is None:
+                mid = lft + 1
+            else:
+                mid = (lft + rgt) / 2
+            p = 0 if j == 0 else bisect.bisect_right(edges, new_edges[j - 1])
+            rowA, rowC = [], []
+            for i, (a, c) in enumerate(zip(Az[p], Cz[p], strict=False)):
+                z = a * mid + c
+                r = sum(1 for beta in bp[i] if beta < z)
+                rowA.append(sl[i][r] * a)
+                rowC.append(sl[i][r] * c + ic[i][r])
+            nA.append(rowA)
+            nC.append(rowC)
+        edges, A, C = new_edges, nA, nC
+    return edges, A, C
+
+
+# --------------------------------------------------------------------------------------------
+# public: knots
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Knots:
+    """The exact knots of a one-input piecewise-linear network on ``(lo, hi)``.
+
+    Attributes:
+        positions: sorted knot positions, ``(count,)`` float64 (points in the open interval
+            ``(lo, hi)`` where the slope of at least one output changes).
+        count: number of knots (a Python int).
+        breakpoints: sorted activation breakpoints, ``(n_breakpoints,)``: points where some unit
+            (of any layer) changes piece. ``positions`` is a subset of ``breakpoints``.
+        n_breakpoints: their number.
+        edges: ``(count + 2,)``: ``lo, positions..., hi`` (may start/end with ``-inf``/``inf``).
+        slopes, intercepts: ``(count + 1, n_outputs)``: on the ``j``-th linear piece
+            ``(edges[j], edges[j+1])`` the network is ``slopes[j] * x + intercepts[j]``.
+        ambiguous: True when a numerical decision was within a factor of the tolerance
+            (see ``notes``); then rerun with ``exact=True`` for a small net.
+        exact: True when computed in rational arithmetic (``exact_positions`` holds the
+            positions as :class:`fractions.Fraction`).
+    """
+
+    positions: np.ndarray
+    count: int
+    breakpoints: np.ndarray
+    n_breakpoints: int
+    edges: np.ndarray
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    lo: float
+    hi: float
+    ambiguous: bool = False
+    notes: tuple[str, ...] = ()
+    exact: bool = False
+    exact_positions: tuple[Fraction, ...] | None = None
+    float_agrees: bool | None = None  # with exact=True: did the float64 engine agree?
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def evaluate(self, x: np.ndarray | float) -> np.ndarray:
+        """The network's output from its pieces: ``x`` ``(N,)`` -> ``(N, n_outputs)``."""
+        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+        j = np.searchsorted(self.positions, x, side="right")
+        return self.slopes[j] * x[:, None] + self.intercepts[j]
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (positions as floats; ``inf`` bounds as strings)."""
+
+        def num(v: float) -> float | str:
+            return float(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+
+        return {
+            "lo": num(self.lo),
+            "hi": num(self.hi),
+            "count": int(self.count),
+            "positions": [float(v) for v in self.positions],
+            "n_breakpoints": int(self.n_breakpoints),
+            "breakpoints": [float(v) for v in self.breakpoints],
+            "slopes": self.slopes.tolist(),
+            "intercepts": self.intercepts.tolist(),
+            "ambiguous": bool(self.ambiguous),
+            "notes": list(self.notes),
+            "exact": bool(self.exact),
+        }
+
+
+def _check_interval(lo: float, hi: float) -> tuple[float, float]:
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"lo and hi must be numbers, got {lo!r} and {hi!r}") from exc
+    if math.isnan(lo) or math.isnan(hi):
+        raise InvalidInput("lo and hi must not be NaN")
+    if not lo < hi:
+        raise InvalidInput(f"need lo < hi, got lo={lo} and hi={hi}")
+    if lo == math.inf or hi == -math.inf:
+        raise InvalidInput(f"the interval ({lo}, {hi}) is empty")
+    return lo, hi
+
+
+def _knots_from(part: _Partition, lo: float, hi: float, rtol: float) -> Knots:
+    A, C, edges = part.A, part.C, part.edges
+    notes = list(part.notes)
+    scale = max(float(np.abs(A).max()), _TINY)
+    tol = max(rtol * scale, 64.0 * part.errA)
+    if edges.size:
+        dA = np.abs(np.diff(A, axis=0)).max(1)
+        is_knot = dA > tol
+        if np.any((dA > tol / 100.0) & (dA <= tol * 100.0)):
+            notes.append(
+                f"a slope change within 100x of the knot tolerance {tol:.3g} (relative {rtol:g})"
+            )
+    else:
+        is_knot = np.zeros(0, dtype=bool)
+    positions = edges[is_knot]
+    first = np.concatenate(([0], np.flatnonzero(is_knot) + 1))
+    return Knots(
+        positions=positions,
+        count=int(positions.size),
+        breakpoints=edges,
+        n_breakpoints=int(edges.size),
+        edges=np.concatenate(([lo], positions, [hi])),
+        slopes=A[first],
+        intercepts=C[first],
+        lo=lo,
+        hi=hi,
+        ambiguous=bool(notes),
+        notes=tuple(notes),
+    )
+
+
+def knots(
+    model: nn.Module | MLP,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    *,
+    exact: bool = False,
+    rtol: float = 1e-9,
+    max_exact_pieces: int = 20_000,
+) -> Knots:
+    """Exact knots of a one-input piecewise-linear network on the open interval ``(lo, hi)``.
+
+    Works for ReLU, LeakyReLU, Identity and any activation defining
+    ``nngeom_piecewise_linear_form`` (several breakpoints per unit), any number of outputs, and
+    the whole real line (``lo=-inf, hi=inf``, the defaults). Computation is float64, vectorised
+    layer by layer (see the module docstring).
+
+    Args:
+        model: an MLP with one input (``nn.Sequential`` of Linear + piecewise-linear activations).
+        lo, hi: the interval (``lo < hi``; may be infinite).
+        exact: recompute in rational arithmetic (weights taken as exact binary fractions) and
+            return the exact result; ``float_agrees`` says whether the float64 engine agreed.
+            Meant for small nets (pure Python; refused above ``max_exact_pieces`` pieces).
+        rtol: relative tolerance (to the largest output slope) under which a slope change is
+            rounding, not a knot.
+
+    Returns:
+        :class:`Knots` (positions sorted; ``count`` a Python int; breakpoints separately).
+
+    Raises:
+        InvalidInput: ``lo >= hi`` or NaN bounds.
+        UnsupportedModel: not one input, not an MLP, or a smooth activation (knots undefined).
+        InvalidModel: NaN/inf weights.
+    """
+    lo, hi = _check_interval(lo, hi)
+    view, layers = layer_forms(model)
+    if view.input_dim != 1:
+        raise UnsupportedModel(
+            f"knots needs a network with ONE input, this one has {view.input_dim}; use "
+            "nngeom.regions_on_line(model, x0, x1) for a line through a higher-dimensional input"
+        )
+    if not (rtol > 0 and math.isfinite(rtol)):
+        raise InvalidInput(f"rtol must be a positive finite number, got {rtol}")
+    part = _partition(layers, lo, hi)
+    result = _knots_from(part, lo, hi, rtol)
+    if not exact:
+        return result
+    if part.edges.size + 1 > max_exact_pieces:
+        raise InvalidInput(
+            f"exact=True is for small nets: this one has {part.edges.size + 1} pieces (more than "
+            f"max_exact_pieces={max_exact_pieces}); raise max_exact_pieces or use the float64 result"
+        )
+    return _exact_knots(layers, lo, hi, result)
+
+
+def _exact_knots(layers: Sequence[Layer], lo: float, hi: float, approx: Knots) -> Knots:
+    edges, A, C = _exact_partition(layers, lo, hi)
+    is_knot = [A[j] != A[j + 1] for j in range(len(edges))]
+    knot_pos = [e for e, k in zip(edges, is_knot, strict=False) if k]
+    first = [0] + [j + 1 for j, k in enumerate(is_knot) if k]
+    pos = np.array([float(v) for v in knot_pos], dtype=np.float64)
+    agrees = approx.count == len(knot_pos) and bool(
+        np.allclose(
+            approx.positions,
+            pos,
+            rtol=1e-9,
+            atol=1e-9 * max(1.0, float(np.abs(pos).max(initial=0))),
+        )
+    )
+    return Knots(
+        positions=pos,
+        count=len(knot_pos),
+        breakpoints=np.array([float(v) for v in edges], dtype=np.float64),
+        n_breakpoints=len(edges),
+        edges=np.concatenate(([lo], pos, [hi])),
+        slopes=np.array([[float(v) for v in A[j]] for j in first], dtype=np.float64),
+        intercepts=np.array([[float(v) for v in C[j]] for j in first], dtype=np.float64),
+        lo=lo,
+        hi=hi,
+        ambiguous=False,
+        notes=approx.notes,
+        exact=True,
+        exact_positions=tuple(knot_pos),
+        float_agrees=agrees,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Chen's bound and networks that attain it
+# --------------------------------------------------------------------------------------------
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    try:
+        ws = list(widths)
+    except TypeError as exc:
+        raise InvalidInput(f"widths must be a sequence of positive ints, got {widths!r}") from exc
+    for w in ws:
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+            raise InvalidInput(f"every hidden width must be a positive int, got {ws}")
+    return [int(w) for w in ws]
+
+
+def knot_upper_bound(widths: Sequence[int]) -> int:
+    """Chen's upper bound on the knots of a one-input ReLU net with hidden widths ``n_1..n_L``.
+
+    Theorem (Chen 2016, derived and verified here): a network ``R -> R^p`` with ``L`` hidden
+    ReLU layers of widths ``n_1, ..., n_L`` (any output layer) has at most
+    ``prod_{i=1..L} (n_i + 1) - 1`` knots. Proof: let ``t_l`` be the knots of the net truncated
+    after layer ``l`` (``t_0 = 0``); on each of its ``t_{l-1} + 1`` linear pieces a layer-``l``
+    pre-activation is affine, so it crosses zero at most once: ``t_l <= t_{l-1} + n_l (t_{l-1}+1)``,
+    i.e. ``t_l + 1 <= (n_l + 1)(t_{l-1} + 1)``. The affine output layer adds no knots.
+
+    The bound is attained (by :func:`tight_knot_network`) exactly when every hidden width except
+    the last is at least 3; a width of 1 or 2 before the last hidden layer makes it unattainable
+    (within one piece, two ReLUs cannot make a following unit's pre-activation alternate in slope
+    over the three sub-pieces). Widths ``()`` (no hidden layer) give 0.
+
+    Returns:
+        a Python int (exact for any size).
+    """
+    ws = _check_widths(widths)
+    prod = 1
+    for w in ws:
+        prod *= w + 1
+    return prod - 1
+
+
+def _zigzag(n: int, eps: float) -> tuple[list[float], list[int], list[float], float]:
+    """A ReLU zigzag of ``n`` units on ``[0, 1]``: (kinks p_i, facing +-1, coefficients v_i, c).
+
+    ``u(x) = c + sum_i v_i relu(facing_i * (x - p_i))``. For ``n >= 3`` it has ``n + 1`` teeth on
+    ``[0, 1]`` with all kinks inside and values alternating between ``-eps`` and ``1 + eps`` at
+    ``0, p_1, ..., p_n, 1``. For ``n <= 2`` it has ``n`` such teeth on ``[0, 1]`` and is constant
+    (``-eps``) below 0 (kink at 0): the most teeth possible with one or two units.
+    """
+    span = 1.0 + 2.0 * eps
+    if n <= 2:
+        if n == 1:
+            return [0.0], [1], [span], -eps
+        s = 2.0 * span
+        return [0.0, 0.5], [1, 1], [s, -2.0 * s], -eps
+    m = [1.0] * (n + 1)
+    if n % 2 == 1:
+        m[0] = 2.0
+        left = {n}
+    else:
+        m[n - 2] = 2.0
+        left = {n - 1, n}
+    lam = span * sum(1.0 / v for v in m)
+    s = [lam * (-1) ** j * m[j] for j in range(n + 1)]
+    lengths = [span / (lam * m[j]) for j in range(n + 1)]
+    p = [sum(lengths[:i]) for i in range(1, n + 1)]
+    d = [s[i] - s[i - 1] for i in range(1, n + 1)]
+    facing = [-1 if (i + 1) in left else 1 for i in range(n)]
+    c = -eps - sum(d[i] * p[i] for i in range(n) if facing[i] < 0)
+    return p, facing, d, c
+
+
+def tight_knot_network(
+    widths: Sequence[int], *, dtype: torch.dtype = torch.float64, eps: float = 0.05
+) -> nn.Sequential:
+    """A 1-input, 1-output ReLU net with hidden ``widths`` and the most knots we can construct.
+
+    Construction (a "folding" net): every hidden layer computes a scalar zigzag of the previous
+    layer's scalar, ``u_l = c_l + sum_i v_i relu(a_i u_{l-1} + beta_i)``, folded into the next
+    layer's weights. A layer of width ``n >= 3`` has ``n + 1`` teeth, each covering ``[0, 1]``
+    (where all later kinks lie), so every later unit crosses zero once on every piece; the last
+    hidden layer uses plain ramps ``relu(u - p_i)``. Its exact knot count is therefore
+    ``prod (n_i + 1) - 1 = knot_upper_bound(widths)`` whenever all widths but the last are >= 3
+    (verified by exact counting in the tests for widths 3..8, depths 1..4). With a width 1 or 2
+    before the last layer the bound is not attainable; the construction then uses ``n`` teeth
+    (plus one constant piece) for that layer and the study compares it with a weight search.
+
+    Returns:
+        ``nn.Sequential(Linear(1, n_1), ReLU(), ..., Linear(n_L, 1))`` in ``dtype``.
+    """
+    ws = _check_widths(widths)
+    if not ws:
+        raise InvalidInput("widths must name at least one hidden layer")
+    if not 0 < eps < 0.5:
+        raise InvalidInput(f"eps must be in (0, 0.5), got {eps}")
+    layers: list[nn.Module] = []
+    prev_v = np.ones(1)  # u_{l-1} = prev_c + prev_v . h_{l-1}; u_0 = x
+    prev_c = 0.0
+    for li, n in enumerate(ws):
+        last = li == len(ws) - 1
+        if last:
+            p = [(i + 0.5) / n for i in range(n)]
+            facing = [1] * n
+            v = [1.0] * n
+            c = 0.0
+        else:
+            p, facing, v, c = _zigzag(n, eps)
+        a = np.array(facing, dtype=np.float64)
+        beta = -a * np.array(p)
+        W = a[:, None] * prev_v[None, :]
+        b = a * prev_c + beta
+        lin = nn.Linear(W.shape[1], n, dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers += [lin, nn.ReLU()]
+        prev_v, prev_c = np.array(v, dtype=np.float64), float(c)
+    out = nn.Linear(len(prev_v), 1, dtype=dtype)
+    with torch.no_grad():
+        out.weight.copy_(torch.from_numpy(prev_v[None, :]))
+        out.bias.fill_(prev_c)
+    layers.append(out)
+    return nn.Sequential(*layers)

@@ -1,0 +1,417 @@
+"""Activation regions of piecewise-linear networks: lines, exact 2-D slices, statistics around data.
+
+* :func:`regions_on_line` — exact breakpoints of the activation pattern along a segment of any
+  input dimension (the 1-D engine of :mod:`nngeom.knots` on the restricted net).
+* :func:`regions_2d` — the exact partition of a 2-D slice into convex polygons (activation
+  regions) and linear pieces (neighbouring regions with equal affine maps merged).
+* Statistics around data (vectorised over the batch, any input dimension, e.g. 784):
+  :func:`pattern_statistics` (distinct activation patterns, entropy, fraction of active units),
+  :func:`boundary_distances` (distance to the nearest region boundary, along seeded random
+  directions or exact Euclidean), :func:`regions_along_lines` (Hanin & Rolnick 2019: regions per
+  unit length along lines through data).
+
+An activation *pattern* assigns every hidden unit the index of its activation piece (for ReLU:
+1 if the pre-activation is > 0, else 0). An activation region is the set of inputs sharing one
+pattern; it is convex (an intersection of half-spaces), so a pattern names exactly one region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ._errors import InvalidInput, UnsupportedModel
+from .knots import Layer, _partition, layer_forms
+from .nets import MLP, as_mlp, piecewise_linear_form
+
+__all__ = [
+    "pattern_statistics",
+    "boundary_distances",
+    "regions_along_lines",
+    "LineRegions",
+    "regions_on_line",
+    "activation_patterns",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _check_X(X: Tensor, view: MLP) -> Tensor:
+    if not isinstance(X, Tensor):
+        X = torch.as_tensor(np.asarray(X))
+    if X.ndim == 1 and view.input_dim == X.shape[0]:
+        X = X[None, :]
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    if X.ndim != 2 or X.shape[1] != view.input_dim:
+        raise InvalidInput(
+            f"X must have shape (N, {view.input_dim}) for this model, got {tuple(X.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise InvalidInput("X is empty (N = 0): pass at least one example")
+    if not X.is_floating_point():
+        X = X.to(torch.float64)
+    if not torch.isfinite(X).all():
+        raise InvalidInput("X contains NaN or inf; clean the data first")
+    return X
+
+
+def _forms_torch(view: MLP, device: torch.device) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Per hidden layer: (breakpoints (n, m), slopes (n, m+1), intercepts (n, m+1)) float64."""
+    out = []
+    for li, act in enumerate(view.activations):
+        try:
+            bp, sl, ic = piecewise_linear_form(act, view.widths[li])
+        except UnsupportedModel as exc:
+            raise UnsupportedModel(
+                f"activation regions are undefined for a smooth activation: {exc}"
+            ) from exc
+        out.append((bp.to(device), sl.to(device), ic.to(device)))
+    return out
+
+
+def _piece_index(z: Tensor, bp: Tensor) -> Tensor:
+    """Activation piece of each unit: ``z`` (B, n), ``bp`` (n, m) -> (B, n) int64 (count bp < z)."""
+    if bp.shape[1] == 1:
+        return (z > bp[:, 0]).long()
+    return (z[..., None] > bp).sum(-1)
+
+
+def _weights64(view: MLP, device: torch.device) -> list[tuple[Tensor, Tensor]]:
+    return [
+        (w.detach().to(device, torch.float64), b.detach().to(device, torch.float64))
+        for w, b in zip(view.weights, view.biases, strict=False)
+    ]
+
+
+def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8192) -> Tensor:
+    """The activation pattern of every example: ``X`` (N, d) -> (N, sum(widths)) int8 piece indices.
+
+    Computed in float64 (the model's weights converted), so a pattern names the exact region of
+    the float64 network. For ReLU the entries are ``1`` where the pre-activation is > 0.
+    """
+    view = as_mlp(model)
+    X = _check_X(X, view)
+    device = view.device
+    forms = _forms_torch(view, device)
+    params = _weights64(view, device)
+    chunks = []
+    for start in range(0, X.shape[0], batch_size):
+        h = X[start : start + batch_size].to(device, torch.float64)
+        cols = []
+        for (W, b), (bp, sl, ic) in zip(params[:-1], forms, strict=False):
+            z = h @ W.T + b
+            r = _piece_index(z, bp)
+            cols.append(r.to(torch.int8))
+            rows = torch.arange(z.shape[1], device=device)[None, :]
+            h = sl[rows, r] * z + ic[rows, r]
+        chunks.append(torch.cat(cols, 1) if cols else torch.zeros(h.shape[0], 0, dtype=torch.int8))
+    return torch.cat(chunks, 0).cpu()
+
+
+# --------------------------------------------------------------------------------------------
+# statistics around data
+# --------------------------------------------------------------------------------------------
+def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8192) -> dict:
+    """Distinct activation patterns over a batch and the fraction of active units.
+
+    Args:
+        model: a piecewise-linear MLP (any input dimension).
+        X: inputs ``(N, d)`` (extra trailing dims are flattened).
+
+    Returns:
+        a dict of plain Python values:
+        ``n_samples`` (N), ``n_units`` (hidden units), ``n_patterns`` (distinct patterns, a lower
+        bound on the regions the data touch), ``fraction_unique`` (``n_patterns / N``),
+        ``entropy_nats`` / ``entropy_bits`` (of the empirical pattern distribution; ``log N`` when
+        every example has its own region), ``fraction_active`` (mean over examples and units of
+        "not on the unit's first piece", i.e. pre-activation > 0 for ReLU/LeakyReLU),
+        ``fraction_active_per_layer`` (list), ``n_patterns_per_layer`` (list),
+        ``fraction_dead`` (units never active on X), ``fraction_always_active``.
+    """
+    view = as_mlp(model)
+    P = activation_patterns(view, X, batch_size=batch_size).numpy()
+    N, U = P.shape
+    if U == 0:
+        raise UnsupportedModel("the model has no hidden layer: it has a single linear region")
+    _, counts = np.unique(P, axis=0, return_counts=True)
+    p = counts / N
+    entropy = float(-(p * np.log(p)).sum())
+    active = P > 0
+    per_layer, per_layer_patterns = [], []
+    start = 0
+    for w in view.widths:
+        block = P[:, start : start + w]
+        per_layer.append(float(active[:, start : start + w].mean()))
+        per_layer_patterns.append(int(np.unique(block, axis=0).shape[0]))
+        start += w
+    ever = active.any(0)
+    always = active.all(0)
+    return {
+        "n_samples": int(N),
+        "n_units": int(U),
+        "n_patterns": int(counts.size),
+        "fraction_unique": float(counts.size / N),
+        "entropy_nats": entropy,
+        "entropy_bits": entropy / math.log(2.0),
+        "fraction_active": float(active.mean()),
+        "fraction_active_per_layer": per_layer,
+        "n_patterns_per_layer": per_layer_patterns,
+        "fraction_dead": float(1.0 - ever.mean()),
+        "fraction_always_active": float(always.mean()),
+    }
+
+
+def _unit_directions(n: int, d: int, seed: int, device: torch.device) -> Tensor:
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    D = torch.randn(n, d, generator=g, dtype=torch.float64)
+    D = D / D.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    return D.to(device)
+
+
+def boundary_distances(
+    model: nn.Module | MLP,
+    X: Tensor,
+    n_directions: int = 16,
+    seed: int = 0,
+    *,
+    method: str = "directions",
+    max_elements: int = 4_000_000,
+) -> Tensor:
+    """Distance from each example to the boundary of its activation region.
+
+    ``method="directions"`` (default): along ``n_directions`` seeded random unit directions
+    (the same directions for every example), the distance ``|t|`` from ``x`` to the first change
+    of the activation pattern on the line ``x + t u`` (either sense), minimised over directions.
+    Exact for each line (the region-local affine form of every unit holds until the first
+    crossing); an upper bound on the Euclidean distance.
+
+    ``method="euclidean"``: the exact Euclidean distance to the region's boundary,
+    ``min_units gap / ||grad z||`` with the region-local gradients (the region is the
+    intersection of these half-spaces). Costs ``O(N n d)`` memory per layer (chunked).
+
+    Args:
+        model: a piecewise-linear MLP (any input dimension).
+        X: ``(N, d)``.
+        n_directions: number of random directions (``method="directions"``).
+        seed: seed of the directions (a fresh ``torch.Generator``; the global RNG is untouched).
+
+    Returns:
+        float64 tensor ``(N,)`` on the model's device (``inf`` where the region is unbounded in
+        every probed direction, e.g. a net whose units never change piece).
+    """
+    view = as_mlp(model)
+    X = _check_X(X, view)
+    if method not in ("directions", "euclidean"):
+        raise InvalidInput(f"method must be 'directions' or 'euclidean', got {method!r}")
+    if method == "directions" and (
+        isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1
+    ):
+        raise InvalidInput(f"n_directions must be a positive int, got {n_directions!r}")
+    device = view.device
+    forms = _forms_torch(view, device)
+    params = _weights64(view, device)
+    N, d = X.shape
+    width = max(view.widths) if view.widths else 1
+    if method == "directions":
+        D = _unit_directions(n_directions, d, seed, device)  # (K, d)
+        per = n_directions * max(width, d)
+    else:
+        D = None
+        per = width * d
+    bs = max(1, max_elements // max(per, 1))
+    out = []
+    for start in range(0, N, bs):
+        x = X[start : start + bs].to(device, torch.float64)
+        B = x.shape[0]
+        h = x
+        # derivative of the current layer's input along each direction / w.r.t. the input
+        dh = D.T[None].expand(B, d, n_directions) if D is not None else None  # (B, d, K)
+        J = None
+        best = torch.full(
+            (B,) if D is None else (B, n_directions), math.inf, dtype=torch.float64, device=device
+        )
+        for li, ((W, b), (bp, sl, ic)) in enumerate(zip(params[:-1], forms, strict=False)):
+            z = h @ W.T + b  # (B, n)
+            r = _piece_index(z, bp)
+            m = bp.shape[1]
+            rows = torch.arange(z.shape[1], device=device)[None, :]
+            bp_pad = torch.cat(
+                [
+                    torch.full((bp.shape[0], 1), -math.inf, dtype=torch.float64, device=device),
+                    bp,
+                    torch.full((bp.shape[0], 1), math.inf, dtype=torch.float64, device=device),
+                ],
+                1,
+            )
+            lower = bp_pad[rows, r]  # breakpoint below z (or -inf)
+            upper = bp_pad[rows, torch.clamp(r + 1, max=m + 1)]
+            gap = torch.minimum(z - lower, upper - z).clamp_min(0.0)  # (B, n)
+            if D is not None:
+                a = (
+                    torch.einsum("nd,bdk->bkn", W, dh)
+                    if li > 0
+                    else (D @ W.T)[None].expand(B, -1, -1)
+                )
+                with torch.no_grad():
+                    dist = gap[:, None, :] / a.abs()
+                dist = torch.where(a != 0, dist, torch.full_like(dist, math.inf))
+                best = torch.minimum(best, dist.min(-1).values)
+                s = sl[rows, r]  # (B, n)
+                dh = (s[:, None, :] * a).transpose(1, 2)  # (B, n, K)
+            else:
+                J = W[None].expand(B, -1, -1) if J is None else torch.einsum("nm,bmd->bnd", W, J)
+                norm = J.norm(dim=2)
+                dist = torch.where(norm > 0, gap / norm, torch.full_like(gap, math.inf))
+                best = torch.minimum(best, dist.min(-1).values)
+                s = sl[rows, r]
+                J = s[:, :, None] * J
+            h = s * z + ic[rows, r]
+        out.append(best.min(-1).values if D is not None else best)
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class LineRegions:
+    """Activation regions along the segment ``x0 + t (x1 - x0)``, ``t`` in ``(0, 1)``.
+
+    Attributes:
+        t: sorted parameters ``(n_regions - 1,)`` where the activation pattern changes.
+        n_regions: number of activation regions the open segment meets (``len(t) + 1``).
+        knots_t: the subset of ``t`` where the slope of some output changes (linear pieces).
+        n_pieces: number of linear pieces (``len(knots_t) + 1``).
+        length: Euclidean length of the segment.
+        patterns: ``(n_regions, sum(widths))`` piece indices per region (``with_patterns=True``).
+        ambiguous: a numerical decision was close to its tolerance.
+    """
+
+    t: np.ndarray
+    n_regions: int
+    knots_t: np.ndarray
+    n_pieces: int
+    length: float
+    patterns: np.ndarray | None = None
+    ambiguous: bool = False
+
+    def points(self, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+        """The breakpoints in input space: ``(len(t), d)``."""
+        x0, x1 = np.asarray(x0, dtype=np.float64), np.asarray(x1, dtype=np.float64)
+        return x0[None, :] + self.t[:, None] * (x1 - x0)[None, :]
+
+
+def _restrict(layers: list[Layer], x0: np.ndarray, x1: np.ndarray) -> list[Layer]:
+    """The 1-input net ``t -> f(x0 + t (x1 - x0))``."""
+    W, b, form = layers[0]
+    d = x1 - x0
+    return [((W @ d)[:, None], W @ x0 + b, form), *layers[1:]]
+
+
+def _as_point(x, d: int, name: str) -> np.ndarray:
+    if isinstance(x, Tensor):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    if a.shape[0] != d:
+        raise InvalidInput(
+            f"{name} must have {d} entries (the model's input size), got {a.shape[0]}"
+        )
+    if not np.isfinite(a).all():
+        raise InvalidInput(f"{name} contains NaN or inf")
+    return a
+
+
+def _line(layers: list[Layer], x0: np.ndarray, x1: np.ndarray, with_patterns: bool) -> LineRegions:
+    part = _partition(_restrict(layers, x0, x1), 0.0, 1.0, want_patterns=with_patterns)
+    A = part.A
+    if part.edges.size:
+        dA = np.abs(np.diff(A, axis=0)).max(1)
+        tol = max(1e-9 * max(float(np.abs(A).max()), 1e-300), 64.0 * part.errA)
+        kt = part.edges[dA > tol]
+    else:
+        kt = part.edges
+    pats = None
+    if with_patterns and part.patterns is not None:
+        hidden = part.patterns[: len(layers) - 1] if layers[-1][2] is not None else part.patterns
+        pats = np.concatenate(hidden, 1) if hidden else np.zeros((part.edges.size + 1, 0), np.int8)
+    return LineRegions(
+        t=part.edges,
+        n_regions=int(part.edges.size + 1),
+        knots_t=kt,
+        n_pieces=int(kt.size + 1),
+        length=float(np.linalg.norm(x1 - x0)),
+        patterns=pats,
+        ambiguous=bool(part.notes),
+    )
+
+
+def regions_on_line(model: nn.Module | MLP, x0, x1, *, with_patterns: bool = False) -> LineRegions:
+    """Exact activation regions along the segment from ``x0`` to ``x1`` (any input dimension).
+
+    Args:
+        model: a piecewise-linear MLP with ``d`` inputs.
+        x0, x1: ``(d,)`` end points (tensors, arrays or lists), ``x0 != x1``.
+        with_patterns: also return each region's activation pattern.
+
+    Returns:
+        :class:`LineRegions`; ``.t`` are the points ``t`` in ``(0, 1)`` where the pattern changes.
+    """
+    view, layers = layer_forms(model)
+    a = _as_point(x0, view.input_dim, "x0")
+    b = _as_point(x1, view.input_dim, "x1")
+    if np.array_equal(a, b):
+        raise InvalidInput("x0 and x1 are the same point: a line needs two distinct points")
+    return _line(layers, a, b, with_patterns)
+
+
+def regions_along_lines(
+    model: nn.Module | MLP,
+    X: Tensor,
+    n_lines: int = 16,
+    length: float = 1.0,
+    seed: int = 0,
+) -> dict:
+    """Hanin & Rolnick's statistic: activation regions along random lines through the data.
+
+    Each line is centred at an example drawn (seeded) from ``X`` with a seeded random unit
+    direction; the segment has Euclidean ``length``. Regions along each segment are counted
+    exactly (:func:`regions_on_line`).
+
+    Returns:
+        a dict of plain values: ``n_regions`` (list of ints, one per line), ``n_breakpoints``
+        (list), ``length``, ``mean_regions``, ``regions_per_unit_length`` (mean regions / length),
+        ``breakpoints_per_unit_length`` (mean boundary crossings / length: the boundary density
+        that Hanin & Rolnick show scales with the number of neurons), ``n_neurons``, ``centers``
+        (indices into X).
+    """
+    view, layers = layer_forms(model)
+    X = _check_X(X, view)
+    if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 1:
+        raise InvalidInput(f"n_lines must be a positive int, got {n_lines!r}")
+    if not (isinstance(length, (int, float)) and math.isfinite(length) and length > 0):
+        raise InvalidInput(f"length must be a positive finite number, got {length!r}")
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    idx = torch.randint(0, X.shape[0], (n_lines,), generator=g)
+    D = torch.randn(n_lines, view.input_dim, generator=g, dtype=torch.float64)
+    D = (D / D.norm(dim=1, keepdim=True).clamp_min(1e-300)).numpy()
+    Xc = X[idx].detach().cpu().to(torch.float64).numpy()
+    counts, bps = [], []
+    for k in range(n_lines):
+        x0 = Xc[k] - 0.5 * length * D[k]
+        x1 = Xc[k] + 0.5 * length * D[k]
+        part = _partition(_restrict(layers, x0, x1), 0.0, 1.0)
+        bps.append(int(part.edges.size))
+        counts.append(int(part.edges.size + 1))
+    return {
+        "n_regions": counts,
+        "n_breakpoints": bps,
+        "length": float(length),
+        "mean_regions": float(np.mean(counts)),
+        "regions_per_unit_length": float(np.mean(counts) / length),
+        "breakpoints_per_unit_length": float(np.mean(bps) / length),
+        "n_neurons": int(sum(view.widths)),
+        "centers": [int(i) for i in idx],
+    }

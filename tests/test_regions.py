@@ -1,0 +1,166 @@
+"""Oracle tests of nngeom.regions: lines, statistics around data, exact 2-D slices."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import nngeom as ng
+from nngeom.nets import as_mlp
+from nngeom.regions import (
+    activation_patterns,
+    boundary_distances,
+    pattern_statistics,
+    regions_along_lines,
+    regions_on_line,
+)
+
+
+def _patterns(model, x: torch.Tensor) -> np.ndarray:
+    """Brute-force activation patterns in float64 (piece index per unit)."""
+    view = as_mlp(model)
+    h = x.to(torch.float64)
+    cols = []
+    for lin, act in zip(view.linears[:-1], view.activations, strict=False):
+        z = h @ lin.weight.detach().double().T + lin.bias.detach().double()
+        bp, _, _ = ng.nets.piecewise_linear_form(act, z.shape[1])
+        cols.append((z[..., None] > bp).sum(-1))
+        h = act(z)
+    return torch.cat(cols, 1).numpy()
+
+
+def _line_changes(model, x0, x1, n=20001) -> list[float]:
+    """Dense sampling + bisection: parameters t in (0, 1) where the pattern changes."""
+    x0 = torch.as_tensor(x0, dtype=torch.float64)
+    x1 = torch.as_tensor(x1, dtype=torch.float64)
+    ts = torch.linspace(0, 1, n, dtype=torch.float64)
+    P = _patterns(model, x0[None] + ts[:, None] * (x1 - x0)[None])
+    idx = np.flatnonzero((P[1:] != P[:-1]).any(1))
+    if idx.size == 0:
+        return []
+    a, b = ts[idx].clone(), ts[idx + 1].clone()
+    pa = P[idx]
+    for _ in range(60):  # all intervals bisected at once
+        m = 0.5 * (a + b)
+        same = (_patterns(model, x0[None] + m[:, None] * (x1 - x0)[None]) == pa).all(1)
+        same = torch.from_numpy(same)
+        a = torch.where(same, m, a)
+        b = torch.where(same, b, m)
+    return (0.5 * (a + b)).tolist()
+
+
+def test_pattern_statistics_matches_brute_force():
+    net = ng.mlp([5, 7, 6, 3], seed=2)
+    X = torch.randn(300, 5, generator=torch.Generator().manual_seed(1))
+    s = pattern_statistics(net, X)
+    P = _patterns(net, X)
+    rows = Counter(map(tuple, P.tolist()))
+    assert s["n_patterns"] == len(rows)
+    assert s["n_samples"] == 300 and s["n_units"] == 13
+    p = np.array(list(rows.values())) / 300
+    assert s["entropy_nats"] == pytest.approx(float(-(p * np.log(p)).sum()), rel=1e-12)
+    assert s["entropy_bits"] == pytest.approx(s["entropy_nats"] / math.log(2))
+    assert s["fraction_active"] == pytest.approx(float((P > 0).mean()))
+    assert s["fraction_active_per_layer"][0] == pytest.approx(float((P[:, :7] > 0).mean()))
+    assert s["n_patterns_per_layer"][1] == len(set(map(tuple, P[:, 7:].tolist())))
+    assert s["fraction_dead"] == pytest.approx(float(1 - (P > 0).any(0).mean()))
+    # the view's own patterns agree for ReLU
+    assert (activation_patterns(net, X).numpy() == as_mlp(net).patterns(X.float()).numpy()).all()
+
+
+def test_pattern_statistics_high_dimensional_and_leaky():
+    net = ng.mlp([784, 32, 10], activation=nn.LeakyReLU(0.1), seed=0)
+    X = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    s = pattern_statistics(net, X)
+    assert s["n_patterns"] == len(set(map(tuple, _patterns(net, X.reshape(64, -1)).tolist())))
+    assert 0 < s["fraction_active"] < 1
+
+
+def test_boundary_distances_directions_match_bisection():
+    net = ng.mlp([3, 6, 5, 2], seed=4, dtype=torch.float64)
+    X = torch.randn(6, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    K = 4
+    got = boundary_distances(net, X, n_directions=K, seed=7)
+    assert got.shape == (6,) and got.dtype == torch.float64
+    from nngeom.regions import _unit_directions
+
+    D = _unit_directions(K, 3, 7, torch.device("cpu"))
+    for i in range(6):
+        best = math.inf
+        for k in range(K):
+            for sign in (1.0, -1.0):
+                # first change along x + t u, t in (0, 20): dense + bisection
+                ch = _line_changes(net, X[i], X[i] + sign * 20.0 * D[k], n=4001)
+                if ch:
+                    best = min(best, 20.0 * ch[0])
+        assert float(got[i]) == pytest.approx(best, rel=1e-6, abs=1e-9)
+
+
+def test_boundary_distances_euclidean_is_the_limit_of_directions():
+    net = ng.mlp([2, 8, 8, 1], seed=5, dtype=torch.float64)
+    X = torch.randn(5, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    euc = boundary_distances(net, X, method="euclidean")
+    many = boundary_distances(net, X, n_directions=4000, seed=1)
+    few = boundary_distances(net, X, n_directions=3, seed=1)
+    assert (few >= euc - 1e-12).all() and (many >= euc - 1e-12).all()
+    assert torch.allclose(many, euc, rtol=1e-4)
+
+
+def test_boundary_distances_bad_input():
+    net = ng.mlp([3, 4, 1], seed=0)
+    with pytest.raises(ng.InvalidInput):
+        boundary_distances(net, torch.zeros(2, 4))
+    with pytest.raises(ng.InvalidInput):
+        boundary_distances(net, torch.zeros(0, 3))
+    with pytest.raises(ng.InvalidInput):
+        boundary_distances(net, torch.zeros(2, 3), n_directions=0)
+    with pytest.raises(ng.InvalidInput):
+        boundary_distances(net, torch.full((2, 3), math.nan))
+    with pytest.raises(ng.UnsupportedModel):
+        boundary_distances(ng.mlp([3, 4, 1], activation="tanh"), torch.zeros(2, 3))
+    with pytest.raises(ng.UnsupportedModel):
+        pattern_statistics(ng.mlp([3, 4, 1], activation="sigmoid"), torch.zeros(2, 3))
+
+
+def test_regions_on_line_matches_dense_sampling():
+    net = ng.mlp([3, 6, 6, 2], seed=8, dtype=torch.float64)
+    x0, x1 = [-2.0, 1.0, 0.5], [2.0, -1.5, 1.0]
+    lr = regions_on_line(net, x0, x1, with_patterns=True)
+    brute = _line_changes(net, x0, x1)
+    assert lr.n_regions == len(brute) + 1
+    np.testing.assert_allclose(lr.t, brute, atol=1e-7)
+    # the pattern of each region equals the pattern at its midpoint
+    edges = np.concatenate(([0.0], lr.t, [1.0]))
+    mids = torch.as_tensor(0.5 * (edges[1:] + edges[:-1]))
+    pts = torch.tensor(x0)[None] + mids[:, None] * (torch.tensor(x1) - torch.tensor(x0))[None]
+    assert (lr.patterns == _patterns(net, pts)).all()
+    assert set(lr.knots_t.tolist()) <= set(lr.t.tolist())
+    with pytest.raises(ng.InvalidInput):
+        regions_on_line(net, x0, x0)
+    with pytest.raises(ng.InvalidInput):
+        regions_on_line(net, [0.0, 1.0], x1)
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 4), w=st.integers(1, 5))
+def test_regions_along_lines_counts_are_exact(seed, d, w):
+    net = ng.mlp([d, w, w, 1], seed=seed, dtype=torch.float64)
+    X = torch.randn(10, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    r = regions_along_lines(net, X, n_lines=3, length=3.0, seed=seed)
+    assert len(r["n_regions"]) == 3 and r["n_neurons"] == 2 * w
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    idx = torch.randint(0, 10, (3,), generator=g)
+    D = torch.randn(3, d, generator=g, dtype=torch.float64)
+    D = D / D.norm(dim=1, keepdim=True)
+    assert r["centers"] == idx.tolist()
+    for k in range(3):
+        x0, x1 = X[idx[k]] - 1.5 * D[k], X[idx[k]] + 1.5 * D[k]
+        assert r["n_regions"][k] == len(_line_changes(net, x0, x1, n=3001)) + 1
+    assert r["regions_per_unit_length"] == pytest.approx(np.mean(r["n_regions"]) / 3.0)
