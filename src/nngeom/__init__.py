@@ -25,6 +25,19 @@ from .nets import MLP as MLP, as_mlp as as_mlp, mlp as mlp
 from .train import TrainResult as TrainResult, train as train
 
 # --- knots and regions (knots.py, regions.py) ---------------------------------------------
+from .knots import (
+    Knots as Knots,
+    knot_upper_bound as knot_upper_bound,
+    knots as knots,
+    tight_knot_network as tight_knot_network,
+)
+from .regions import (
+    LineRegions as LineRegions,
+    boundary_distances as boundary_distances,
+    pattern_statistics as pattern_statistics,
+    regions_along_lines as regions_along_lines,
+    regions_on_line as regions_on_line,
+)
 
 # --- symmetry and Hessians (symmetry.py, hessian.py) --------------------------------------
 
