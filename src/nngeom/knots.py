@@ -141,6 +141,19 @@ def _midpoints(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return mid
 
 
+def _midpoints_of(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """A point strictly inside each interval ``(left[j], right[j])`` (ends may be infinite)."""
+    with np.errstate(invalid="ignore"):
+        mid = 0.5 * (left + right)
+    fl, fr = np.isfinite(left), np.isfinite(right)
+    only_r = ~fl & fr
+    mid[only_r] = right[only_r] - np.maximum(1.0, np.abs(right[only_r]))
+    only_l = fl & ~fr
+    mid[only_l] = left[only_l] + np.maximum(1.0, np.abs(left[only_l]))
+    mid[~fl & ~fr] = 0.0
+    return mid
+
+
 def _partition(
     layers: Sequence[Layer],
     lo: float,
@@ -242,6 +255,143 @@ def _partition(
                 "piece's midpoint"
             )
     return _Partition(edges, A, C, errA, notes, patterns)
+
+
+def _partition_fast(
+    layers: Sequence[Layer], lo: float, hi: float, *, xrtol: float = 1e-11
+) -> _Partition:
+    """Like :func:`_partition` (no patterns) but fused with the next layer's weights.
+
+    On each parent piece the next layer's pre-activation is computed once (at the parent's
+    leftmost sub-piece, one matmul over parents), and every crossing adds a rank-one update
+    ``delta = (jump of the activation's slope / intercept) * W_next[:, i]``; a cumulative sum of
+    these updates gives the next layer's coefficients on every new piece. Cost per layer:
+    ``O(K n_l n_{l+1} + E n_{l+1})`` with ``E`` crossings, instead of ``O((K + E) n_l n_{l+1})``.
+    """
+    layers = list(layers)
+    if layers[-1][2] is not None:  # an output activation: add the identity readout
+        p = layers[-1][0].shape[0]
+        layers.append((np.eye(p), np.zeros(p), None))
+    edges = np.empty(0)
+    notes: list[str] = []
+    W0, b0, _ = layers[0]
+    Az = np.ascontiguousarray(W0.T)  # (1, n0): pre-activation slope on the single piece
+    Cz = b0[None, :].copy()
+    scale_x = max([1.0, *(abs(v) for v in (lo, hi) if math.isfinite(v))])
+    fan = 1 + W0.shape[1]
+    errA = 4.0 * _EPS * fan * max(float(np.abs(W0).max(initial=0.0)), _TINY)
+    errC = 4.0 * _EPS * fan * max(float(np.abs(b0).max(initial=0.0)), _TINY)
+    for li in range(len(layers) - 1):
+        form = layers[li][2]
+        W2, b2, _ = layers[li + 1]
+        fan += W2.shape[1]
+        n = Az.shape[1]
+        bp, sl, ic = form
+        m = bp.shape[1]
+        K1 = Az.shape[0]
+        if m == 0:
+            Az = (Az * sl[:, 0]) @ W2.T
+            Cz = (Cz * sl[:, 0] + ic[:, 0]) @ W2.T + b2
+            continue
+        relu = _is_relu(form)
+        left = np.concatenate(([lo], edges))
+        right = np.concatenate((edges, [hi]))
+        Aeff = np.where(np.abs(Az) > errA, Az, 0.0)
+        xtol = xrtol * scale_x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if relu:
+                T = (-Cz / Aeff)[:, :, None]
+            else:
+                T = (bp[None, :, :] - Cz[:, :, None]) / Aeff[:, :, None]
+            inside = (T > left[:, None, None] + xtol) & (T < right[:, None, None] - xtol)
+        pi, ui, ki = np.nonzero(inside)
+        E = pi.size
+        t = T[pi, ui, ki]
+        order = np.argsort(t, kind="stable")
+        t, pi, ui, ki = t[order], pi[order], ui[order], ki[order]
+        start = np.searchsorted(pi, np.arange(K1), side="left")  # first event of each parent
+        # the state on each parent's leftmost sub-piece, judged at that sub-piece's midpoint
+        # (at least half the merge tolerance away from every crossing)
+        has = start < np.concatenate((start[1:], [E]))
+        sub_right = right.copy()
+        sub_right[has] = t[start[has]]
+        mids = _midpoints_of(left, sub_right)
+        zmid = Az * mids[:, None] + Cz
+        errz = errA * np.abs(mids)[:, None] + errC
+        if relu:
+            r_left = (zmid > 0).astype(np.intp)
+            dist = np.abs(zmid)
+        else:
+            r_left = (zmid[:, :, None] > bp[None, :, :]).sum(-1)
+            dist = np.abs(zmid[:, :, None] - bp[None, :, :]).min(-1)
+        close = (dist <= 4.0 * errz) & (np.abs(Az) > errA)
+        if close.any():
+            notes.append(
+                f"layer {li}: {int(close.sum())} unit(s) within rounding of a breakpoint at a "
+                "piece's midpoint"
+            )
+        cols = np.arange(n)[None, :]
+        s_left = sl[cols, r_left]
+        baseA = (s_left * Az) @ W2.T  # (K+1, n2)
+        baseC = (s_left * Cz + ic[cols, r_left]) @ W2.T + b2
+        if E == 0:
+            Az, Cz = baseA, baseC
+            errA = 4.0 * _EPS * fan * max(float(np.abs(Az).max(initial=0.0)), _TINY)
+            errC = 4.0 * _EPS * fan * max(float(np.abs(Cz).max(initial=0.0)), _TINY)
+            continue
+        a, c = Az[pi, ui], Cz[pi, ui]
+        dsl = sl[ui, ki + 1] - sl[ui, ki]
+        dic = ic[ui, ki + 1] - ic[ui, ki]
+        up = a > 0
+        # crossing breakpoint ki of unit ui moving right: up -> piece ki+1, down -> piece ki
+        gA = np.where(up, dsl * a, -dsl * a)
+        gC = np.where(up, dsl * c + dic, -(dsl * c + dic))
+        WT = W2.T  # (n, n2)
+        dA = gA[:, None] * WT[ui]  # (E, n2)
+        dC = gC[:, None] * WT[ui]
+        gaps = np.diff(t)
+        newc = np.empty(E, dtype=bool)
+        newc[0] = True
+        newc[1:] = gaps > xtol
+        if np.any((gaps > 1e-3 * xtol) & (gaps <= xtol)):
+            notes.append(
+                f"layer {li}: breakpoints closer than the merge tolerance {xtol:.3g} but not "
+                "equal in float64 were merged"
+            )
+        if np.any((gaps > xtol) & (gaps <= 100.0 * xtol)):
+            notes.append(f"layer {li}: distinct breakpoints within 100x the merge tolerance")
+        cid = np.cumsum(newc) - 1  # cluster of each event
+        reps = t[newc]
+        cparent = pi[newc]
+        ncl = reps.size
+        # pieces after merging: old edges and cluster representatives, in order
+        merged = np.concatenate((edges, reps))
+        is_new = np.concatenate((np.zeros(edges.size, bool), np.ones(ncl, bool)))
+        idx_new = np.concatenate((np.full(edges.size, -1), np.arange(ncl)))
+        o = np.argsort(merged, kind="stable")
+        merged, is_new, idx_new = merged[o], is_new[o], idx_new[o]
+        # parent of every new piece
+        parent = np.empty(merged.size + 1, dtype=np.intp)
+        parent[0] = 0
+        parent[1:] = np.searchsorted(edges, merged, side="right")
+        cumA = np.zeros((E + 1, dA.shape[1]))
+        np.cumsum(dA, axis=0, out=cumA[1:])
+        cumC = np.zeros((E + 1, dC.shape[1]))
+        np.cumsum(dC, axis=0, out=cumC[1:])
+        cnt = start[parent].copy()
+        ends = np.searchsorted(cid, np.arange(ncl), side="right")  # events up to cluster c
+        new_piece = np.flatnonzero(is_new) + 1
+        cnt[new_piece] = ends[idx_new[is_new]]
+        sp = start[parent]
+        Az = baseA[parent] + (cumA[cnt] - cumA[sp])
+        Cz = baseC[parent] + (cumC[cnt] - cumC[sp])
+        del cparent
+        edges = merged
+        scale_x = max(scale_x, abs(float(edges[0])), abs(float(edges[-1])))
+        mag = max(float(np.abs(Az).max(initial=0.0)), _TINY)
+        errA = 4.0 * _EPS * (fan + E) * mag
+        errC = 4.0 * _EPS * (fan + E) * max(float(np.abs(Cz).max(initial=0.0)), _TINY)
+    return _Partition(edges, Az, Cz, errA, notes, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,7 +620,7 @@ def knots(
         )
     if not (rtol > 0 and math.isfinite(rtol)):
         raise InvalidInput(f"rtol must be a positive finite number, got {rtol}")
-    part = _partition(layers, lo, hi)
+    part = _partition_fast(layers, lo, hi)
     result = _knots_from(part, lo, hi, rtol)
     if not exact:
         return result
@@ -613,9 +763,14 @@ def tight_knot_network(
     for li, n in enumerate(ws):
         last = li == len(ws) - 1
         if last:
+            # ramps at p_i inside (0, 1); for n >= 2 the one at the largest kink faces left with
+            # weight 1/2, so the output's slope is nonzero at every tooth end of u_{L-1} (both
+            # at -eps and at 1 + eps) and every earlier breakpoint stays a knot
             p = [(i + 0.5) / n for i in range(n)]
             facing = [1] * n
             v = [1.0] * n
+            if n >= 2:
+                facing[-1], v[-1] = -1, 0.5
             c = 0.0
         else:
             p, facing, v, c = _zigzag(n, eps)
