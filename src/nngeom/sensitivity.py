@@ -605,7 +605,9 @@ def _max_abs_slope(act: nn.Module, width: int) -> float:
     return float(sl.abs().max()) if sl.numel() else 0.0
 
 
-def tangent_sensitivity_bounds(model: nn.Module, X: Tensor | None = None) -> SensitivityBounds:
+def tangent_sensitivity_bounds(
+    model: nn.Module, X: Tensor | None = None, *, chunk_size: int = 32
+) -> SensitivityBounds:
     """Upper bounds on the tangent sensitivity of a piecewise-linear MLP without an output activation.
 
     With the closed form ``TS_k^2 = sum_l ||delta_l||^2 ||J_l||_F^2``, ``delta_l^T =
@@ -630,6 +632,8 @@ def tangent_sensitivity_bounds(model: nn.Module, X: Tensor | None = None) -> Sen
     Args:
         model: a piecewise-linear MLP (``nn.Sequential`` of Linear and ReLU/LeakyReLU/Identity).
         X: optional inputs ``(N, d)`` for the data-dependent bounds.
+        chunk_size: examples per block of the active-path bound (it carries ``(chunk, n, d)``
+            absolute path products and costs ``sum_l n_l n_{l-1} d`` per example).
 
     Raises:
         UnsupportedModel: not a piecewise-linear MLP, or it has an output activation.
@@ -649,7 +653,7 @@ def tangent_sensitivity_bounds(model: nn.Module, X: Tensor | None = None) -> Sen
     d = view.input_dim
     sizes = view.sizes
     with torch.no_grad():
-        W = [w.detach().double() for w in view.weights]
+        W = [w.detach().double().cpu() for w in view.weights]
         c = [_max_abs_slope(a, sizes[t + 1]) for t, a in enumerate(view.activations)]
         absW = [w.abs() for w in W]
         m = [float(w.max()) for w in absW]
@@ -750,7 +754,12 @@ def tangent_sensitivity_bounds(model: nn.Module, X: Tensor | None = None) -> Sen
             Xc = _check_X(X, d).to(dtype=view.dtype, device=view.device)
             slopes, _ = activation_slopes(view, Xc)
             abs_s = [s.detach().double().abs().cpu() for s in slopes]
-            active_paths = path_bound(abs_s)
+            active_paths = torch.cat(
+                [
+                    path_bound([s[i : i + chunk_size] for s in abs_s])
+                    for i in range(0, Xc.shape[0], max(1, chunk_size))
+                ]
+            )
             counts = [(s > 0).sum(1).double() for s in abs_s]
             smax = [s.max(1).values for s in abs_s]
             ac = linf_bound(counts, smax)
