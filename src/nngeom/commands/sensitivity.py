@@ -1,0 +1,168 @@
+"""``nngeom sensitivity MODEL --data ...``: tangent sensitivity of a saved model on data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import typer
+
+from .._errors import DataError, InvalidInput, UnsupportedModel
+from ..modelfile import load_model
+
+DATASETS = ("auto", "fashion-mnist", "digits")
+
+
+def load_inputs(
+    spec: str, *, split: str = "test", n: int | None = None, seed: int = 0
+) -> torch.Tensor:
+    """Inputs ``(N, d)`` from a dataset name (``auto``, ``fashion-mnist``, ``digits``) or a file.
+
+    Files: ``.npy`` (an ``(N, d)`` array) or ``.pt``/``.pth`` (a tensor, or a dict with key ``"X"``,
+    read with ``weights_only=True``). ``n`` keeps the first ``n`` rows (a seeded subset for datasets).
+    """
+    if n is not None and n < 1:
+        raise InvalidInput(f"--n must be >= 1, got {n}")
+    if split not in ("train", "test"):
+        raise InvalidInput(f"--split must be 'train' or 'test', got {split!r}")
+    if spec in DATASETS:
+        from ..data import image_classification
+
+        ds = image_classification(
+            spec,
+            n_train=n if split == "train" else 1,
+            n_test=n if split == "test" else 1,
+            seed=seed,
+        )
+        X = ds.X_train if split == "train" else ds.X_test
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise DataError(
+                f"--data {spec!r} is neither a dataset name ({', '.join(DATASETS)}) nor a file"
+            )
+        if path.suffix == ".npy":
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise DataError(f"{path} is not a plain .npy array ({exc})") from exc
+            X = torch.from_numpy(np.ascontiguousarray(arr))
+        elif path.suffix in (".pt", ".pth"):
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise DataError(
+                    f"{path} is not a tensor file nngeom can read safely ({exc})"
+                ) from exc
+            if isinstance(obj, dict):
+                obj = obj.get("X")
+            if not isinstance(obj, torch.Tensor):
+                raise DataError(f"{path} must hold a tensor or a dict with a tensor under 'X'")
+            X = obj
+        else:
+            raise DataError(f"{path}: unsupported data file type {path.suffix!r}; use .npy or .pt")
+        if n is not None:
+            X = X[:n]
+    if X.ndim != 2:
+        X = X.reshape(X.shape[0], -1) if X.ndim > 2 else X
+    if not X.is_floating_point():
+        X = X.float()
+    return X
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nngeom sensitivity`` to ``app``."""
+
+    @app.command("sensitivity")
+    def sensitivity(
+        model: Path = typer.Argument(
+            ..., help="saved model (nngeom.save_model, state dict, safetensors)"
+        ),
+        data: str = typer.Option(
+            ..., "--data", help="auto | fashion-mnist | digits | FILE.npy | FILE.pt"
+        ),
+        n: int = typer.Option(256, "--n", help="number of examples"),
+        split: str = typer.Option("test", "--split", help="train or test (dataset names only)"),
+        output: int | None = typer.Option(None, "--output", help="one output index (default: all)"),
+        method: str = typer.Option(
+            "auto", "--method", help="auto | closed_form | autodiff | hutchinson"
+        ),
+        probes: int = typer.Option(16, "--probes", help="Hutchinson probes per example"),
+        seed: int = typer.Option(0, "--seed", help="seed of the data subset and the probes"),
+        bounds: bool = typer.Option(True, "--bounds/--no-bounds", help="also compute the bounds"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    ) -> None:
+        """Tangent sensitivity ||d/dx grad_theta f_k(x)||_F of MODEL on data: summary and bounds."""
+        from ..measures import input_jacobian_norm
+        from ..sensitivity import (
+            tangent_sensitivity,
+            tangent_sensitivity_bounds,
+            tangent_sensitivity_hutchinson,
+        )
+
+        net = load_model(model)
+        X = load_inputs(data, split=split, n=n, seed=seed)
+        sel = None if output is None else [output]
+        stderr = None
+        if method == "hutchinson":
+            est = tangent_sensitivity_hutchinson(net, X, probes=probes, output=sel, seed=seed)
+            per = est.values
+            stderr = float((est.stderr**2).sum().sqrt() / est.stderr.numel())
+        else:
+            per = tangent_sensitivity(
+                net, X, output=sel if sel is not None else "all", method=method
+            )
+        per = per.detach().double().cpu()
+        ts = per.mean(1)
+        ks = sel if sel is not None else list(range(per.shape[1]))
+        result: dict = {
+            "model": str(model),
+            "data": data,
+            "n_examples": int(X.shape[0]),
+            "method": method,
+            "outputs": ks,
+            "mean": float(ts.mean()),
+            "quantiles": {
+                str(q): float(v)
+                for q, v in zip(
+                    (0.1, 0.5, 0.9),
+                    ts.quantile(torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)),
+                    strict=True,
+                )
+            },
+            "max": float(ts.max()),
+            "per_output_mean": [float(v) for v in per.mean(0)],
+            "input_jacobian_mean": float(input_jacobian_norm(net, X).mean()),
+        }
+        if stderr is not None:
+            result["mean_squared_stderr"] = stderr
+        if bounds:
+            try:
+                b = tangent_sensitivity_bounds(net, X[:64])
+                result["bounds"] = b.as_dict()
+            except UnsupportedModel as exc:
+                result["bounds"] = f"not available: {exc}"
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        typer.echo(f"tangent sensitivity of {model} on {X.shape[0]} examples ({data}, {method})")
+        typer.echo(f"  mean over examples and outputs: {result['mean']:.6g}")
+        q = result["quantiles"]
+        typer.echo(
+            f"  10% / 50% / 90%: {q['0.1']:.6g} / {q['0.5']:.6g} / {q['0.9']:.6g}   max {result['max']:.6g}"
+        )
+        typer.echo(
+            "  per output: "
+            + ", ".join(f"{k}: {v:.4g}" for k, v in zip(ks, result["per_output_mean"], strict=True))
+        )
+        typer.echo(f"  input-Jacobian norm (mean): {result['input_jacobian_mean']:.6g}")
+        if "bounds" in result:
+            if isinstance(result["bounds"], dict):
+                typer.echo(
+                    "  upper bounds: "
+                    + ", ".join(f"{k} {v:.4g}" for k, v in result["bounds"].items())
+                )
+            else:
+                typer.echo(f"  bounds {result['bounds']}")
