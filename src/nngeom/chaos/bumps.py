@@ -1,0 +1,143 @@
+"""How a two-hidden-layer sigmoid net "works" (Lapedes & Farber): ridges, slabs, bumps.
+
+* a first-layer sigmoid ``s(k (w . x - a))`` is a *ridge*: a soft step along ``w``;
+* two opposite ridges make a *slab*: ``s(k (w . x - a)) - s(k (w . x - c))``, about 1 for
+  ``a < w . x < c`` and 0 outside;
+* a second-layer sigmoid of the sum of ``d`` slabs (one per axis) thresholded at ``d - 1/2`` is a
+  *bump*, about 1 in a box and 0 outside;
+* the linear output sums bumps: :func:`bump_network` builds that net (an ordinary
+  ``nn.Sequential``) for given box centres, half-widths and heights.
+
+:func:`decompose` splits any trained ``Linear-act-Linear-act-Linear`` net into the contributions
+of its second-layer units, ``out = bias + sum_j w_j h_j(x)``, to show which "bumps" a trained
+predictor uses where on the attractor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._errors import InvalidInput, UnsupportedModel
+from ..nets import as_mlp
+
+__all__ = ["ridge", "slab", "bump", "bump_network", "decompose"]
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _points(x: object) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise InvalidInput(f"x must have shape (N, d), got {a.shape}")
+    return a
+
+
+def ridge(x: object, w: object, a: float = 0.0, steepness: float = 10.0) -> np.ndarray:
+    """``s(k (w . x - a))`` for points ``x (N, d)``, direction ``w (d,)``: ``(N,)``."""
+    X = _points(x)
+    return _sig(steepness * (X @ np.asarray(w, dtype=np.float64).reshape(-1) - a))
+
+
+def slab(x: object, w: object, lo: float, hi: float, steepness: float = 10.0) -> np.ndarray:
+    """Two opposite ridges: ``s(k (w.x - lo)) - s(k (w.x - hi))``, about 1 on ``lo < w.x < hi``: ``(N,)``."""
+    if not lo < hi:
+        raise InvalidInput(f"a slab needs lo < hi, got {lo}, {hi}")
+    return ridge(x, w, lo, steepness) - ridge(x, w, hi, steepness)
+
+
+def bump(
+    x: object,
+    center: object,
+    half_width: float | object,
+    steepness: float = 10.0,
+    sharpness: float = 10.0,
+) -> np.ndarray:
+    """A localised bump: ``s(K (sum_i slab_i(x) - (d - 1/2)))`` with one slab per axis around
+    ``center (d,)`` of half-width ``half_width`` (scalar or ``(d,)``): ``(N,)``."""
+    X = _points(x)
+    c = np.asarray(center, dtype=np.float64).reshape(-1)
+    if c.size != X.shape[1]:
+        raise InvalidInput(f"center has {c.size} coordinates but x has {X.shape[1]}")
+    hw = np.broadcast_to(np.asarray(half_width, dtype=np.float64), c.shape)
+    total = sum(
+        slab(X, np.eye(c.size)[i], c[i] - hw[i], c[i] + hw[i], steepness) for i in range(c.size)
+    )
+    return _sig(sharpness * (total - (c.size - 0.5)))
+
+
+def bump_network(
+    centers: object,
+    half_width: float,
+    heights: object,
+    steepness: float = 10.0,
+    sharpness: float = 10.0,
+    bias: float = 0.0,
+) -> nn.Sequential:
+    """The sum of bumps ``bias + sum_m heights[m] bump(x; centers[m])`` as a sigmoid MLP
+    ``d -> 2 d M -> M -> 1`` (float64), ``centers (M, d)``, ``heights (M,)``."""
+    C = np.asarray(centers, dtype=np.float64)
+    if C.ndim == 1:
+        C = C[:, None]
+    hgt = np.asarray(heights, dtype=np.float64).reshape(-1)
+    if C.ndim != 2 or hgt.size != C.shape[0] or C.shape[0] == 0:
+        raise InvalidInput(
+            f"centers must be (M, d) and heights (M,), got {C.shape} and {hgt.shape}"
+        )
+    M, d = C.shape
+    W1 = np.zeros((2 * d * M, d))
+    b1 = np.zeros(2 * d * M)
+    W2 = np.zeros((M, 2 * d * M))
+    for m in range(M):
+        for i in range(d):
+            r = 2 * (m * d + i)
+            W1[r, i] = W1[r + 1, i] = steepness
+            b1[r] = -steepness * (C[m, i] - half_width)  # rising edge
+            b1[r + 1] = -steepness * (C[m, i] + half_width)  # falling edge (subtracted)
+            W2[m, r], W2[m, r + 1] = sharpness, -sharpness
+    b2 = -sharpness * (d - 0.5) * np.ones(M)
+    net = nn.Sequential(
+        nn.Linear(d, 2 * d * M, dtype=torch.float64),
+        nn.Sigmoid(),
+        nn.Linear(2 * d * M, M, dtype=torch.float64),
+        nn.Sigmoid(),
+        nn.Linear(M, 1, dtype=torch.float64),
+    )
+    with torch.no_grad():
+        for lin, (W, b) in zip(
+            (net[0], net[2], net[4]),
+            ((W1, b1), (W2, b2), (hgt[None, :], np.array([bias]))),
+            strict=False,
+        ):
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+    return net
+
+
+def decompose(model: nn.Module, x: object) -> tuple[np.ndarray, float]:
+    """Contributions of the last hidden layer's units to a one-output net's output.
+
+    ``model`` must be an MLP with at least one hidden layer and one output; ``x (N, d)`` its input.
+    Returns ``(contributions (N, n_last), bias)`` with ``output = bias + contributions.sum(1)``.
+    """
+    view = as_mlp(model)
+    if view.depth < 1 or view.output_dim != 1 or view.output_activation is not None:
+        raise UnsupportedModel(
+            "decompose needs hidden layers, one output and a linear output layer"
+        )
+    X = torch.as_tensor(_points(x), dtype=view.dtype, device=view.device)
+    if X.shape[1] != view.input_dim:
+        raise InvalidInput(f"x has {X.shape[1]} columns but the model takes {view.input_dim}")
+    with torch.no_grad():
+        h = X
+        for lin, act in zip(view.linears[:-1], view.activations, strict=False):
+            h = act(lin(h))
+        w = view.linears[-1].weight[0]
+        contrib = (h * w[None, :]).cpu().numpy().astype(np.float64)
+        b = float(view.biases[-1][0])
+    return contrib, b

@@ -1,0 +1,659 @@
+"""Predictors of chaotic series behind one interface, and direct / iterated forecasting.
+
+Regressors on a delay embedding (``fit(X, y) -> self``, ``predict(X) -> y``, ``X (N, lags)``,
+``y (N,)``):
+
+* :class:`LapedesFarberMLP` -- two sigmoid hidden layers and a linear output (Lapedes & Farber),
+  trained full batch by L-BFGS (or Adam) with restarts, best training loss kept.
+* :class:`LinearAR` -- the linear predictor: least squares (``method="lstsq"``) or the
+  Widrow-Hoff / LMS rule (``method="lms"``, normalised step, passes in time order).
+* :class:`Polynomial` -- global polynomial of a given degree (Gabor-Volterra-Wiener), least squares.
+* :class:`LocalLinear` -- Farmer-Sidorowich: affine least squares on the ``k`` nearest training
+  neighbours of each query in delay space, with ridge.
+* :class:`NVAR` -- next-generation reservoir computing (Gauthier et al. 2021): constant, linear and
+  quadratic monomials of the delay vector, ridge readout, predicting the increment ``y - x(t)``.
+
+Forecasters of a whole series (``fit_series(series) -> self``, ``forecast(context, steps)``
+with ``context (S, L)`` the last ``L`` values before each of ``S`` start points, returning
+``(S, steps)``, the values 1..steps after each context):
+
+* :class:`IteratedForecaster` wraps a regressor trained for ``horizon`` and iterates it.
+* :class:`DirectForecaster` trains one regressor per horizon (``forecast_at``).
+* :class:`ESN` -- an echo state network (Jaeger's protocol: teacher-forced one-step training,
+  ridge readout, then free running with its own output fed back).
+
+:func:`make_regressor` builds a regressor by name (``"mlp"``, ``"linear"``, ``"lms"``, ``"poly"``,
+``"local"``, ``"nvar"``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .._errors import InvalidInput, StudyError
+from ..nets import mlp as build_mlp
+from ..train import train
+from .embedding import as_series, embed
+
+__all__ = [
+    "Regressor",
+    "LapedesFarberMLP",
+    "LinearAR",
+    "Polynomial",
+    "LocalLinear",
+    "NVAR",
+    "IteratedForecaster",
+    "DirectForecaster",
+    "ESN",
+    "make_regressor",
+    "REGRESSORS",
+    "polynomial_features",
+    "mlp_loss_grad",
+    "contexts",
+]
+
+
+class Regressor(Protocol):
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Regressor: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def _xy(X: object, y: object | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        Xa = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput("X must be a 2-D array of numbers") from None
+    if Xa.ndim != 2 or Xa.shape[0] == 0 or Xa.shape[1] == 0:
+        raise InvalidInput(f"X must have shape (N, lags) with N, lags >= 1, got {Xa.shape}")
+    if not np.isfinite(Xa).all():
+        raise InvalidInput("X contains NaN or inf; clean the series first")
+    if y is None:
+        return Xa, None
+    ya = np.asarray(y, dtype=np.float64).reshape(-1)
+    if ya.shape[0] != Xa.shape[0]:
+        raise InvalidInput(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]} values")
+    if not np.isfinite(ya).all():
+        raise InvalidInput("y contains NaN or inf; clean the series first")
+    return Xa, ya
+
+
+class _Standardizer:
+    def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
+        self.mx = X.mean(axis=0)
+        sx = X.std(axis=0)
+        self.sx = np.where(sx > 0, sx, 1.0)
+        self.my = float(y.mean()) if y is not None else 0.0
+        sy = float(y.std()) if y is not None else 1.0
+        self.sy = sy if sy > 0 else 1.0
+
+    def x(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mx) / self.sx
+
+
+def _fitted(obj: Any, attr: str) -> None:
+    if getattr(obj, attr, None) is None:
+        raise InvalidInput(f"{type(obj).__name__} is not fitted yet; call fit(...) first")
+
+
+def _check_dim(obj: Any, X: np.ndarray) -> None:
+    if X.shape[1] != obj.n_features_:
+        raise InvalidInput(
+            f"X has {X.shape[1]} columns but the model was fitted on {obj.n_features_}"
+        )
+
+
+def _ridge_solve(
+    A: np.ndarray, y: np.ndarray, ridge: float, penalize_first: bool = False
+) -> np.ndarray:
+    """``argmin |A w - y|^2 + ridge |w[1:]|^2`` (the first column, the constant, is not penalised)."""
+    if ridge <= 0:
+        w, *_ = np.linalg.lstsq(A, y, rcond=None)
+        return w
+    P = np.eye(A.shape[1]) * ridge
+    if not penalize_first:
+        P[0, 0] = 0.0
+    return np.linalg.solve(A.T @ A + P, A.T @ y)
+
+
+class LinearAR:
+    """Linear autoregressive predictor ``y = w0 + w . x``.
+
+    ``method="lstsq"``: least squares (optional ``ridge``). ``method="lms"``: the Widrow-Hoff rule,
+    normalised (``w += mu e x / (eps + |x|^2)``), ``epochs`` passes over the rows in time order,
+    starting from zero, on standardised inputs.
+    """
+
+    def __init__(
+        self, method: str = "lstsq", ridge: float = 0.0, mu: float = 0.5, epochs: int = 50
+    ) -> None:
+        if method not in ("lstsq", "lms"):
+            raise InvalidInput(f"method must be 'lstsq' or 'lms', got {method!r}")
+        if epochs < 1 or not (0 < mu < 2):
+            raise InvalidInput("LMS needs epochs >= 1 and 0 < mu < 2 (normalised step)")
+        self.method, self.ridge, self.mu, self.epochs = method, float(ridge), float(mu), int(epochs)
+        self.coef_: np.ndarray | None = None
+
+    def fit(self, X: object, y: object) -> LinearAR:
+        Xa, ya = _xy(X, y)
+        assert ya is not None
+        self.n_features_ = Xa.shape[1]
+        self._s = _Standardizer(Xa, ya)
+        A = np.hstack([np.ones((Xa.shape[0], 1)), self._s.x(Xa)])
+        t = (ya - self._s.my) / self._s.sy
+        if self.method == "lstsq":
+            self.coef_ = _ridge_solve(A, t, self.ridge)
+        else:
+            w = np.zeros(A.shape[1])
+            rows = [np.ascontiguousarray(r) for r in A]
+            norms = [float(r @ r) for r in rows]
+            mu = self.mu
+            for _ in range(self.epochs):
+                for r, nr, target in zip(rows, norms, t, strict=False):
+                    e = target - float(r @ w)
+                    w += (mu * e / (1e-12 + nr)) * r
+            self.coef_ = w
+        return self
+
+    def predict(self, X: object) -> np.ndarray:
+        _fitted(self, "coef_")
+        Xa, _ = _xy(X)
+        _check_dim(self, Xa)
+        assert self.coef_ is not None
+        return self._s.my + self._s.sy * (self.coef_[0] + self._s.x(Xa) @ self.coef_[1:])
+
+
+def polynomial_features(Z: np.ndarray, degree: int) -> np.ndarray:
+    """All monomials of the columns of ``Z (N, d)`` of total degree ``0..degree``:
+    ``(N, C(d + degree, degree))``, the constant first, then by degree."""
+    cols = [np.ones(Z.shape[0])]
+    for deg in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(Z.shape[1]), deg):
+            cols.append(np.prod(Z[:, combo], axis=1))
+    return np.stack(cols, axis=1)
+
+
+class Polynomial:
+    """Global polynomial predictor of total degree ``degree`` (Gabor-Volterra-Wiener), least squares
+    on standardised inputs (optional ``ridge`` on the non-constant terms)."""
+
+    def __init__(self, degree: int = 3, ridge: float = 0.0) -> None:
+        if isinstance(degree, bool) or not isinstance(degree, int) or not 1 <= degree <= 10:
+            raise InvalidInput(f"degree must be an int in 1..10, got {degree!r}")
+        self.degree, self.ridge = degree, float(ridge)
+        self.coef_: np.ndarray | None = None
+
+    def fit(self, X: object, y: object) -> Polynomial:
+        Xa, ya = _xy(X, y)
+        assert ya is not None
+        self.n_features_ = Xa.shape[1]
+        self._s = _Standardizer(Xa, ya)
+        A = polynomial_features(self._s.x(Xa), self.degree)
+        self.coef_ = _ridge_solve(A, (ya - self._s.my) / self._s.sy, self.ridge)
+        return self
+
+    def predict(self, X: object) -> np.ndarray:
+        _fitted(self, "coef_")
+        Xa, _ = _xy(X)
+        _check_dim(self, Xa)
+        return self._s.my + self._s.sy * (
+            polynomial_features(self._s.x(Xa), self.degree) @ self.coef_
+        )
+
+
+class NVAR:
+    """Next-generation reservoir computer on the delay vector: features ``[1, x, x_i x_j (i<=j)]``
+    of the standardised inputs, ridge readout; with ``residual`` the target is ``y - x(t)``."""
+
+    def __init__(self, ridge: float = 1e-6, residual: bool = True) -> None:
+        self.ridge, self.residual = float(ridge), bool(residual)
+        self.coef_: np.ndarray | None = None
+
+    def fit(self, X: object, y: object) -> NVAR:
+        Xa, ya = _xy(X, y)
+        assert ya is not None
+        self.n_features_ = Xa.shape[1]
+        t = ya - Xa[:, 0] if self.residual else ya
+        self._s = _Standardizer(Xa, t)
+        A = polynomial_features(self._s.x(Xa), 2)
+        self.coef_ = _ridge_solve(A, (t - self._s.my) / self._s.sy, self.ridge)
+        return self
+
+    def predict(self, X: object) -> np.ndarray:
+        _fitted(self, "coef_")
+        Xa, _ = _xy(X)
+        _check_dim(self, Xa)
+        out = self._s.my + self._s.sy * (polynomial_features(self._s.x(Xa), 2) @ self.coef_)
+        return out + Xa[:, 0] if self.residual else out
+
+
+class LocalLinear:
+    """Local linear prediction (Farmer & Sidorowich 1987): for each query, the affine least-squares
+    fit ``y ~ w0 + w . (x - q)`` on its ``k`` nearest training rows (Euclidean, standardised
+    inputs), ridge ``ridge`` on the slopes; the prediction is ``w0``."""
+
+    def __init__(self, k: int = 10, ridge: float = 1e-6) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInput(f"k must be a positive int, got {k!r}")
+        if ridge < 0:
+            raise InvalidInput(f"ridge must be >= 0, got {ridge}")
+        self.k, self.ridge = k, float(ridge)
+        self.tree_: Any = None
+
+    def fit(self, X: object, y: object) -> LocalLinear:
+        from scipy.spatial import cKDTree
+
+        Xa, ya = _xy(X, y)
+        assert ya is not None
+        if Xa.shape[0] < self.k:
+            raise InvalidInput(
+                f"LocalLinear(k={self.k}) needs at least k training rows, got {Xa.shape[0]}"
+            )
+        self.n_features_ = Xa.shape[1]
+        self._s = _Standardizer(Xa, ya)
+        self._Z = self._s.x(Xa)
+        self._y = ya
+        self.tree_ = cKDTree(self._Z)
+        return self
+
+    def predict(self, X: object, chunk: int = 4096) -> np.ndarray:
+        _fitted(self, "tree_")
+        Xa, _ = _xy(X)
+        _check_dim(self, Xa)
+        Q = self._s.x(Xa)
+        out = np.empty(Q.shape[0])
+        d = Q.shape[1]
+        for lo in range(0, Q.shape[0], chunk):
+            q = Q[lo : lo + chunk]
+            _, idx = self.tree_.query(q, k=self.k)
+            idx = idx.reshape(q.shape[0], self.k)
+            A = np.concatenate(
+                [np.ones((q.shape[0], self.k, 1)), self._Z[idx] - q[:, None, :]], axis=2
+            )
+            t = self._y[idx]
+            if self.ridge > 0:
+                pen = np.zeros((d, d + 1))
+                pen[:, 1:] = math.sqrt(self.ridge) * np.eye(d)
+                A = np.concatenate([A, np.broadcast_to(pen, (q.shape[0], d, d + 1))], axis=1)
+                t = np.concatenate([t, np.zeros((q.shape[0], d))], axis=1)
+            w = np.linalg.pinv(A) @ t[:, :, None]
+            out[lo : lo + chunk] = w[:, 0, 0]
+        return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow for large |z|
+
+
+def mlp_loss_grad(
+    theta: np.ndarray, shapes: Sequence[tuple[int, ...]], X: np.ndarray, y: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Mean squared error of a sigmoid MLP with linear output and its gradient, in NumPy.
+
+    ``theta`` is the flat concatenation of ``W_0, b_0, W_1, b_1, ...`` (``W_l (out, in)``, PyTorch's
+    ``parameters()`` order); ``X (N, d)``, ``y (N,)``. Returns ``(loss, grad)``, ``grad`` like ``theta``.
+    """
+    params, i = [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        params.append(theta[i : i + n].reshape(s))
+        i += n
+    Ws, bs = params[0::2], params[1::2]
+    acts = [X]
+    for W, b in zip(Ws[:-1], bs[:-1], strict=False):
+        acts.append(_sigmoid(acts[-1] @ W.T + b))
+    out = acts[-1] @ Ws[-1].T + bs[-1]
+    r = out[:, 0] - y
+    loss = float(r @ r) / y.size
+    delta = (2.0 / y.size) * r[:, None]
+    grads: list[np.ndarray] = []
+    for layer in range(len(Ws) - 1, -1, -1):
+        grads.append(delta.sum(axis=0))
+        grads.append(delta.T @ acts[layer])
+        if layer > 0:
+            h = acts[layer]
+            delta = (delta @ Ws[layer]) * h * (1.0 - h)
+    grads.reverse()  # now W_0, b_0, W_1, b_1, ...
+    return loss, np.concatenate([g.ravel() for g in grads])
+
+
+class LapedesFarberMLP:
+    """The Lapedes-Farber net: ``lags -> hidden[0] -> hidden[1] -> 1``, sigmoid hidden layers,
+    linear output, float64, inputs and target standardised (``model_`` is the torch
+    ``nn.Sequential`` on the standardised scale; :meth:`predict` undoes the scaling).
+
+    Training, full batch, from ``nngeom.mlp(..., seed=seed + r)`` for restart ``r``; the restart
+    with the lowest training MSE is kept:
+
+    * ``optimizer="lbfgs"``: SciPy's L-BFGS-B on a NumPy forward/backward (:func:`mlp_loss_grad`,
+      single-threaded BLAS), ``max_iter`` iterations -- fast and deterministic on a CPU.
+    * ``optimizer="adam"``: :func:`nngeom.train` (torch) for ``max_iter`` full-batch steps at ``lr``,
+      on ``device``.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (10, 10),
+        optimizer: str = "lbfgs",
+        max_iter: int = 3000,
+        restarts: int = 1,
+        lr: float = 1e-2,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+    ) -> None:
+        hidden = tuple(hidden)
+        if not hidden or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden
+        ):
+            raise InvalidInput(f"hidden must be positive ints, got {hidden!r}")
+        if optimizer not in ("lbfgs", "adam"):
+            raise InvalidInput(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
+        if restarts < 1 or max_iter < 1:
+            raise InvalidInput("restarts and max_iter must be >= 1")
+        self.hidden, self.optimizer, self.max_iter, self.restarts = (
+            hidden,
+            optimizer,
+            int(max_iter),
+            int(restarts),
+        )
+        self.lr, self.seed, self.device = float(lr), int(seed), device
+        self.model_: torch.nn.Sequential | None = None
+        self.train_loss_: float = math.nan
+        self.restart_losses_: list[float] = []
+
+    def fit(self, X: object, y: object) -> LapedesFarberMLP:
+        from scipy.optimize import minimize
+        from threadpoolctl import threadpool_limits
+
+        Xa, ya = _xy(X, y)
+        assert ya is not None
+        self.n_features_ = Xa.shape[1]
+        self._s = _Standardizer(Xa, ya)
+        Z = self._s.x(Xa)
+        t = (ya - self._s.my) / self._s.sy
+        best: tuple[float, Any] | None = None
+        self.restart_losses_ = []
+        for r in range(self.restarts):
+            net = build_mlp(
+                (Xa.shape[1], *self.hidden, 1), "sigmoid", seed=self.seed + r, dtype=torch.float64
+            )
+            if self.optimizer == "lbfgs":
+                params = list(net.parameters())
+                shapes = [tuple(p.shape) for p in params]
+                theta0 = np.concatenate([p.detach().numpy().ravel() for p in params])
+                with threadpool_limits(1):
+                    res = minimize(
+                        mlp_loss_grad,
+                        theta0,
+                        args=(shapes, Z, t),
+                        jac=True,
+                        method="L-BFGS-B",
+                        options={
+                            "maxiter": self.max_iter,
+                            "maxfun": 2 * self.max_iter,
+                            "ftol": 0.0,
+                            "gtol": 0.0,
+                            "maxcor": 30,
+                        },
+                    )
+                    loss = float(mlp_loss_grad(res.x, shapes, Z, t)[0])
+                with torch.no_grad():
+                    i = 0
+                    for p in params:
+                        p.copy_(torch.from_numpy(res.x[i : i + p.numel()].reshape(p.shape)))
+                        i += p.numel()
+            else:
+                dev = torch.device(self.device) if self.device is not None else torch.device("cpu")
+                net = net.to(dev)
+                Xt = torch.as_tensor(Z, dtype=torch.float64, device=dev)
+                yt = torch.as_tensor(t, dtype=torch.float64, device=dev)[:, None]
+                loss = train(
+                    net, Xt, yt, loss="mse", optimizer="adam", epochs=self.max_iter, lr=self.lr
+                ).final_loss
+                with torch.no_grad():
+                    loss = float(torch.nn.functional.mse_loss(net(Xt), yt))
+            self.restart_losses_.append(loss)
+            if math.isfinite(loss) and (best is None or loss < best[0]):
+                best = (loss, net)
+        if best is None:
+            raise StudyError("every MLP restart diverged (non-finite loss); lower lr or use lbfgs")
+        self.train_loss_, self.model_ = best
+        return self
+
+    def predict(self, X: object) -> np.ndarray:
+        _fitted(self, "model_")
+        Xa, _ = _xy(X)
+        _check_dim(self, Xa)
+        assert self.model_ is not None
+        dev = next(self.model_.parameters()).device
+        with torch.no_grad():
+            z = self.model_(torch.as_tensor(self._s.x(Xa), dtype=torch.float64, device=dev))
+        return self._s.my + self._s.sy * z[:, 0].cpu().numpy()
+
+    def standardize(self, X: object) -> np.ndarray:
+        """The network's input for ``X``: ``(X - mean) / std`` of the training inputs."""
+        _fitted(self, "model_")
+        return self._s.x(np.asarray(X, dtype=np.float64))
+
+    @property
+    def target_scale(self) -> tuple[float, float]:
+        """``(mean, std)`` of the training target: ``y = mean + std * model_(standardize(x))``."""
+        return self._s.my, self._s.sy
+
+
+REGRESSORS: dict[str, Callable[..., Any]] = {
+    "mlp": LapedesFarberMLP,
+    "linear": lambda **kw: LinearAR("lstsq", **kw),
+    "lms": lambda **kw: LinearAR("lms", **kw),
+    "poly": Polynomial,
+    "local": LocalLinear,
+    "nvar": NVAR,
+}
+
+
+def make_regressor(name: str, **kwargs: Any) -> Any:
+    """A regressor by name: ``mlp``, ``linear``, ``lms``, ``poly``, ``local``, ``nvar``."""
+    if name not in REGRESSORS:
+        raise InvalidInput(f"unknown predictor {name!r}; use one of {sorted(REGRESSORS)} (or ESN)")
+    return REGRESSORS[name](**kwargs)
+
+
+def contexts(
+    series: object, starts: Sequence[int], length: int, steps: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Context windows ``series[s-length+1 : s+1]`` ``(S, length)`` and the truths
+    ``series[s+1 : s+1+steps]`` ``(S, steps)`` for each start index ``s``."""
+    x = as_series(series)
+    st = np.asarray(starts, dtype=np.int64).reshape(-1)
+    if st.size == 0:
+        raise InvalidInput("starts is empty")
+    if st.min() - length + 1 < 0 or st.max() + steps >= x.size:
+        raise InvalidInput(
+            f"start indices must leave {length} values before and {steps} after them in a series of {x.size}"
+        )
+    ctx = x[st[:, None] + np.arange(-length + 1, 1)[None, :]]
+    truth = x[st[:, None] + np.arange(1, steps + 1)[None, :]]
+    return ctx, truth
+
+
+def _check_context(context: object, need: int) -> np.ndarray:
+    c = np.asarray(context, dtype=np.float64)
+    if c.ndim == 1:
+        c = c[None, :]
+    if c.ndim != 2 or c.shape[1] < need:
+        raise InvalidInput(f"context must have shape (S, L) with L >= {need}, got {c.shape}")
+    if not np.isfinite(c).all():
+        raise InvalidInput("context contains NaN or inf")
+    return c
+
+
+class IteratedForecaster:
+    """Iterate a regressor trained on ``embed(series, lags, delay, horizon)``.
+
+    ``forecast`` predicts the values 1..steps after each context in blocks of ``horizon``: every
+    value in a block depends only on known or earlier-predicted values. With ``horizon = delay``
+    this is Lapedes & Farber's iteration of the T-step predictor.
+    """
+
+    def __init__(self, regressor: Any, lags: int = 4, delay: int = 6, horizon: int = 6) -> None:
+        self.regressor, self.lags, self.delay, self.horizon = regressor, lags, delay, horizon
+
+    @property
+    def context_length(self) -> int:
+        return (self.lags - 1) * self.delay + self.horizon
+
+    def fit_series(self, series: object) -> IteratedForecaster:
+        X, y = embed(series, self.lags, self.delay, self.horizon)
+        self.regressor.fit(X, y)
+        return self
+
+    def forecast(self, context: object, steps: int) -> np.ndarray:
+        c = _check_context(context, self.context_length)
+        if steps < 1:
+            raise InvalidInput(f"steps must be >= 1, got {steps}")
+        S, L = c.shape
+        buf = np.concatenate([c, np.full((S, steps), np.nan)], axis=1)
+        lag_off = self.delay * np.arange(self.lags)
+        pos = L
+        while pos < L + steps:
+            block = np.arange(pos, min(pos + self.horizon, L + steps))
+            idx = block[:, None] - self.horizon - lag_off[None, :]  # (B, lags)
+            X = buf[:, idx].reshape(S * block.size, self.lags)
+            if not np.isfinite(X).all():  # a diverged forecast: keep it diverged
+                pred = np.full(S * block.size, np.inf)
+                ok = np.isfinite(X).all(axis=1)
+                if ok.any():
+                    pred[ok] = self.regressor.predict(X[ok])
+            else:
+                pred = self.regressor.predict(X)
+            buf[:, block] = pred.reshape(S, block.size)
+            pos = block[-1] + 1
+        return buf[:, L:]
+
+
+class DirectForecaster:
+    """One regressor per horizon, each trained on ``embed(series, lags, delay, h)``."""
+
+    def __init__(
+        self, factory: Callable[[], Any], horizons: Sequence[int], lags: int = 4, delay: int = 6
+    ) -> None:
+        self.factory, self.horizons, self.lags, self.delay = (
+            factory,
+            tuple(int(h) for h in horizons),
+            lags,
+            delay,
+        )
+        self.models_: dict[int, Any] = {}
+
+    def fit_series(self, series: object) -> DirectForecaster:
+        for h in self.horizons:
+            X, y = embed(series, self.lags, self.delay, h)
+            self.models_[h] = self.factory().fit(X, y)
+        return self
+
+    def forecast_at(self, context: object) -> dict[int, np.ndarray]:
+        """``{h: (S,)}``: the value ``h`` steps after each context, per trained horizon."""
+        need = (self.lags - 1) * self.delay + 1
+        c = _check_context(context, need)
+        X = c[:, c.shape[1] - 1 - self.delay * np.arange(self.lags)]
+        return {h: m.predict(X) for h, m in self.models_.items()}
+
+
+class ESN:
+    """Echo state network (Jaeger's protocol) for one-step-ahead prediction of a scalar series.
+
+    State update ``r(n+1) = (1 - leak) r(n) + leak tanh(W r(n) + W_in u(n+1) + b)`` with ``W``
+    sparse (``connectivity``) Gaussian scaled to ``spectral_radius``, ``W_in`` uniform in
+    ``±input_scaling``, ``b`` uniform in ``±bias_scaling``; ``u`` is the standardised series.
+    Readout ``u(n+1) ~ w . [1, u(n), r(n)]`` by ridge regression after ``washout`` teacher-forced
+    steps. ``forecast`` drives the reservoir with each context, then runs free, feeding back its
+    output. float64 NumPy; everything random comes from ``seed``.
+    """
+
+    def __init__(
+        self,
+        units: int = 400,
+        spectral_radius: float = 0.8,
+        leak: float = 1.0,
+        input_scaling: float = 0.5,
+        bias_scaling: float = 0.2,
+        connectivity: float = 0.1,
+        ridge: float = 1e-8,
+        washout: int = 100,
+        seed: int = 0,
+    ) -> None:
+        if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 20000:
+            raise InvalidInput(f"units must be an int in 1..20000, got {units!r}")
+        if not 0 < leak <= 1 or not 0 < connectivity <= 1 or spectral_radius < 0 or ridge < 0:
+            raise InvalidInput(
+                "need 0 < leak <= 1, 0 < connectivity <= 1, spectral_radius >= 0, ridge >= 0"
+            )
+        self.units, self.spectral_radius, self.leak = units, float(spectral_radius), float(leak)
+        self.input_scaling, self.bias_scaling = float(input_scaling), float(bias_scaling)
+        self.connectivity, self.ridge, self.washout, self.seed = (
+            float(connectivity),
+            float(ridge),
+            int(washout),
+            int(seed),
+        )
+        rng = np.random.default_rng(self.seed)
+        W = rng.standard_normal((units, units)) * (rng.random((units, units)) < connectivity)
+        rho = float(np.max(np.abs(np.linalg.eigvals(W)))) if units > 1 else float(abs(W[0, 0]))
+        self.W = W * (self.spectral_radius / rho) if rho > 0 else W
+        self.W_in = rng.uniform(-self.input_scaling, self.input_scaling, size=units)
+        self.b = rng.uniform(-self.bias_scaling, self.bias_scaling, size=units)
+        self.W_out: np.ndarray | None = None
+
+    def _run(self, u: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Teacher-forced states: ``u (S, T)``, ``r (S, N)`` -> states ``(S, T, N)`` (after each input)."""
+        S, T = u.shape
+        out = np.empty((S, T, self.units))
+        WT, a = self.W.T, self.leak
+        for t in range(T):
+            pre = r @ WT + u[:, t : t + 1] * self.W_in + self.b
+            r = np.tanh(pre) if a == 1.0 else (1 - a) * r + a * np.tanh(pre)
+            out[:, t] = r
+        return out
+
+    def fit_series(self, series: object) -> ESN:
+        x = as_series(series)
+        if x.size <= self.washout + 2:
+            raise InvalidInput(
+                f"the series ({x.size} points) must be longer than washout + 2 = {self.washout + 2}"
+            )
+        self.mean_, sd = float(x.mean()), float(x.std())
+        self.std_ = sd if sd > 0 else 1.0
+        u = (x - self.mean_) / self.std_
+        states = self._run(u[None, :-1], np.zeros((1, self.units)))[0]
+        F = np.hstack([np.ones((u.size - 1, 1)), u[:-1, None], states])[self.washout :]
+        target = u[1:][self.washout :]
+        self.W_out = _ridge_solve(F, target, self.ridge)
+        self.train_nrmse_ = float(np.sqrt(np.mean((F @ self.W_out - target) ** 2)))
+        return self
+
+    def forecast(self, context: object, steps: int) -> np.ndarray:
+        _fitted(self, "W_out")
+        assert self.W_out is not None
+        c = _check_context(context, 1)
+        if steps < 1:
+            raise InvalidInput(f"steps must be >= 1, got {steps}")
+        u = (c - self.mean_) / self.std_
+        S = c.shape[0]
+        r = self._run(u, np.zeros((S, self.units)))[:, -1]
+        w0, wu, wr = self.W_out[0], self.W_out[1], self.W_out[2:]
+        last = u[:, -1]
+        out = np.empty((S, steps))
+        WT, a = self.W.T, self.leak
+        for k in range(steps):
+            y = w0 + wu * last + r @ wr
+            out[:, k] = y
+            pre = r @ WT + y[:, None] * self.W_in + self.b
+            r = np.tanh(pre) if a == 1.0 else (1 - a) * r + a * np.tanh(pre)
+            last = y
+        return self.mean_ + self.std_ * out

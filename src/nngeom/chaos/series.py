@@ -1,0 +1,108 @@
+"""Real series: the Santa Fe laser (bundled with reservoirpy), yearly sunspots (bundled with
+statsmodels) and any numeric column of a CSV file. The two bundled sets are optional extras
+(``pip install 'nngeom[chaos]'``); without them the loaders raise :class:`DataError` saying so.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import DataError
+
+__all__ = ["santafe_laser", "sunspots", "read_csv_column", "write_csv_column"]
+
+
+def santafe_laser() -> np.ndarray:
+    """The Santa Fe competition laser series (data set A, 10093 intensity values), float64 ``(n,)``."""
+    try:
+        from reservoirpy.datasets import santafe_laser as _laser
+    except ImportError:
+        raise DataError(
+            "the Santa Fe laser series ships with reservoirpy, which is not installed; "
+            "run `pip install 'nngeom[chaos]'` (or `pip install reservoirpy`)"
+        ) from None
+    return np.asarray(_laser(), dtype=np.float64).reshape(-1)
+
+
+def sunspots() -> np.ndarray:
+    """Yearly mean sunspot numbers 1700-2008 (309 values, statsmodels), float64 ``(n,)``."""
+    try:
+        from statsmodels.datasets import sunspots as _sun
+    except ImportError:
+        raise DataError(
+            "the yearly sunspot series ships with statsmodels, which is not installed; "
+            "run `pip install 'nngeom[chaos]'` (or `pip install statsmodels`)"
+        ) from None
+    data = _sun.load_pandas().data
+    return np.asarray(data["SUNACTIVITY"], dtype=np.float64)
+
+
+def read_csv_column(path: str | os.PathLike[str], column: str | int = 0) -> np.ndarray:
+    """One numeric column of a CSV file (by header name, or 0-based index), float64 ``(n,)``.
+
+    A first row that is not numeric in that column is taken as the header.
+
+    Raises:
+        DataError: missing file, unknown column, a non-numeric or empty cell, or no rows.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no CSV file at {p}")
+    try:
+        with p.open(newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {p} as CSV: {exc}") from None
+    if not rows:
+        raise DataError(f"{p} has no rows")
+    header = rows[0]
+    has_header = not all(_is_number(c) for c in header)
+    if isinstance(column, str) and not column.lstrip("-").isdigit():
+        names = [h.strip() for h in header]
+        if not has_header or column not in names:
+            raise DataError(
+                f"{p} has no column named {column!r}; its header is {names if has_header else 'absent'}"
+            )
+        j = names.index(column)
+    else:
+        j = int(column)
+        if j < 0 or j >= len(header):
+            raise DataError(f"column index {j} is out of range: {p} has {len(header)} columns")
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise DataError(f"{p} has a header but no data rows")
+    out = np.empty(len(body))
+    for i, r in enumerate(body):
+        cell = r[j].strip() if j < len(r) else ""
+        if not _is_number(cell):
+            line = i + 1 + (1 if has_header else 0)
+            raise DataError(
+                f"{p}, line {line}, column {column!r}: {cell!r} is not a number; "
+                "pick a numeric column or clean the file"
+            )
+        out[i] = float(cell)
+    return out
+
+
+def write_csv_column(path: str | os.PathLike[str], values: np.ndarray, name: str = "x") -> Path:
+    """Write a 1-D series as a one-column CSV with header ``name`` (repr precision, round-trips)."""
+    p = Path(path)
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    with p.open("w", newline="") as fh:
+        fh.write(name + "\n")
+        for v in arr:
+            fh.write(repr(float(v)) + "\n")
+    return p
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        v = float(cell)
+    except ValueError:
+        return False
+    return not math.isnan(v) or cell.strip().lower() == "nan"

@@ -1,0 +1,329 @@
+"""Chaotic systems with exact, reproducible generators.
+
+* :func:`mackey_glass` integrates the delay differential equation
+  ``dx/dt = a x(t - tau) / (1 + x(t - tau)^p) - b x(t)`` with the classical RK4 scheme on a grid
+  of step ``step`` that divides ``tau``; the delayed value needed at a half step comes from the
+  cubic Hermite interpolant of the stored solution and its derivative (dense output), so the
+  global error is O(step^4) (:func:`mackey_glass_convergence` measures the order). The history
+  ``x(t), t <= 0`` is explicit: a constant, a callable or drawn from ``seed``.
+* :func:`logistic_map`, :func:`henon_map` (exact iterations) and :func:`lorenz` (RK4).
+
+Every generator is pure Python/NumPy float64 arithmetic in a fixed order: the same arguments give
+the same array on every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import InvalidInput
+
+__all__ = [
+    "mackey_glass",
+    "mackey_glass_convergence",
+    "ConvergenceResult",
+    "logistic_map",
+    "henon_map",
+    "lorenz",
+    "LYAPUNOV_EXPONENTS",
+]
+
+# Largest Lyapunov exponents (per time unit / per iteration) of the standard parameter sets.
+# logistic r=4: ln 2 (exact); Henon (1.4, 0.3): 0.419 (Henon 1976 / Sprott 2003); Lorenz
+# (10, 28, 8/3): 0.9056 (Sprott 2003); Mackey-Glass tau=17: about 0.006-0.009 per time unit in the
+# literature (Farmer 1982): we use 0.0086 and say so wherever it is used.
+LYAPUNOV_EXPONENTS: dict[str, float] = {
+    "logistic": math.log(2.0),
+    "henon": 0.419,
+    "lorenz": 0.9056,
+    "mackey_glass_17": 0.0086,
+}
+
+_MAX_SAMPLES = 50_000_000
+
+
+def _check_n(n: object, name: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
+        raise InvalidInput(f"{name} must be a positive int (the number of samples), got {n!r}")
+    if int(n) > _MAX_SAMPLES:
+        raise InvalidInput(
+            f"{name}={n} is more samples than nngeom generates at once ({_MAX_SAMPLES})"
+        )
+    return int(n)
+
+
+def _positive(x: object, name: str) -> float:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a positive number, got {x!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise InvalidInput(f"{name} must be a positive finite number, got {x!r}")
+    return v
+
+
+def _ratio(big: float, small: float, what: str) -> int:
+    m = round(big / small)
+    if m < 1 or abs(m * small - big) > 1e-9 * max(1.0, big):
+        raise InvalidInput(
+            f"{what}: {big} is not an integer multiple of step={small}; choose a step that divides it "
+            f"(e.g. step={big / max(1, math.ceil(big / small)):.6g})"
+        )
+    return int(m)
+
+
+def mackey_glass(
+    n: int,
+    tau: float = 17.0,
+    seed: int | None = 0,
+    *,
+    a: float = 0.2,
+    b: float = 0.1,
+    p: float = 10.0,
+    dt: float = 1.0,
+    step: float = 0.1,
+    history: float | Callable[[float], float] | None = None,
+    transient: float = 500.0,
+) -> np.ndarray:
+    """Sample the Mackey-Glass delay differential equation every ``dt`` time units.
+
+    Args:
+        n: number of samples returned.
+        tau: the delay (17: mildly chaotic; 30: more chaotic).
+        seed: draws the constant history ``x(t) = 1.2 + 0.2 u, u ~ U(-1, 1)`` for ``t <= 0`` when
+            ``history`` is None (``seed=None`` gives the classic ``x(t) = 1.2``).
+        a, b, p: the equation's parameters (0.2, 0.1, 10 are the standard ones).
+        dt: sampling interval; must be a multiple of ``step``.
+        step: RK4 step; must divide ``tau`` (and ``dt``) so the grid meets the history's
+            derivative discontinuities at ``t = k tau``.
+        history: ``x(t)`` for ``t <= 0``: a constant or a callable of ``t`` (overrides ``seed``).
+        transient: time units integrated and dropped before the first returned sample.
+
+    Returns:
+        float64 array of shape ``(n,)``: ``x(transient + i dt)`` for ``i = 0..n-1``.
+    """
+    n = _check_n(n)
+    tau = _positive(tau, "tau")
+    dt = _positive(dt, "dt")
+    h = _positive(step, "step")
+    for name, v in (("a", a), ("b", b), ("p", p)):
+        if not math.isfinite(float(v)):
+            raise InvalidInput(f"{name} must be finite, got {v!r}")
+    if not (math.isfinite(float(transient)) and transient >= 0):
+        raise InvalidInput(f"transient must be a finite number >= 0, got {transient!r}")
+    m = _ratio(tau, h, "tau")
+    every = _ratio(dt, h, "dt")
+    skip = round(float(transient) / h)
+    hist = _history(history, seed)
+    total = skip + (n - 1) * every  # grid index of the last sample
+    if total > 200_000_000:
+        raise InvalidInput("n * dt / step is too large; use a larger step or fewer samples")
+    xs = _integrate_mg(hist, m, h, total, float(a), float(b), float(p))
+    out = np.asarray(xs[skip : total + 1 : every], dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise InvalidInput("the integration diverged; check a, b, p and the history")
+    return out
+
+
+def _history(
+    history: float | Callable[[float], float] | None, seed: int | None
+) -> Callable[[float], float]:
+    if history is None:
+        if seed is None:
+            c = 1.2
+        else:
+            c = 1.2 + 0.2 * float(np.random.default_rng(int(seed)).uniform(-1.0, 1.0))
+        return lambda t: c
+    if callable(history):
+        return history
+    try:
+        c = float(history)
+    except (TypeError, ValueError):
+        raise InvalidInput("history must be a number, a callable of t, or None") from None
+    if not math.isfinite(c):
+        raise InvalidInput(f"history must be finite, got {history!r}")
+    return lambda t: c
+
+
+def _integrate_mg(
+    hist: Callable[[float], float], m: int, h: float, total: int, a: float, b: float, p: float
+) -> list[float]:
+    """RK4 on the grid ``t_g = g h``, ``g = 0..total``, with delay ``tau = m h`` (``m >= 1``).
+
+    The step from ``t_k`` to ``t_{k+1}`` needs ``x(t_k - tau) = x_{k-m}`` and
+    ``x(t_{k+1} - tau) = x_{k+1-m}`` (grid values) and the half-step value
+    ``x(t_k + h/2 - tau)``: the cubic Hermite midpoint ``(x0 + x1)/2 + h (f0 - f1)/8`` of the
+    interval ``[k-m, k+1-m]``, with ``f`` the derivative of the history (left of 0) or of the
+    solution (right of 0, the ODE's right-hand side). Returns ``x_0..x_total``.
+    """
+    eps = h * 1e-4
+    hx = [float(hist(-(m - i) * h)) for i in range(m + 1)]  # grid -m..0
+    if not all(math.isfinite(v) for v in hx):
+        raise InvalidInput("history(t) returned a non-finite value")
+    hf = [
+        (float(hist(-(m - i) * h + eps)) - float(hist(-(m - i) * h - eps))) / (2 * eps)
+        for i in range(m)
+    ]
+    hf.append((3.0 * hx[m] - 4.0 * float(hist(-eps)) + float(hist(-2.0 * eps))) / (2.0 * eps))
+
+    def rhs(xk: float, xd: float) -> float:
+        return a * xd / (1.0 + abs(xd) ** p) - b * xk
+
+    xs = [hx[m]]  # solution x_0, x_1, ...
+    fo = [rhs(hx[m], hx[0])]  # its derivative (ODE right-hand side) at grid 0, 1, ...
+    half, h8, h6 = 0.5 * h, h / 8.0, h / 6.0
+    for k in range(total):
+        j = k - m  # delayed interval [j, j+1]
+        if j + 1 <= 0:
+            d0, d1 = hx[j + m], hx[j + 1 + m]
+            dm = 0.5 * (d0 + d1) + h8 * (hf[j + m] - hf[j + 1 + m])
+        else:
+            d0, d1 = xs[j], xs[j + 1]
+            dm = 0.5 * (d0 + d1) + h8 * (fo[j] - fo[j + 1])
+        xk = xs[k]
+        k1 = fo[k]
+        k2 = rhs(xk + half * k1, dm)
+        k3 = rhs(xk + half * k2, dm)
+        k4 = rhs(xk + h * k3, d1)
+        xn = xk + h6 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        xs.append(xn)
+        fo.append(rhs(xn, d1))
+    return xs
+
+
+@dataclass(frozen=True)
+class ConvergenceResult:
+    """Errors of :func:`mackey_glass` against a fine reference, per step size.
+
+    ``errors[i]`` is the max abs difference over the samples ``x(0..t_end)`` between step
+    ``steps[i]`` and the reference step; ``orders[i] = log2(errors[i] / errors[i+1]) /
+    log2(steps[i] / steps[i+1])``; ``order`` is their least-squares slope of log error vs log step.
+    """
+
+    steps: tuple[float, ...]
+    errors: tuple[float, ...]
+    orders: tuple[float, ...]
+    order: float
+    reference_step: float
+
+
+def mackey_glass_convergence(
+    tau: float = 17.0,
+    t_end: float = 100.0,
+    steps: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125),
+    reference_step: float = 1.0 / 256.0,
+    seed: int | None = 0,
+) -> ConvergenceResult:
+    """Measure the convergence order of the Mackey-Glass integrator (RK4 + Hermite: about 4)."""
+    if len(steps) < 2:
+        raise InvalidInput("steps needs at least two step sizes")
+    n = int(t_end) + 1
+    ref = mackey_glass(n, tau, seed, step=reference_step, transient=0.0)
+    errors = tuple(
+        float(np.max(np.abs(mackey_glass(n, tau, seed, step=s, transient=0.0) - ref)))
+        for s in steps
+    )
+    orders = tuple(
+        math.log(errors[i] / errors[i + 1]) / math.log(steps[i] / steps[i + 1])
+        for i in range(len(steps) - 1)
+    )
+    slope = float(np.polyfit(np.log(steps), np.log(errors), 1)[0])
+    return ConvergenceResult(tuple(float(s) for s in steps), errors, orders, slope, reference_step)
+
+
+def logistic_map(
+    n: int, r: float = 4.0, x0: float | None = None, seed: int | None = 0
+) -> np.ndarray:
+    """Iterate ``x -> r x (1 - x)``. ``x0`` (in (0, 1)) or drawn uniformly in (0.1, 0.9) from ``seed``.
+
+    Returns float64 ``(n,)``: ``x_0, ..., x_{n-1}``.
+    """
+    n = _check_n(n)
+    r = float(r)
+    if not (0 < r <= 4):
+        raise InvalidInput(f"r must be in (0, 4] so the map keeps [0, 1], got {r}")
+    if x0 is None:
+        x0 = float(np.random.default_rng(0 if seed is None else int(seed)).uniform(0.1, 0.9))
+    x = float(x0)
+    if not (0.0 < x < 1.0):
+        raise InvalidInput(f"x0 must be in (0, 1), got {x0}")
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = x
+        x = r * x * (1.0 - x)
+    return out
+
+
+def henon_map(
+    n: int,
+    a: float = 1.4,
+    b: float = 0.3,
+    x0: tuple[float, float] | None = None,
+    seed: int | None = 0,
+    transient: int = 100,
+) -> np.ndarray:
+    """Iterate ``(x, y) -> (1 - a x^2 + y, b x)``; returns float64 ``(n, 2)`` after ``transient``."""
+    n = _check_n(n)
+    if x0 is None:
+        rng = np.random.default_rng(0 if seed is None else int(seed))
+        x, y = (float(v) for v in rng.uniform(-0.1, 0.1, size=2))
+    else:
+        x, y = float(x0[0]), float(x0[1])
+    out = np.empty((n, 2))
+    for i in range(int(transient) + n):
+        if i >= transient:
+            out[i - transient] = (x, y)
+        x, y = 1.0 - a * x * x + y, b * x
+        if not math.isfinite(x) or abs(x) > 1e6:
+            raise InvalidInput(
+                "the Henon orbit escaped to infinity; use a, b, x0 near the attractor"
+            )
+    return out
+
+
+def lorenz(
+    n: int,
+    dt: float = 0.02,
+    step: float = 0.005,
+    sigma: float = 10.0,
+    rho: float = 28.0,
+    beta: float = 8.0 / 3.0,
+    x0: tuple[float, float, float] | None = None,
+    seed: int | None = 0,
+    transient: float = 20.0,
+) -> np.ndarray:
+    """Integrate the Lorenz system with RK4 (step ``step``), sampled every ``dt``: float64 ``(n, 3)``."""
+    n = _check_n(n)
+    h = _positive(step, "step")
+    every = _ratio(_positive(dt, "dt"), h, "dt")
+    skip = round(float(transient) / h)
+    if x0 is None:
+        rng = np.random.default_rng(0 if seed is None else int(seed))
+        s = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.5, 0.5, size=3)
+    else:
+        s = np.asarray(x0, dtype=np.float64).reshape(3)
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return np.array(
+            [sigma * (v[1] - v[0]), v[0] * (rho - v[2]) - v[1], v[0] * v[1] - beta * v[2]]
+        )
+
+    out = np.empty((n, 3))
+    total = skip + (n - 1) * every
+    j = 0
+    for k in range(total + 1):
+        if k >= skip and (k - skip) % every == 0:
+            out[j] = s
+            j += 1
+        if k == total:
+            break
+        k1 = f(s)
+        k2 = f(s + 0.5 * h * k1)
+        k3 = f(s + 0.5 * h * k2)
+        k4 = f(s + h * k3)
+        s = s + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
+    return out
