@@ -57,3 +57,4 @@ from .sensitivity import (
 # --- trainable activations (activations.py) ------------------------------------------------
 
 # --- chaotic time series (chaos/) -----------------------------------------------------------
+from . import chaos as chaos
