@@ -15,7 +15,14 @@ if __name__ == "__main__":
     out, n, sleep, executor = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
     ex = RayExecutor(num_cpus=2) if executor == "ray" else LocalExecutor(int(executor))
     summary = reproduce(
-        [probe_study(n, sleep=sleep, epochs=5)], out, executor=ex, resume="resume" in sys.argv, progress=False
+        [probe_study(n, sleep=sleep, epochs=5)],
+        out,
+        executor=ex,
+        resume="resume" in sys.argv,
+        progress=False,
     )
-    print(f"finished={summary.finished} skipped={summary.skipped} interrupted={summary.interrupted}", flush=True)
+    print(
+        f"finished={summary.finished} skipped={summary.skipped} interrupted={summary.interrupted}",
+        flush=True,
+    )
     sys.exit(130 if summary.interrupted else 0)

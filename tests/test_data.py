@@ -21,7 +21,9 @@ def write_idx(path, array: np.ndarray, code: int = 0x08, compress: bool = False)
         fh.write(raw)
 
 
-@pytest.mark.parametrize("code, compress", [(0x08, False), (0x08, True), (0x0B, False), (0x0D, True), (0x0E, False)])
+@pytest.mark.parametrize(
+    "code, compress", [(0x08, False), (0x08, True), (0x0B, False), (0x0D, True), (0x0E, False)]
+)
 def test_idx_round_trip(tmp_path, code, compress):
     rng = np.random.default_rng(0)
     a = rng.integers(0, 200, size=(5, 3, 2)) if code in (0x08, 0x0B) else rng.normal(size=(4, 6))
@@ -67,8 +69,16 @@ def test_missing_file(tmp_path):
 
 def _mnist_layout(folder, n_train=6, n_test=4, mismatch=False):
     rng = np.random.default_rng(1)
-    write_idx(folder / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n_train, 28, 28)), compress=True)
-    write_idx(folder / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, (n_train + mismatch,)), compress=True)
+    write_idx(
+        folder / "train-images-idx3-ubyte.gz",
+        rng.integers(0, 256, (n_train, 28, 28)),
+        compress=True,
+    )
+    write_idx(
+        folder / "train-labels-idx1-ubyte.gz",
+        rng.integers(0, 10, (n_train + mismatch,)),
+        compress=True,
+    )
     write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)))
     write_idx(folder / "t10k-labels-idx1-ubyte", rng.integers(0, 10, (n_test,)))
 
@@ -77,7 +87,11 @@ def test_load_idx_dataset(tmp_path):
     _mnist_layout(tmp_path)
     ds = data.load_idx_dataset(tmp_path, "mnist")
     assert ds.X_train.shape == (6, 784) and ds.X_test.shape == (4, 784)
-    assert ds.X_train.dtype == torch.float32 and 0 <= float(ds.X_train.min()) and float(ds.X_train.max()) <= 1
+    assert (
+        ds.X_train.dtype == torch.float32
+        and 0 <= float(ds.X_train.min())
+        and float(ds.X_train.max()) <= 1
+    )
     assert ds.y_train.dtype == torch.int64 and ds.n_features == 784
 
 
@@ -92,7 +106,9 @@ def test_fashion_mnist_missing_folder(tmp_path):
         data.fashion_mnist(tmp_path)
 
 
-@pytest.mark.skipif(data.fashion_mnist_available() is None, reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    data.fashion_mnist_available() is None, reason="dataset-fashion-mnist not installed"
+)
 def test_fashion_mnist_installed():
     ds = data.fashion_mnist()
     assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)

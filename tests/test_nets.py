@@ -69,7 +69,9 @@ def test_unknown_activation():
 
 
 def test_as_mlp_flattens_nested_sequentials_and_skips_dropout():
-    net = nn.Sequential(nn.Sequential(nn.Linear(2, 4), nn.Tanh()), nn.Dropout(0.1), nn.Linear(4, 3), nn.Sigmoid())
+    net = nn.Sequential(
+        nn.Sequential(nn.Linear(2, 4), nn.Tanh()), nn.Dropout(0.1), nn.Linear(4, 3), nn.Sigmoid()
+    )
     view = ng.as_mlp(net)
     assert view.sizes == (2, 4, 3) and activation_name(view.activations[0]) == "tanh"
     assert isinstance(view.output_activation, nn.Sigmoid)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import nngeom as ng
+import nngeom.report
+import nngeom.studies
 from nngeom.executors import LocalExecutor
 from nngeom.runs import RunDir, reproduce, task_key
 from nngeom.studies._probe import probe_study
@@ -53,16 +55,25 @@ def test_resume_skips_finished_tasks_and_existing_dir_needs_resume(tmp_path):
 
 def test_parallel_equals_serial(tmp_path):
     reproduce([probe_study(4, epochs=20)], tmp_path / "a", progress=False)
-    reproduce([probe_study(4, epochs=20)], tmp_path / "b", executor=LocalExecutor(2), progress=False)
+    reproduce(
+        [probe_study(4, epochs=20)], tmp_path / "b", executor=LocalExecutor(2), progress=False
+    )
     assert _rows(tmp_path / "a") == _rows(tmp_path / "b")
 
 
 def test_failed_task_is_recorded_and_the_others_go_on(tmp_path):
     study = probe_study(3, epochs=5)
     failing = ng.studies.Study(
-        name="probe", title="Probe", paper="", run_task=study.run_task, summarize=study.summarize,
-        tasks=lambda scale, seed: [{"seed": 0, "epochs": 5}, {"seed": 1, "epochs": 5, "fail": True},
-                                   {"seed": 2, "epochs": 5, "unserialisable": True}],
+        name="probe",
+        title="Probe",
+        paper="",
+        run_task=study.run_task,
+        summarize=study.summarize,
+        tasks=lambda scale, seed: [
+            {"seed": 0, "epochs": 5},
+            {"seed": 1, "epochs": 5, "fail": True},
+            {"seed": 2, "epochs": 5, "unserialisable": True},
+        ],
     )
     s = reproduce([failing], tmp_path / "run", progress=False)
     assert s.finished == 1 and len(s.failed) == 2
@@ -120,8 +131,11 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executo
     n = 10
     out = tmp_path / "run"
     with open(tmp_path / "log", "w") as log:
-        proc = subprocess.Popen([sys.executable, str(RUNNER), str(out), str(n), "0.25", executor],
-                                stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, str(RUNNER), str(out), str(n), "0.25", executor],
+            stdout=log,
+            stderr=log,
+        )
         _wait_rows(out / "results.sqlite", 3, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -133,15 +147,21 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executo
     reproduce([probe_study(n, sleep=0.0, epochs=5)], reference, progress=False)
     done = _rows(out)
     assert len(done) == n
-    assert sorted(r["loss"] for r in done.values()) == sorted(r["loss"] for r in _rows(reference).values())
+    assert sorted(r["loss"] for r in done.values()) == sorted(
+        r["loss"] for r in _rows(reference).values()
+    )
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
 
 
 def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, str(RUNNER), str(out), "20", "0.25", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(RUNNER), str(out), "20", "0.25", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_rows(out / "results.sqlite", 2, proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -152,7 +172,11 @@ def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the SIGINT left no worker behind: resume in a fresh process finishes the rest
-    proc = subprocess.run([sys.executable, str(RUNNER), str(out), "20", "0.25", "2", "resume"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), str(out), "20", "0.25", "2", "resume"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and f"skipped={len(kept)}" in proc.stdout
     assert len(_rows(out)) == 20

@@ -59,7 +59,9 @@ def test_callback_and_tol():
     X, y = _data()
     seen = []
     net = ng.mlp([3, 1], dtype=torch.float64)
-    hist = ng.train(net, X, y, optimizer="lbfgs", epochs=50, tol=1e-6, callback=lambda e, v: seen.append(v))
+    hist = ng.train(
+        net, X, y, optimizer="lbfgs", epochs=50, tol=1e-6, callback=lambda e, v: seen.append(v)
+    )
     assert hist.converged and hist.steps == len(seen) < 50
 
 

@@ -43,7 +43,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """nngeom: the geometry of neural networks."""
@@ -60,14 +62,24 @@ def studies() -> None:
 
 @app.command()
 def reproduce(
-    study: Optional[str] = typer.Argument(None, help="A study name or 'all' (omit to list the studies)."),
-    scale: str = typer.Option("quick", "--scale", help="quick (minutes on a laptop) or paper (the paper's sizes)."),
+    study: Optional[str] = typer.Argument(
+        None, help="A study name or 'all' (omit to list the studies)."
+    ),
+    scale: str = typer.Option(
+        "quick", "--scale", help="quick (minutes on a laptop) or paper (the paper's sizes)."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (created)."),
-    resume: bool = typer.Option(False, "--resume", help="Complete the run in --out, skipping finished tasks."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Complete the run in --out, skipping finished tasks."
+    ),
     seed: int = typer.Option(0, "--seed", help="Base seed of every study."),
-    n_jobs: Optional[int] = typer.Option(None, "--n-jobs", help="Worker processes (local) or CPUs (local Ray); default: all cores."),
+    n_jobs: Optional[int] = typer.Option(
+        None, "--n-jobs", help="Worker processes (local) or CPUs (local Ray); default: all cores."
+    ),
     executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Address of an existing Ray cluster."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="Address of an existing Ray cluster."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Reproduce a paper's results (tables, figures, report.html) at a chosen scale."""
@@ -87,7 +99,9 @@ def reproduce(
     if not chosen:
         raise StudyError("no study is registered yet")
     ex = make_executor(executor, n_jobs=n_jobs, ray_address=ray_address)
-    summary = run_reproduce(chosen, out, scale=scale, seed=seed, resume=resume, executor=ex, progress=not quiet)
+    summary = run_reproduce(
+        chosen, out, scale=scale, seed=seed, resume=resume, executor=ex, progress=not quiet
+    )
     err = typer.echo
     if summary.interrupted:
         err(
@@ -109,7 +123,9 @@ def reproduce(
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="A run directory written by `nngeom reproduce`.")) -> None:
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `nngeom reproduce`."),
+) -> None:
     """(Re)build RUN_DIR/report.html from its results."""
     from .report import build_report
 

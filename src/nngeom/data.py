@@ -79,7 +79,11 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"{path} is {what}: header shape {shape} needs {expected} data bytes, "
             f"file has {len(raw) - header}; re-download or reinstall it"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,12 @@ class Dataset:
 
 
 def _find(folder: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         if (folder / name).exists():
             return folder / name
     raise DataError(f"{folder} has no {stem}[.gz]")
@@ -124,6 +133,7 @@ def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Datas
             raise DataError(
                 f"{folder}: {split_name} images {X.shape} and labels {y.shape} do not match"
             )
+
     def images(a: np.ndarray) -> Tensor:
         return torch.from_numpy(a.reshape(a.shape[0], -1).astype(np.float32) / 255.0)
 
@@ -139,9 +149,15 @@ def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Datas
 
 def fashion_mnist_available(folder: str | os.PathLike[str] | None = None) -> Path | None:
     """The folder holding Fashion-MNIST's IDX files, or None if it is not installed."""
-    candidates = [folder] if folder is not None else [os.environ.get("NNGEOM_FASHION_MNIST"), *FASHION_MNIST_DIRS]
+    candidates = (
+        [folder]
+        if folder is not None
+        else [os.environ.get("NNGEOM_FASHION_MNIST"), *FASHION_MNIST_DIRS]
+    )
     for c in candidates:
-        if c and any(Path(c, f).exists() for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
+        if c and any(
+            Path(c, f).exists() for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")
+        ):
             return Path(c)
     return None
 

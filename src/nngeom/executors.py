@@ -18,6 +18,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import socket
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -28,7 +29,16 @@ from typing import Any
 
 from ._errors import InvalidInput, RunError
 
-__all__ = ["Job", "Outcome", "Executor", "LocalExecutor", "RayExecutor", "make_executor", "call_task", "to_jsonable"]
+__all__ = [
+    "Job",
+    "Outcome",
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
+    "make_executor",
+    "call_task",
+    "to_jsonable",
+]
 
 TaskRef = tuple[str, str]  # (module, function name)
 
@@ -127,8 +137,13 @@ class Executor(ABC):
         """Tasks currently executing (for the progress bar)."""
         return 0
 
+    def start(self) -> None:
+        """Connect to the workers' backend; errors here come before anything is written."""
+        return None
+
     def close(self) -> None:
         """Stop workers and drop pending tasks (called on Ctrl-C and at the end)."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name}
@@ -245,6 +260,8 @@ class RayExecutor(Executor):
             raise RunError(
                 "--executor ray needs Ray, which is not installed: pip install 'nngeom[ray]'"
             ) from exc
+        if self.address:
+            _check_reachable(self.address)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
@@ -258,7 +275,9 @@ class RayExecutor(Executor):
             try:
                 ray.init(**kwargs)
             except Exception as exc:
-                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
+                where = (
+                    f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
+                )
                 raise RunError(
                     f"cannot connect to {where} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                     "check the address (`ray status` on the head node) or omit --ray-address"
@@ -268,6 +287,9 @@ class RayExecutor(Executor):
 
     def running(self) -> int:
         return len(self._refs)
+
+    def start(self) -> None:
+        self._ray()
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         ray = self._ray()
@@ -284,7 +306,9 @@ class RayExecutor(Executor):
                 try:
                     yield ray.get(obj)
                 except Exception as exc:  # retries exhausted, or the result could not be moved
-                    yield Outcome(index, None, error=f"ray task failed: {type(exc).__name__}: {exc}")
+                    yield Outcome(
+                        index, None, error=f"ray task failed: {type(exc).__name__}: {exc}"
+                    )
 
     def close(self) -> None:
         refs, self._refs = self._refs, {}
@@ -310,11 +334,32 @@ class RayExecutor(Executor):
         self._started_ray = False
 
 
-def make_executor(name: str = "local", *, n_jobs: int | None = None, ray_address: str | None = None) -> Executor:
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast (instead of Ray's long connection retries) when ``host:port`` does not answer."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RunError(
+            f"--ray-address {address!r} is not of the form HOST:PORT (or ray://HOST:PORT)"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RunError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
+            "`ray start --head` there, check the address and firewall, or omit --ray-address"
+        ) from exc
+
+
+def make_executor(
+    name: str = "local", *, n_jobs: int | None = None, ray_address: str | None = None
+) -> Executor:
     """An executor by CLI name: ``"local"`` (``n_jobs`` processes; default: all cores) or ``"ray"``."""
     if name == "local":
         return LocalExecutor(n_jobs if n_jobs is not None else max(1, os.cpu_count() or 1))
     if name == "ray":
         return RayExecutor(ray_address, num_cpus=n_jobs)
     raise InvalidInput(f"unknown executor {name!r}; use 'local' or 'ray'")
-

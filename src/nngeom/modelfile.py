@@ -37,7 +37,9 @@ def arch_of(model: nn.Module) -> dict[str, Any]:
     acts = {activation_name(a) for a in view.activations}
     if len(acts) > 1:
         raise ModelFileError("layers with different activations cannot be saved by save_model yet")
-    out_act = activation_name(view.output_activation) if view.output_activation is not None else None
+    out_act = (
+        activation_name(view.output_activation) if view.output_activation is not None else None
+    )
     act = acts.pop() if acts else "identity"
     spec: dict[str, Any] = {
         "kind": "mlp",
@@ -84,8 +86,10 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
 
 
 def _is_state_dict(obj: object) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     )
 
 
@@ -105,7 +109,9 @@ def _from_plain_state_dict(state: dict[str, torch.Tensor], activation: str) -> n
         prefixes.add(m["prefix"])
         layers.setdefault(int(m["index"]), {})[m["what"]] = value
     if len(prefixes) != 1:
-        raise ModelFileError(f"state dict mixes several modules ({sorted(prefixes)}); cannot rebuild it")
+        raise ModelFileError(
+            f"state dict mixes several modules ({sorted(prefixes)}); cannot rebuild it"
+        )
     order = sorted(layers)
     sizes: list[int] = []
     for i, idx in enumerate(order):
@@ -115,11 +121,15 @@ def _from_plain_state_dict(state: dict[str, torch.Tensor], activation: str) -> n
         if i == 0:
             sizes.append(int(w.shape[1]))
         elif int(w.shape[1]) != sizes[-1]:
-            raise ModelFileError(f"layer {idx} takes {w.shape[1]} inputs but the previous gives {sizes[-1]}")
+            raise ModelFileError(
+                f"layer {idx} takes {w.shape[1]} inputs but the previous gives {sizes[-1]}"
+            )
         sizes.append(int(w.shape[0]))
     has_bias = {("bias" in layers[idx]) for idx in order}
     if len(has_bias) != 1:
-        raise ModelFileError("some Linear layers have a bias and some do not; save with nngeom.save_model")
+        raise ModelFileError(
+            "some Linear layers have a bias and some do not; save with nngeom.save_model"
+        )
     dtype = layers[order[0]]["weight"].dtype
     net = mlp(sizes, activation, bias=has_bias.pop(), dtype=dtype)
     linears = [m for m in net if isinstance(m, nn.Linear)]
@@ -169,7 +179,9 @@ def load_model(path: str | os.PathLike[str], *, activation: str = "relu") -> nn.
             raise ModelFileError(f"{path} is not a torch file nngeom can read ({exc})") from exc
         if isinstance(obj, dict) and obj.get("nngeom_format") is not None:
             if obj.get("nngeom_format") != FORMAT:
-                raise ModelFileError(f"{path} has nngeom model format {obj.get('nngeom_format')}; this nngeom reads {FORMAT}")
+                raise ModelFileError(
+                    f"{path} has nngeom model format {obj.get('nngeom_format')}; this nngeom reads {FORMAT}"
+                )
             arch, state = obj.get("arch"), obj.get("state_dict")
         else:
             state = obj
@@ -184,5 +196,7 @@ def load_model(path: str | os.PathLike[str], *, activation: str = "relu") -> nn.
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelFileError(f"{path}: weights do not match the saved architecture ({exc})") from exc
+        raise ModelFileError(
+            f"{path}: weights do not match the saved architecture ({exc})"
+        ) from exc
     return net

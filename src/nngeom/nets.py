@@ -11,9 +11,8 @@ Conventions: hidden layers are numbered from 0 (the first hidden layer); a net w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -214,7 +213,11 @@ def _flatten(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, _NO_OPS):
         return []
     children = list(module.children())
-    if children and not isinstance(module, nn.Linear) and type(module).forward is not nn.Module.forward:
+    if (
+        children
+        and not isinstance(module, nn.Linear)
+        and type(module).forward is not nn.Module.forward
+    ):
         # a container-like custom module: look inside (its forward is checked afterwards)
         out = []
         for child in children:
@@ -306,8 +309,10 @@ def _verify_forward(module: nn.Module, view: MLP) -> None:
             f"{_describe(module)} cannot be evaluated on an (N, {view.input_dim}) input ({exc}); "
             "pass an nn.Sequential of Linear + activation layers"
         ) from exc
-    if not isinstance(got, Tensor) or got.shape != want.shape or not torch.allclose(
-        got, want, rtol=1e-4, atol=1e-5
+    if (
+        not isinstance(got, Tensor)
+        or got.shape != want.shape
+        or not torch.allclose(got, want, rtol=1e-4, atol=1e-5)
     ):
         raise UnsupportedModel(
             f"{_describe(module)}.forward does not apply its Linear and activation layers in "
@@ -355,7 +360,9 @@ def mlp(
             lin.weight.copy_(w)
             if bias:
                 lin.bias.copy_(
-                    torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=generator)
+                    torch.empty(fan_out, dtype=torch.float64).uniform_(
+                        -bound, bound, generator=generator
+                    )
                 )
         layers.append(lin)
         if l < len(sizes) - 2:
@@ -391,14 +398,21 @@ def piecewise_linear_form(act: nn.Module, width: int) -> tuple[Tensor, Tensor, T
     """
     f64 = torch.float64
     if type(act) is nn.ReLU:
-        bp, sl = torch.zeros(width, 1, dtype=f64), torch.tensor([[0.0, 1.0]], dtype=f64).expand(width, 2)
+        bp, sl = (
+            torch.zeros(width, 1, dtype=f64),
+            torch.tensor([[0.0, 1.0]], dtype=f64).expand(width, 2),
+        )
         return bp, sl.clone(), torch.zeros(width, 2, dtype=f64)
     if type(act) is nn.LeakyReLU:
         a = float(act.negative_slope)
         sl = torch.tensor([[a, 1.0]], dtype=f64).expand(width, 2).clone()
         return torch.zeros(width, 1, dtype=f64), sl, torch.zeros(width, 2, dtype=f64)
     if type(act) is nn.Identity:
-        return torch.zeros(width, 0, dtype=f64), torch.ones(width, 1, dtype=f64), torch.zeros(width, 1, dtype=f64)
+        return (
+            torch.zeros(width, 0, dtype=f64),
+            torch.ones(width, 1, dtype=f64),
+            torch.zeros(width, 1, dtype=f64),
+        )
     form = getattr(act, "nngeom_piecewise_linear_form", None)
     if callable(form):
         bp, sl, ic = form(width)

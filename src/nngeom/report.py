@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ._errors import RunError, StudyError
 from .runs import RunDir, _atomic_write, load_results
-from .studies import Figure, Section, available
+from .studies import Figure, Section, Study, available
 
 __all__ = ["build_report"]
 
@@ -81,12 +82,17 @@ def _figure(fig: Figure) -> str:
         return f'<div class="warn">figure missing: {_esc(fig.path)}</div>'
     ours = _image(Path(fig.path))
     svg = Path(fig.path).with_suffix(".svg")
-    svg_note = f' (<a href="figures/{_esc(svg.parent.name)}/{_esc(svg.name)}">SVG</a>)' if svg.is_file() else ""
+    svg_note = (
+        f' (<a href="figures/{_esc(svg.parent.name)}/{_esc(svg.name)}">SVG</a>)'
+        if svg.is_file()
+        else ""
+    )
     if fig.paper_path is not None and Path(fig.paper_path).is_file():
         body = (
             '<div class="pair"><div><div class="paperlabel">nngeom</div>' + ours + "</div>"
             '<div><div class="paperlabel">paper (redrawn from its reported numbers)</div>'
-            + _image(Path(fig.paper_path)) + "</div></div>"
+            + _image(Path(fig.paper_path))
+            + "</div></div>"
         )
     else:
         body = ours
@@ -101,17 +107,25 @@ def _table(caption: str, header, rows, cls: str = "") -> str:
         cells = []
         for v in row:
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            cells.append(f'<td class="num">{_esc(_fmt(v))}</td>' if num else f"<td>{_esc(_fmt(v))}</td>")
+            cells.append(
+                f'<td class="num">{_esc(_fmt(v))}</td>' if num else f"<td>{_esc(_fmt(v))}</td>"
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls_attr = f' class="{cls}"' if cls else ""
-    return f"<table{cls_attr}><caption>{_esc(caption)}</caption><tr>{head}</tr>{''.join(body)}</table>"
+    return (
+        f"<table{cls_attr}><caption>{_esc(caption)}</caption><tr>{head}</tr>{''.join(body)}</table>"
+    )
 
 
 def _verdict(v: str) -> str:
     if not v:
         return ""
     low = v.lower()
-    cls = "verdict-ok" if low.startswith(("reproduced", "matches", "holds", "attained", "yes")) else "verdict-diff"
+    cls = (
+        "verdict-ok"
+        if low.startswith(("reproduced", "matches", "holds", "attained", "yes"))
+        else "verdict-diff"
+    )
     return f'<span class="{cls}">{_esc(v)}</span>'
 
 
@@ -127,7 +141,9 @@ def _section(name: str, section: Section) -> str:
         )
         parts.append(
             '<table class="key"><caption>Key numbers</caption>'
-            "<tr><th>quantity</th><th>nngeom</th><th>paper</th><th>verdict</th></tr>" + rows + "</table>"
+            "<tr><th>quantity</th><th>nngeom</th><th>paper</th><th>verdict</th></tr>"
+            + rows
+            + "</table>"
         )
     for fig in section.figures:
         parts.append(_figure(fig))
@@ -139,20 +155,27 @@ def _section(name: str, section: Section) -> str:
     return "".join(parts)
 
 
-def build_report(path: str | Path) -> Path:
-    """(Re)build ``path/report.html`` from the run directory's config and results; returns its path."""
+def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
+    """(Re)build ``path/report.html`` from the run directory's config and results; returns its path.
+
+    ``studies`` adds studies that are not registered in ``nngeom.studies`` (your own).
+    """
     run = RunDir(path)
     if not run.exists():
-        raise RunError(f"{run.path} is not a run directory (no config.json); run `nngeom reproduce` first")
+        raise RunError(
+            f"{run.path} is not a run directory (no config.json); run `nngeom reproduce` first"
+        )
     config = run.read_config()
     scale, seed = config.get("scale", "quick"), int(config.get("seed", 0))
-    studies = available()
+    known = {**available(), **{s.name: s for s in studies}}
     nav, body, errors = [], [], []
     for name in config.get("studies", []):
-        study = studies.get(name)
+        study = known.get(name)
         if study is None:
-            body.append(f'<section id="{_esc(name)}"><h2>{_esc(name)}</h2><p class="warn">this nngeom '
-                        "has no study of that name; its results are kept but not shown</p></section>")
+            body.append(
+                f'<section id="{_esc(name)}"><h2>{_esc(name)}</h2><p class="warn">this nngeom '
+                "has no study of that name; its results are kept but not shown</p></section>"
+            )
             continue
         nav.append(f'<a href="#{_esc(name)}">{_esc(study.title)}</a>')
         pairs, total = load_results(run, study, scale, seed)
@@ -167,20 +190,33 @@ def build_report(path: str | Path) -> Path:
         try:
             section = study.summarize(pairs, run.figures(name))
         except Exception as exc:  # the page is still written; the error is raised after it
-            errors.append(f"study {name!r} could not summarise its results: {type(exc).__name__}: {exc}")
-            body.append(f'<section id="{_esc(name)}"><h2>{_esc(study.title)}</h2>'
-                        f'<p class="fail">{_esc(errors[-1])}</p></section>')
+            errors.append(
+                f"study {name!r} could not summarise its results: {type(exc).__name__}: {exc}"
+            )
+            body.append(
+                f'<section id="{_esc(name)}"><h2>{_esc(study.title)}</h2>'
+                f'<p class="fail">{_esc(errors[-1])}</p></section>'
+            )
             continue
         body.append(_section(name, section))
     failures = run.failures()
     if failures:
         rows = [(s, json.dumps(t, sort_keys=True), e) for s, t, e in failures]
-        body.append('<section id="failures"><h2>Failed tasks</h2><div class="fail">'
-                    + _table("tasks that raised (rerun with --resume after fixing)", ["study", "config", "error"], rows)
-                    + "</div></section>")
+        body.append(
+            '<section id="failures"><h2>Failed tasks</h2><div class="fail">'
+            + _table(
+                "tasks that raised (rerun with --resume after fixing)",
+                ["study", "config", "error"],
+                rows,
+            )
+            + "</div></section>"
+        )
     env = config.get("environment", {})
-    cfg_rows = [(k, json.dumps(v) if isinstance(v, (list, dict)) else v)
-                for k, v in sorted(config.items()) if k != "environment"]
+    cfg_rows = [
+        (k, json.dumps(v) if isinstance(v, (list, dict)) else v)
+        for k, v in sorted(config.items())
+        if k != "environment"
+    ]
     body.append(
         '<section id="run"><h2>Run</h2>'
         + _table("configuration", ["key", "value"], cfg_rows)
@@ -204,4 +240,3 @@ def build_report(path: str | Path) -> Path:
     if errors:
         raise StudyError("; ".join(errors) + f" (the rest of {out} was written)")
     return out
-

@@ -123,7 +123,9 @@ class RunDir:
         except FileNotFoundError as exc:
             raise RunError(f"{self.path} is not a run directory (no {CONFIG})") from exc
         except (OSError, json.JSONDecodeError) as exc:
-            raise RunError(f"{self.config_path} is unreadable ({exc}); start a new run with another --out") from exc
+            raise RunError(
+                f"{self.config_path} is unreadable ({exc}); start a new run with another --out"
+            ) from exc
 
     def write_config(self, config: dict[str, Any]) -> None:
         _atomic_write(self.config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -158,7 +160,9 @@ class RunDir:
     def finished_keys(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT key FROM results")}
 
-    def add_result(self, key: str, study: str, task: dict[str, Any], result: dict[str, Any], wall_s: float) -> None:
+    def add_result(
+        self, key: str, study: str, task: dict[str, Any], result: dict[str, Any], wall_s: float
+    ) -> None:
         """Store one finished task in its own transaction (an existing key is left untouched)."""
         payload = dumps(result)
         with self._transaction() as db:
@@ -168,7 +172,9 @@ class RunDir:
             )
             db.execute("DELETE FROM failures WHERE key = ?", (key,))
 
-    def add_failure(self, key: str, study: str, task: dict[str, Any], error: str, tb: str | None) -> None:
+    def add_failure(
+        self, key: str, study: str, task: dict[str, Any], error: str, tb: str | None
+    ) -> None:
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
@@ -188,14 +194,18 @@ class RunDir:
 
         return _Tx()
 
-    def results(self, study: str | None = None) -> dict[str, tuple[dict[str, Any], dict[str, Any], float]]:
+    def results(
+        self, study: str | None = None
+    ) -> dict[str, tuple[dict[str, Any], dict[str, Any], float]]:
         """``{key: (task, result, wall_s)}`` of finished tasks (of one study, or all)."""
         q = "SELECT key, task, result, wall_s FROM results"
         rows = self.db.execute(q + " WHERE study = ?", (study,)) if study else self.db.execute(q)
         try:
             return {k: (json.loads(t), json.loads(r), w) for k, t, r, w in rows}
         except json.JSONDecodeError as exc:
-            raise RunError(f"{self.db_path} holds a malformed row ({exc}); start a new run") from exc
+            raise RunError(
+                f"{self.db_path} holds a malformed row ({exc}); start a new run"
+            ) from exc
 
     def failures(self) -> list[tuple[str, dict[str, Any], str]]:
         rows = self.db.execute("SELECT study, task, error FROM failures ORDER BY study, failed_at")
@@ -219,7 +229,9 @@ class RunSummary:
     wall_s: float = 0.0
 
 
-def _plan(studies: Sequence[Study], scale: str, seed: int) -> list[tuple[Study, dict[str, Any], str]]:
+def _plan(
+    studies: Sequence[Study], scale: str, seed: int
+) -> list[tuple[Study, dict[str, Any], str]]:
     plan = []
     for study in studies:
         try:
@@ -305,6 +317,7 @@ def reproduce(
                     "resume with the same settings or choose a new --out"
                 )
         names = list(dict.fromkeys([*old.get("studies", []), *names]))
+    executor.start()  # an unreachable cluster fails here, before anything is written
     run.create()
     _ = run.db  # validate the database before any work
     config = {
@@ -337,7 +350,7 @@ def reproduce(
     if report and not summary.interrupted:
         from .report import build_report
 
-        summary.report = build_report(run.path)
+        summary.report = build_report(run.path, studies)
     run.close()
     return summary
 
@@ -394,7 +407,9 @@ def _execute(run: RunDir, todo, executor: Executor, summary: RunSummary, show: b
             bar.update(handle, running=0)
 
 
-def load_results(run: RunDir, study: Study, scale: str, seed: int) -> tuple[list[tuple[dict, dict]], int]:
+def load_results(
+    run: RunDir, study: Study, scale: str, seed: int
+) -> tuple[list[tuple[dict, dict]], int]:
     """The finished ``(config, result)`` pairs of ``study`` in task order, and its task count."""
     plan = _plan([study], scale, seed)
     stored = run.results(study.name)

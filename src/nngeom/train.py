@@ -106,14 +106,23 @@ def train(
     if batch_size is not None and batch_size < 1:
         raise InvalidInput(f"batch_size must be >= 1 or None, got {batch_size}")
     f = loss_fn(loss)
-    params = param_groups if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
+    params = (
+        param_groups
+        if param_groups is not None
+        else [p for p in model.parameters() if p.requires_grad]
+    )
     result = TrainResult()
     n = X.shape[0]
 
     if optimizer == "lbfgs":
         opt = torch.optim.LBFGS(
-            params, lr=lr, max_iter=20, history_size=50, line_search_fn="strong_wolfe",
-            tolerance_grad=1e-12, tolerance_change=1e-15,
+            params,
+            lr=lr,
+            max_iter=20,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-12,
+            tolerance_change=1e-15,
         )
 
         def closure() -> Tensor:

@@ -1,0 +1,144 @@
+"""The Ray executor against a real local Ray runtime (2 CPUs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import nngeom as ng
+import nngeom.report
+import nngeom.studies
+from nngeom.executors import RayExecutor
+from nngeom.runs import RunDir, reproduce
+from nngeom.studies._probe import probe_study
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
+RUNNER = Path(__file__).with_name("_runner.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_runtime():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def _rows(path) -> dict:
+    return {k: v[1] for k, v in RunDir(path).results().items()}
+
+
+def test_ray_gives_the_same_rows_as_local(tmp_path):
+    study = probe_study(6, epochs=10)
+    reproduce([study], tmp_path / "local", progress=False)
+    s = reproduce([study], tmp_path / "ray", executor=RayExecutor(), progress=False)
+    assert s.finished == 6 and not s.failed
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+
+
+def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_nothing(tmp_path):
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    killed: list[int] = []
+
+    def assassin() -> None:  # kill the first worker seen running a task
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            for marker in pid_dir.iterdir():
+                pid = int(marker.name.split("-")[0])
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    continue
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=assassin)
+    thread.start()
+    n = 6
+    s = reproduce(
+        [probe_study(n, epochs=5, sleep=1.0, pid_dir=str(pid_dir))],
+        tmp_path / "run",
+        executor=RayExecutor(max_retries=3),
+        progress=False,
+    )
+    thread.join()
+    assert killed, "no worker was killed"
+    assert s.finished == n and not s.failed
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as c:
+        assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
+    assert sorted(r["seed"] for r in _rows(tmp_path / "run").values()) == list(range(n))
+
+
+def test_failing_and_unserialisable_tasks_on_ray(tmp_path):
+    study = probe_study(2, epochs=5)
+    bad = ng.studies.Study(
+        name="probe",
+        title="Probe",
+        paper="",
+        run_task=study.run_task,
+        summarize=study.summarize,
+        tasks=lambda scale, seed: [
+            {"seed": 0, "epochs": 5},
+            {"seed": 1, "epochs": 5, "fail": True},
+            {"seed": 2, "epochs": 5, "unserialisable": True},
+        ],
+    )
+    s = reproduce([bad], tmp_path / "run", executor=RayExecutor(), progress=False)
+    errors = sorted(e for _, _, e in s.failed)
+    assert s.finished == 1 and len(errors) == 2
+    assert "asked to fail" in errors[0] and "not serialisable" in errors[1]
+    assert len(RunDir(tmp_path / "run").results()) == 1
+
+
+def test_unreachable_address_fails_fast_and_writes_nothing(tmp_path):
+    t0 = time.time()
+    with pytest.raises(ng.RunError, match="cannot reach the Ray cluster"):
+        reproduce(
+            [probe_study(2)], tmp_path / "run", executor=RayExecutor("127.0.0.1:1"), progress=False
+        )
+    assert time.time() - t0 < 10
+    assert not (tmp_path / "run").exists()
+
+
+def test_killing_the_driver_then_resume_completes(tmp_path):
+    out, n = tmp_path / "run", 8
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    with open(tmp_path / "log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(RUNNER), str(out), str(n), "0.5", "ray"],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if (out / "results.sqlite").exists():
+                with sqlite3.connect(out / "results.sqlite", timeout=5) as c:
+                    if c.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 2:
+                        break
+            assert proc.poll() is None, (tmp_path / "log").read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    partial = len(_rows(out))
+    assert 2 <= partial < n
+    s = reproduce(
+        [probe_study(n, sleep=0.5, epochs=5)],
+        out,
+        resume=True,
+        executor=RayExecutor(),
+        progress=False,
+    )
+    assert s.skipped == partial and s.finished == n - partial
+    with sqlite3.connect(out / "results.sqlite") as c:
+        assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
