@@ -164,3 +164,104 @@ def test_regions_along_lines_counts_are_exact(seed, d, w):
         x0, x1 = X[idx[k]] - 1.5 * D[k], X[idx[k]] + 1.5 * D[k]
         assert r["n_regions"][k] == len(_line_changes(net, x0, x1, n=3001)) + 1
     assert r["regions_per_unit_length"] == pytest.approx(np.mean(r["n_regions"]) / 3.0)
+
+
+def _segment_polygons(R, a: np.ndarray, b: np.ndarray) -> int:
+    """Number of polygons the segment a->b crosses with positive length (Cyrus-Beck clipping)."""
+    count = 0
+    d = b - a
+    for i in range(R.n_regions):
+        poly = R.polygon(i)
+        lo, hi = 0.0, 1.0
+        for k in range(len(poly)):
+            p, q = poly[k], poly[(k + 1) % len(poly)]
+            e = q - p
+            nrm = np.array([e[1], -e[0]])  # outward for counter-clockwise polygons
+            num, den = nrm @ (p - a), nrm @ d
+            if abs(den) < 1e-15:
+                if num < 0:
+                    lo, hi = 1.0, 0.0
+                continue
+            t = num / den
+            if den > 0:
+                hi = min(hi, t)
+            else:
+                lo = max(lo, t)
+        if hi - lo > 1e-9:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize(
+    ("sizes", "act", "seed"),
+    [([2, 8, 8, 1], "relu", 1), ([2, 6, 5, 2], "leaky", 2), ([4, 7, 7, 1], "relu", 3)],
+)
+def test_regions_2d_partition_is_exact(sizes, act, seed):
+    activation = nn.LeakyReLU(0.1) if act == "leaky" else act
+    net = ng.mlp(sizes, activation, seed=seed, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    if sizes[0] == 2:
+        origin, u, v, extent = None, None, None, 2.0
+    else:
+        origin, u, v = (torch.randn(sizes[0], generator=g, dtype=torch.float64) for _ in range(3))
+        extent = 1.5
+    R = ng.regions_2d(net, origin, u, v, extent)
+    # areas sum to the slice's area, every polygon counter-clockwise with positive area
+    assert R.areas.sum() == pytest.approx((2 * extent) ** 2, rel=1e-12)
+    assert (R.areas > 0).all()
+    # every polygon's pattern is the pattern at its centroid; patterns are distinct (convexity)
+    assert (
+        activation_patterns(net, torch.from_numpy(R.to_input(R.centroids))).numpy() == R.patterns
+    ).all()
+    assert len({p.tobytes() for p in R.patterns}) == R.n_regions
+    # the affine maps reproduce the network at the centroids
+    with torch.no_grad():
+        out = net(torch.from_numpy(R.to_input(R.centroids))).numpy()
+    np.testing.assert_allclose(
+        np.einsum("pok,pk->po", R.slopes, R.centroids) + R.intercepts, out, atol=1e-9
+    )
+    # dense sampling finds no pattern that is not a polygon's
+    s = np.linspace(-extent, extent, 151)
+    grid = np.stack(np.meshgrid(s, s), -1).reshape(-1, 2)
+    seen = {
+        p.tobytes() for p in activation_patterns(net, torch.from_numpy(R.to_input(grid))).numpy()
+    }
+    assert seen <= {p.tobytes() for p in R.patterns}
+    # the polygons crossed by random segments of the slice = regions_on_line on those segments
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        a, b = rng.uniform(-extent, extent, 2), rng.uniform(-extent, extent, 2)
+        lr = regions_on_line(net, R.to_input(a[None])[0], R.to_input(b[None])[0])
+        assert _segment_polygons(R, a, b) == lr.n_regions
+    assert 1 <= R.n_pieces <= R.n_regions
+
+
+def test_regions_2d_merges_equal_affine_neighbours():
+    # relu(x) - relu(-x) = x: two activation regions, one linear piece; plus a dead-looking split
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.tensor([[1.0, -1.0]]))
+        net[2].bias.zero_()
+    R = ng.regions_2d(net, extent=1.0)
+    assert R.n_regions == 2 and R.n_pieces == 1
+    # a V shape |x|: two regions, two pieces
+    with torch.no_grad():
+        net[2].weight.copy_(torch.tensor([[1.0, 1.0]]))
+    R2 = ng.regions_2d(net, extent=1.0)
+    assert R2.n_regions == 2 and R2.n_pieces == 2
+
+
+def test_regions_2d_bad_input():
+    net = ng.mlp([3, 4, 1])
+    with pytest.raises(ng.InvalidInput, match="origin, u and v"):
+        ng.regions_2d(net)
+    with pytest.raises(ng.InvalidInput, match="independent"):
+        ng.regions_2d(net, [0, 0, 0], [1, 0, 0], [2, 0, 0])
+    with pytest.raises(ng.InvalidInput):
+        ng.regions_2d(ng.mlp([2, 4, 1]), extent=-1.0)
+    with pytest.raises(ng.InvalidInput):
+        ng.regions_2d(ng.mlp([2, 4, 1]), extent=(1, 0, 0, 1))
+    with pytest.raises(ng.UnsupportedModel):
+        ng.regions_2d(ng.mlp([2, 4, 1], activation="softplus"))

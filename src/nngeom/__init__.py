@@ -33,8 +33,10 @@ from .knots import (
 )
 from .regions import (
     LineRegions as LineRegions,
+    Regions2D as Regions2D,
     boundary_distances as boundary_distances,
     pattern_statistics as pattern_statistics,
+    regions_2d as regions_2d,
     regions_along_lines as regions_along_lines,
     regions_on_line as regions_on_line,
 )

@@ -35,6 +35,8 @@ __all__ = [
     "LineRegions",
     "regions_on_line",
     "activation_patterns",
+    "Regions2D",
+    "regions_2d",
 ]
 
 
@@ -415,3 +417,284 @@ def regions_along_lines(
         "n_neurons": int(sum(view.widths)),
         "centers": [int(i) for i in idx],
     }
+
+
+# --------------------------------------------------------------------------------------------
+# exact 2-D slices
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Regions2D:
+    """The exact partition of a 2-D slice ``x = origin + s u + t v`` of the input space.
+
+    Slice coordinates ``(s, t)`` range over ``bounds = (s_min, s_max, t_min, t_max)``.
+
+    Attributes:
+        vertices: ``(n_regions, M, 2)`` polygon vertices in slice coordinates, counter-clockwise,
+            padded (only the first ``n_vertices[i]`` rows of region ``i`` are used).
+        n_vertices: ``(n_regions,)``.
+        n_regions: number of activation regions (convex polygons) meeting the slice.
+        patterns: ``(n_regions, sum(widths))`` int8 activation pattern of each polygon.
+        areas: ``(n_regions,)`` polygon areas (they sum to the slice's area).
+        centroids: ``(n_regions, 2)``.
+        slopes: ``(n_regions, n_outputs, 2)``; intercepts: ``(n_regions, n_outputs)``: on polygon
+            ``i`` the network is ``slopes[i] @ (s, t) + intercepts[i]``.
+        piece_ids: ``(n_regions,)`` label of the linear piece of each polygon (neighbouring
+            polygons with equal affine maps merged, connected components).
+        n_pieces: number of linear pieces.
+    """
+
+    vertices: np.ndarray
+    n_vertices: np.ndarray
+    n_regions: int
+    patterns: np.ndarray
+    areas: np.ndarray
+    centroids: np.ndarray
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    piece_ids: np.ndarray
+    n_pieces: int
+    bounds: tuple[float, float, float, float]
+    origin: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    def polygon(self, i: int) -> np.ndarray:
+        """Vertices of region ``i``: ``(n_vertices[i], 2)``."""
+        return self.vertices[i, : self.n_vertices[i]]
+
+    def to_input(self, st: np.ndarray) -> np.ndarray:
+        """Slice coordinates ``(N, 2)`` -> input points ``(N, d)``."""
+        st = np.asarray(st, dtype=np.float64)
+        return self.origin[None] + st[:, :1] * self.u[None] + st[:, 1:2] * self.v[None]
+
+
+def _split(V: np.ndarray, nv: np.ndarray, f: np.ndarray, tol: np.ndarray):
+    """Split convex polygons by the zero line of ``f`` (values at the vertices).
+
+    V: (S, M, 2); nv: (S,); f: (S, M); tol: (S,). Returns (Vpos, nvpos, Vneg, nvneg), each padded.
+    """
+    S, M, _ = V.shape
+    j = np.arange(M)[None, :]
+    valid = j < nv[:, None]
+    sg = np.where(f > tol[:, None], 1, np.where(f < -tol[:, None], -1, 0))
+    sg = np.where(valid, sg, 0)
+    nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
+    f_n = np.take_along_axis(f, nxt, 1)
+    sg_n = np.take_along_axis(sg, nxt, 1)
+    V_n = np.take_along_axis(V, nxt[:, :, None], 1)
+    cross = valid & (sg * sg_n < 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(cross, f / (f - f_n), 0.0)
+    X = V + w[:, :, None] * (V_n - V)
+    out = []
+    for side in (1, -1):
+        keep_v = valid & (sg * side >= 0)
+        emit = np.stack([keep_v, cross], 2).reshape(S, 2 * M)
+        pts = np.stack([V, X], 2).reshape(S, 2 * M, 2)
+        order = np.argsort(~emit, axis=1, kind="stable")
+        pts = np.take_along_axis(pts, order[:, :, None], 1)
+        cnt = emit.sum(1)
+        Mx = int(cnt.max())
+        out += [pts[:, :Mx], cnt]
+    return out[0], out[1], out[2], out[3]
+
+
+def _pad(V: np.ndarray, M: int) -> np.ndarray:
+    if V.shape[1] >= M:
+        return V
+    return np.concatenate([V, np.zeros((V.shape[0], M - V.shape[1], 2))], 1)
+
+
+def _shoelace(V: np.ndarray, nv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Areas (P,) and centroids (P, 2) of padded polygons."""
+    M = V.shape[1]
+    j = np.arange(M)[None, :]
+    nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
+    Vn = np.take_along_axis(V, nxt[:, :, None], 1)
+    valid = j < nv[:, None]
+    cr = np.where(valid, V[..., 0] * Vn[..., 1] - Vn[..., 0] * V[..., 1], 0.0)
+    area2 = cr.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cx = ((V[..., 0] + Vn[..., 0]) * cr).sum(1) / (3.0 * area2)
+        cy = ((V[..., 1] + Vn[..., 1]) * cr).sum(1) / (3.0 * area2)
+    mean = np.where(valid[..., None], V, 0.0).sum(1) / nv[:, None]
+    cen = np.stack([cx, cy], 1)
+    bad = ~np.isfinite(cen).all(1) | (np.abs(area2) < 1e-300)
+    cen[bad] = mean[bad]
+    return 0.5 * area2, cen
+
+
+def regions_2d(
+    model: nn.Module | MLP,
+    origin=None,
+    u=None,
+    v=None,
+    extent: float | tuple[float, float, float, float] = 1.0,
+    *,
+    merge_pieces: bool = True,
+) -> Regions2D:
+    """Exact partition of a 2-D slice of the input space into activation regions (polygons).
+
+    The slice is ``x = origin + s u + t v`` with ``(s, t)`` in ``[-extent, extent]^2`` (or
+    ``extent = (s_min, s_max, t_min, t_max)``). For a 2-input net the defaults (origin 0, ``u``,
+    ``v`` the unit vectors) slice the input plane itself. Polygons are clipped layer by layer by
+    every unit's breakpoint lines (vectorised over polygons, in float64), each polygon carrying
+    the affine map from the slice to the current layer; then neighbouring polygons with equal
+    output affine maps are merged into linear pieces (connected components).
+
+    Returns:
+        :class:`Regions2D` (polygons, patterns, areas, affine maps, piece labels, counts).
+
+    Raises:
+        InvalidInput: wrong shapes, ``u``/``v`` parallel, empty extent.
+        UnsupportedModel: a smooth activation, or not an MLP.
+    """
+    view, layers = layer_forms(model)
+    d = view.input_dim
+    if origin is None:
+        origin = np.zeros(d)
+    if u is None or v is None:
+        if d != 2:
+            raise InvalidInput(
+                f"the model has {d} inputs: pass the slice's origin, u and v (each {d} numbers)"
+            )
+        u = [1.0, 0.0] if u is None else u
+        v = [0.0, 1.0] if v is None else v
+    o = _as_point(origin, d, "origin")
+    uu = _as_point(u, d, "u")
+    vv = _as_point(v, d, "v")
+    G = np.array([[uu @ uu, uu @ vv], [uu @ vv, vv @ vv]])
+    if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
+        raise InvalidInput("u and v must be linearly independent (they span the slice)")
+    if isinstance(extent, (int, float)):
+        if not (math.isfinite(extent) and extent > 0):
+            raise InvalidInput(f"extent must be a positive finite number, got {extent}")
+        bounds = (-float(extent), float(extent), -float(extent), float(extent))
+    else:
+        try:
+            bounds = tuple(float(e) for e in extent)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"extent must be a number or 4 numbers, got {extent!r}") from exc
+        if len(bounds) != 4 or not all(map(math.isfinite, bounds)):
+            raise InvalidInput(f"extent must be a number or 4 finite numbers, got {extent!r}")
+        if not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
+            raise InvalidInput(f"extent {bounds} is empty: need s_min < s_max and t_min < t_max")
+    s0, s1, t0, t1 = bounds
+    V = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]], dtype=np.float64)
+    nv = np.array([4])
+    scale_st = max(abs(s0), abs(s1), abs(t0), abs(t1), 1e-300)
+    W0, b0, _ = layers[0]
+    UV = np.stack([uu, vv], 1)  # (d, 2)
+    ZA = (W0 @ UV)[None]  # (P, n, 2)
+    Zc = (W0 @ o + b0)[None]  # (P, n)
+    pats: list[np.ndarray] = []
+    for li, (_, _, form) in enumerate(layers):
+        if form is None:
+            break
+        bp, sl, ic = form
+        n, m = bp.shape
+        for i in range(n):
+            for k in range(m):
+                a = ZA[:, i, :]  # (P, 2)
+                f = np.einsum("pmk,pk->pm", V, a) + (Zc[:, i] - bp[i, k])[:, None]
+                tol = 1e-12 * (np.abs(a).sum(1) * scale_st + np.abs(Zc[:, i]) + abs(bp[i, k]))
+                M = V.shape[1]
+                valid = np.arange(M)[None, :] < nv[:, None]
+                pos = ((f > tol[:, None]) & valid).any(1)
+                neg = ((f < -tol[:, None]) & valid).any(1)
+                sp = np.flatnonzero(pos & neg)
+                if sp.size == 0:
+                    continue
+                Vp, nvp, Vn, nvn = _split(V[sp], nv[sp], f[sp], tol[sp])
+                Mx = max(V.shape[1], Vp.shape[1], Vn.shape[1])
+                V = _pad(V, Mx)
+                V[sp] = _pad(Vp, Mx)
+                nv = nv.copy()
+                nv[sp] = nvp
+                V = np.concatenate([V, _pad(Vn, Mx)], 0)
+                nv = np.concatenate([nv, nvn])
+                ZA = np.concatenate([ZA, ZA[sp]], 0)
+                Zc = np.concatenate([Zc, Zc[sp]], 0)
+                pats = [np.concatenate([q, q[sp]], 0) for q in pats]
+        _, cen = _shoelace(V, nv)
+        z = np.einsum("pnk,pk->pn", ZA, cen) + Zc
+        r = (z[:, :, None] > bp[None]).sum(-1)
+        pats.append(r.astype(np.int8))
+        cols = np.arange(n)[None, :]
+        s = sl[cols, r]
+        HA = s[:, :, None] * ZA
+        Hc = s * Zc + ic[cols, r]
+        if li + 1 < len(layers):
+            W2, b2, _ = layers[li + 1]
+            ZA = np.einsum("jn,pnk->pjk", W2, HA)
+            Zc = Hc @ W2.T + b2
+        else:
+            ZA, Zc = HA, Hc
+    # ZA/Zc now hold the output's affine map on each polygon (after an output activation if any)
+    outA, outc = ZA, Zc
+    areas, cen = _shoelace(V, nv)
+    P = V.shape[0]
+    hidden = pats[: view.depth]
+    patterns = np.concatenate(hidden, 1) if hidden else np.zeros((P, 0), np.int8)
+    if merge_pieces and P > 1:
+        piece_ids, n_pieces = _merge_pieces(
+            view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st
+        )
+    else:
+        piece_ids, n_pieces = np.arange(P), P
+    return Regions2D(
+        vertices=V,
+        n_vertices=nv,
+        n_regions=int(P),
+        patterns=patterns,
+        areas=areas,
+        centroids=cen,
+        slopes=outA,
+        intercepts=outc,
+        piece_ids=piece_ids,
+        n_pieces=int(n_pieces),
+        bounds=bounds,
+        origin=o,
+        u=uu,
+        v=vv,
+    )
+
+
+def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
+    """Connected components of neighbouring polygons with equal output affine maps."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    P, M, _ = V.shape
+    j = np.arange(M)[None, :]
+    valid = j < nv[:, None]
+    nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
+    Vn = np.take_along_axis(V, nxt[:, :, None], 1)
+    e = Vn - V
+    L = np.linalg.norm(e, axis=2)
+    ok = valid & (L > 1e-12 * scale_st)
+    normal = np.stack([e[..., 1], -e[..., 0]], 2) / np.where(L > 0, L, 1.0)[..., None]
+    delta = 1e-7 * scale_st
+    owner, probes = [], []
+    for frac in (0.25, 0.5, 0.75):
+        pt = V + frac * e + delta * normal
+        owner.append(np.broadcast_to(np.arange(P)[:, None], (P, M))[ok])
+        probes.append(pt[ok])
+    owner = np.concatenate(owner)
+    probes = np.concatenate(probes)
+    s0, s1, t0, t1 = bounds
+    inside = (probes[:, 0] > s0) & (probes[:, 0] < s1) & (probes[:, 1] > t0) & (probes[:, 1] < t1)
+    owner, probes = owner[inside], probes[inside]
+    X = o[None] + probes @ UV.T
+    q = activation_patterns(view, torch.from_numpy(X)).numpy()
+    keys = {row.tobytes(): i for i, row in enumerate(patterns)}
+    other = np.array([keys.get(row.tobytes(), -1) for row in q], dtype=np.intp)
+    good = (other >= 0) & (other != owner)
+    a, b = owner[good], other[good]
+    mapA = np.concatenate([outA.reshape(P, -1), outc], 1)
+    scale = max(float(np.abs(mapA).max()), 1e-300)
+    same = np.abs(mapA[a] - mapA[b]).max(1) <= 1e-9 * scale
+    a, b = a[same], b[same]
+    graph = coo_matrix((np.ones(a.size), (a, b)), shape=(P, P))
+    n, labels = connected_components(graph, directed=False)
+    return labels, n
