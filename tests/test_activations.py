@@ -25,6 +25,15 @@ SHARES = ["layer", "channel", "neuron"]
 HIDDEN = ["relu", "tanh"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny matmuls on a shared 2-core machine are faster (and steadier) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _perturb(v: nn.Module, seed: int, scale: float = 0.5) -> None:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -67,7 +76,11 @@ def test_exact_tanh_init_and_fitted_inits():
     z = torch.linspace(-3, 3, 301)
     assert torch.equal(A.VAF(init="tanh", hidden="tanh")(z), torch.tanh(z))
     # least-squares fits: identity is representable exactly by ReLU units on the range
-    for init, fn, tol in [("identity", lambda t: t, 1e-3), ("tanh", torch.tanh, 0.08), ("gelu", nn.functional.gelu, 0.08)]:
+    for init, fn, tol in [
+        ("identity", lambda t: t, 1e-3),
+        ("tanh", torch.tanh, 0.08),
+        ("gelu", nn.functional.gelu, 0.08),
+    ]:
         v = A.VAF(k=3, init=init)
         err = (v(z) - fn(z)).abs().max().item()
         assert err < tol, (init, err)
@@ -106,7 +119,9 @@ def test_gradcheck_float64(share, hidden):
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_custom_backward_equals_autograd(share, hidden, dtype):
-    v = A.VAF(k=4, share=share, hidden=hidden, num_channels=6 if share == "channel" else (6, 5)).to(dtype)
+    v = A.VAF(k=4, share=share, hidden=hidden, num_channels=6 if share == "channel" else (6, 5)).to(
+        dtype
+    )
     _perturb(v, 4)
     x = _x((7, 6, 5), seed=5, dtype=dtype)
     gout = torch.randn(7, 6, 5, generator=torch.Generator().manual_seed(6), dtype=dtype)
@@ -123,6 +138,7 @@ def test_custom_backward_equals_autograd(share, hidden, dtype):
 def test_fast_path_chunked_large_input(monkeypatch):
     """More elements than one chunk: the chunked layer/ReLU path equals autograd's."""
     monkeypatch.setattr(A, "CHUNK", 1000)
+    monkeypatch.setattr(A, "FAST_MIN", 1000)
     v = A.VAF(k=3).double()
     _perturb(v, 7)
     x = _x((4321,), seed=8)
@@ -133,7 +149,9 @@ def test_fast_path_chunked_large_input(monkeypatch):
         torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("share,hidden", [("layer", "relu"), ("channel", "tanh"), ("neuron", "relu")])
+@pytest.mark.parametrize(
+    "share,hidden", [("layer", "relu"), ("channel", "tanh"), ("neuron", "relu")]
+)
 def test_backward_saves_only_the_input(share, hidden):
     v = A.VAF(k=3, share=share, hidden=hidden, num_channels=8 if share == "channel" else (8,))
     x = torch.randn(32, 8, requires_grad=True)
@@ -160,7 +178,13 @@ def _random_vaf(data, k, share="layer", width=1):
     ints = st.integers(-3, 3)
     with torch.no_grad():
         for name in ("a", "b", "c"):
-            vals = data.draw(st.lists(ints, min_size=k * (1 if share == "layer" else width), max_size=k * (1 if share == "layer" else width)))
+            vals = data.draw(
+                st.lists(
+                    ints,
+                    min_size=k * (1 if share == "layer" else width),
+                    max_size=k * (1 if share == "layer" else width),
+                )
+            )
             getattr(v, name).copy_(torch.tensor(vals, dtype=torch.float64).reshape(shape) / 2)
         v.a0.fill_(data.draw(ints) / 4)
     return v
@@ -206,7 +230,9 @@ def test_knots_equal_dense_sampling(data, k):
 @settings(max_examples=40)
 @given(st.integers(0, 10_000), st.sampled_from(SHARES), st.sampled_from(HIDDEN))
 def test_forward_matches_reference_random(seed, share, hidden):
-    v = A.VAF(k=3, share=share, hidden=hidden, num_channels=4 if share == "channel" else (4, 3)).double()
+    v = A.VAF(
+        k=3, share=share, hidden=hidden, num_channels=4 if share == "channel" else (4, 3)
+    ).double()
     _perturb(v, seed, scale=1.0)
     x = _x((5, 4, 3), seed=seed + 1)
     with torch.no_grad():
@@ -240,18 +266,19 @@ def _dense_knot_count(net: nn.Module, lo: float, hi: float, n: int = 200_001) ->
 
 
 def test_knots_of_vaf_net_equal_dense_sampling():
-    knots_mod = pytest.importorskip("nngeom.knots")
     for seed in range(3):
         net = ng.mlp([1, 6, 5, 1], A.VAF(k=3), seed=seed).double()
         for m in net:
             if isinstance(m, A.VAF):
                 _perturb(m, seed + 10)
-        got = knots_mod.knots(net, -3.0, 3.0)
+        got = ng.knots(net, -3.0, 3.0)
         assert got.count == _dense_knot_count(net, -3.0, 3.0)
 
 
 def test_per_neuron_form_on_fully_connected_layer():
-    net = nn.Sequential(nn.Linear(1, 4), A.VAF(k=2, share="neuron", num_channels=4), nn.Linear(4, 1)).double()
+    net = nn.Sequential(
+        nn.Linear(1, 4), A.VAF(k=2, share="neuron", num_channels=4), nn.Linear(4, 1)
+    ).double()
     _perturb(net[1], 11)
     view = as_mlp(net)
     bp, sl, ic = piecewise_linear_form(view.activations[0], 4)
@@ -320,13 +347,15 @@ def test_param_groups_and_training():
     assert groups[1]["weight_decay"] == 0.0 and groups[1]["lr"] == 5e-3
     assert groups[0]["weight_decay"] == 1e-2 and not vaf_ids & {id(p) for p in groups[0]["params"]}
     assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(net.parameters()))
-    mixed = nn.Sequential(nn.Linear(2, 4), nn.PReLU(), nn.Linear(4, 4), A.Rational(), nn.Linear(4, 1))
+    mixed = nn.Sequential(
+        nn.Linear(2, 4), nn.PReLU(), nn.Linear(4, 4), A.Rational(), nn.Linear(4, 1)
+    )
     assert len(A.param_groups(mixed)[1]["params"]) == 3
     g = torch.Generator().manual_seed(0)
     X = torch.rand(64, 2, generator=g) * 2 - 1
     y = (X[:, :1] * X[:, 1:]).abs()
     before = [p.detach().clone() for m in net if isinstance(m, A.VAF) for p in m.parameters()]
-    res = ng.train(net, X, y, epochs=60, lr=1e-2, param_groups=A.param_groups(net))
+    res = ng.train(net, X, y, epochs=30, lr=1e-2, param_groups=A.param_groups(net))
     after = [p.detach() for m in net if isinstance(m, A.VAF) for p in m.parameters()]
     assert res.final_loss < res.losses[0]
     assert any(not torch.equal(b, a) for b, a in zip(before, after))
@@ -334,11 +363,17 @@ def test_param_groups_and_training():
 
 def test_deep_net_large_lr_no_nan():
     g = torch.Generator().manual_seed(0)
-    X = torch.randn(256, 4, generator=g)
+    X = torch.randn(128, 4, generator=g)
     y = torch.sin(X.sum(1, keepdim=True))
     for share in SHARES:
-        net = ng.mlp([4] + [32] * 12 + [1], A.VAF(k=3, share=share, num_channels=32 if share != "layer" else None), seed=1)
-        res = ng.train(net, X, y, epochs=40, lr=0.05, batch_size=32, param_groups=A.param_groups(net))
+        net = ng.mlp(
+            [4] + [16] * 12 + [1],
+            A.VAF(k=3, share=share, num_channels=16 if share != "layer" else None),
+            seed=1,
+        )
+        res = ng.train(
+            net, X, y, epochs=8, lr=0.05, batch_size=32, param_groups=A.param_groups(net)
+        )
         assert all(math.isfinite(v) for v in res.losses), share
         assert all(torch.isfinite(p).all() for p in net.parameters())
 
@@ -348,7 +383,11 @@ def test_deep_net_large_lr_no_nan():
 
 def test_rational_baseline():
     r = A.Rational()
-    assert sum(p.numel() for p in r.parameters()) == 10 == sum(p.numel() for p in A.VAF(k=3).parameters())
+    assert (
+        sum(p.numel() for p in r.parameters())
+        == 10
+        == sum(p.numel() for p in A.VAF(k=3).parameters())
+    )
     z = torch.linspace(-3, 3, 601, dtype=torch.float64)
     with torch.no_grad():
         err = (r(z.float()).double() - torch.relu(z)).abs().max()
@@ -402,7 +441,16 @@ def test_plot_and_knots(tmp_path):
 
 
 def test_bad_input():
-    for kwargs in [dict(k=0), dict(k=-2), dict(k=2.5), dict(share="row"), dict(init="sine"), dict(hidden="sigmoid"), dict(fit_range=(1.0, -1.0)), dict(share="channel", num_channels=0)]:
+    for kwargs in [
+        dict(k=0),
+        dict(k=-2),
+        dict(k=2.5),
+        dict(share="row"),
+        dict(init="sine"),
+        dict(hidden="sigmoid"),
+        dict(fit_range=(1.0, -1.0)),
+        dict(share="channel", num_channels=0),
+    ]:
         with pytest.raises(ng.InvalidInput):
             A.VAF(**kwargs)
     v = A.VAF(share="channel", channel_dim=3)
@@ -429,6 +477,7 @@ def test_bad_input():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("share", ["layer", "channel"])
 def test_torch_compile(share):
     v = A.VAF(k=3, share=share, num_channels=4 if share == "channel" else None)

@@ -57,6 +57,15 @@ from .sensitivity import (
 )
 
 # --- trainable activations (activations.py) ------------------------------------------------
+from .activations import (
+    VAF as VAF,
+    Rational as Rational,
+    SwishBeta as SwishBeta,
+    VAFExport as VAFExport,
+    export_activations as export_activations,
+    make_baseline as make_baseline,
+    param_groups as param_groups,
+)
 
 # --- chaotic time series (chaos/) -----------------------------------------------------------
 from . import chaos as chaos

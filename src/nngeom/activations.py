@@ -1,0 +1,871 @@
+"""Trainable activation subnetworks (VAF) and the baselines they are compared with.
+
+A VAF ("variable activation function", Apicella et al. 2019) is an element-wise activation computed
+by a tiny ``1 -> k -> 1`` network::
+
+    VAF(z) = a_0 + sum_{j=1..k} a_j * g(b_j * z + c_j),      g = ReLU (default) or tanh
+
+with ``3k + 1`` parameters shared per layer (the paper), per channel, or per neuron. With the
+ReLU hidden unit a VAF is a learned piecewise-linear function with at most ``k`` breakpoints, so a
+network using it stays piecewise linear: :func:`nngeom.nets.as_mlp` accepts it and
+:func:`nngeom.knots` counts its knots.
+
+Shapes: parameters ``a0`` have shape ``S``, ``a, b, c`` shape ``S + (k,)``, with ``S = ()`` for
+``share="layer"``, ``(C,)`` for ``share="channel"`` (``C`` = size of ``channel_dim``) and the
+per-example feature shape (``x.shape[1:]``) for ``share="neuron"``.
+
+Baselines: :class:`SwishBeta` (``x * sigmoid(beta x)``, trainable ``beta``) and :class:`Rational`
+(a Padé activation of degree (5, 4) in the "safe" form ``Q = 1 + sum_i |b_i x^i|``; 10 parameters,
+the same as a VAF with ``k = 3``); ``nn.ReLU``, ``nn.PReLU`` and ``nn.SiLU`` come from torch
+(:func:`make_baseline` builds any of them by name).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ._errors import InvalidInput, UnsupportedModel
+
+__all__ = [
+    "VAF",
+    "VAFExport",
+    "SwishBeta",
+    "Rational",
+    "make_baseline",
+    "BASELINES",
+    "param_groups",
+    "export_activations",
+    "vaf_reference",
+    "is_trainable_activation",
+]
+
+SHARES = ("layer", "channel", "neuron")
+HIDDEN = ("relu", "tanh")
+INITS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "identity": lambda z: z,
+    "gelu": nn.functional.gelu,
+    "silu": nn.functional.silu,
+}
+# Elements per chunk in the fast (layer-shared ReLU) path: keeps temporaries cache-sized and far
+# below one input-sized tensor.
+CHUNK = 1 << 18
+# Inputs smaller than this take the generic path (the chunked one has more per-call overhead).
+FAST_MIN = 1 << 16
+
+
+def _g(hidden: str) -> Callable[[Tensor], Tensor]:
+    return torch.relu if hidden == "relu" else torch.tanh
+
+
+def vaf_reference(
+    x: Tensor, a0: Tensor, a: Tensor, b: Tensor, c: Tensor, hidden: str = "relu"
+) -> Tensor:
+    """The VAF formula in plain torch ops (autograd differentiates it; the export uses it).
+
+    ``x``: any shape; ``a0``: broadcastable to ``x``; ``a, b, c``: ``(k, *B)`` with each slice
+    ``a[j]`` broadcastable to ``x``. Returns ``a0 + sum_j a[j] * g(b[j] * x + c[j])``, shape of ``x``.
+    """
+    g = _g(hidden)
+    out = a0 + a[0] * g(b[0] * x + c[0])
+    for j in range(1, a.shape[0]):
+        out = out + a[j] * g(b[j] * x + c[j])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The memory-lean autograd Function: saves only its input, recomputes the rest in backward.
+# ----------------------------------------------------------------------------------------------
+
+
+def _sum_to(t: Tensor, like: Tensor) -> Tensor:
+    return t.sum_to_size(like.shape) if t.shape != like.shape else t
+
+
+class _VAFFunction(torch.autograd.Function):
+    """Generic path: any sharing, either hidden unit. ``a, b, c``: ``(k, *B)``, ``a0``: ``B``."""
+
+    @staticmethod
+    def forward(x: Tensor, a0: Tensor, a: Tensor, b: Tensor, c: Tensor, hidden: str) -> Tensor:  # type: ignore[override]
+        out = torch.empty_like(x)
+        out.copy_(a0.expand_as(x))
+        for j in range(a.shape[0]):
+            u = x * b[j]
+            u.add_(c[j])
+            u = u.clamp_min_(0) if hidden == "relu" else u.tanh_()
+            out.addcmul_(u, a[j])
+        return out
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        x, a0, a, b, c, hidden = inputs
+        ctx.save_for_backward(x, a0, a, b, c)
+        ctx.hidden = hidden
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
+        x, a0, a, b, c = ctx.saved_tensors
+        hidden = ctx.hidden
+        need_x, need_a0, need_a, need_b, need_c = ctx.needs_input_grad[:5]
+        gx = torch.zeros_like(x) if need_x else None
+        ga = torch.zeros_like(a) if need_a else None
+        gb = torch.zeros_like(b) if need_b else None
+        gc = torch.zeros_like(c) if need_c else None
+        for j in range(a.shape[0]):
+            u = b[j] * x + c[j]
+            if hidden == "relu":
+                gd = grad * (u > 0)  # grad * g'(u)
+                h = u.clamp_min_(0) if need_a else None
+            else:
+                h = torch.tanh(u)
+                gd = grad * (1 - h * h)
+            if need_a:
+                ga[j] = _sum_to(grad * h, a[j])
+            gda = gd * a[j]
+            if need_b:
+                gb[j] = _sum_to(gda * x, b[j])
+            if need_c:
+                gc[j] = _sum_to(gda, c[j])
+            if need_x:
+                gx.add_(gda * b[j])
+        ga0 = _sum_to(grad, a0) if need_a0 else None
+        return gx, ga0, ga, gb, gc, None
+
+
+class _VAFLayerReLU(torch.autograd.Function):
+    """Fast path: one shared (a0, a, b, c) and ReLU hidden units, chunked so temporaries stay small.
+
+    Forward evaluates ``a0 + sum_j a_j relu(b_j x + c_j)`` chunk by chunk into the output; backward
+    uses that on unit ``j``'s active set ``P_j``: ``dL/da_j = b_j S^x_j + c_j S^1_j``,
+    ``dL/db_j = a_j S^x_j``, ``dL/dc_j = a_j S^1_j`` with ``S^1_j = sum_{P_j} g``,
+    ``S^x_j = sum_{P_j} g x``, and ``dL/dx = g * sum_j a_j b_j 1[P_j]``. The active set is decided by
+    ``b_j x + c_j > 0`` evaluated exactly as in the forward.
+    """
+
+    @staticmethod
+    def forward(x: Tensor, a0: Tensor, a: Tensor, b: Tensor, c: Tensor) -> Tensor:  # type: ignore[override]
+        xf = x.reshape(-1)
+        out = torch.empty_like(xf)
+        n = xf.numel()
+        for s in range(0, n, CHUNK):
+            xc, oc = xf[s : s + CHUNK], out[s : s + CHUNK]
+            oc.copy_(a0.expand_as(oc))
+            for j in range(a.shape[0]):
+                u = xc * b[j]
+                u.add_(c[j]).clamp_min_(0)
+                oc.add_(u.mul_(a[j]))
+        return out.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        x, a0, a, b, c = inputs
+        ctx.save_for_backward(x, a, b, c)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
+        x, a, b, c = ctx.saved_tensors
+        k = a.shape[0]
+        xf, gf = x.reshape(-1), grad.reshape(-1)
+        n = xf.numel()
+        need_x = ctx.needs_input_grad[0]
+        gx = torch.empty_like(xf) if need_x else None
+        acc = torch.float64 if x.dtype != torch.float64 else x.dtype
+        s1 = torch.zeros(k, dtype=acc, device=x.device)
+        sx = torch.zeros(k, dtype=acc, device=x.device)
+        total = torch.zeros((), dtype=acc, device=x.device)
+        ab = a * b
+        for s in range(0, n, CHUNK):
+            xc, gc = xf[s : s + CHUNK], gf[s : s + CHUNK]
+            total += gc.sum(dtype=acc)
+            gxc = gx[s : s + CHUNK] if need_x else None
+            if need_x:
+                gxc.zero_()
+            for j in range(k):
+                u = xc * b[j]
+                u.add_(c[j])
+                gm = gc * (u > 0)
+                s1[j] += gm.sum(dtype=acc)
+                sx[j] += torch.dot(gm, xc).to(acc)
+                if need_x:
+                    gxc.add_(gm.mul_(ab[j]))
+        s1, sx = s1.to(x.dtype), sx.to(x.dtype)
+        ga = b * sx + c * s1
+        gb = a * sx
+        gcc = a * s1
+        return (gx.view_as(x) if need_x else None), total.to(x.dtype), ga, gb, gcc
+
+
+# ----------------------------------------------------------------------------------------------
+# Initialisation
+# ----------------------------------------------------------------------------------------------
+
+
+def _default_units(k: int, hidden: str, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spread-out hidden units: breakpoints (ReLU) or centres (tanh) evenly in ``(lo, hi)``."""
+    t = np.linspace(lo, hi, k + 2)[1:-1] if k > 0 else np.zeros(0)
+    sign = np.where(np.arange(k) % 2 == 0, 1.0, -1.0)
+    scale = 1.0 if hidden == "relu" else 4.0 / max(hi - lo, 1e-12) * max(k, 1) ** 0.5
+    b = sign * scale
+    return b, -b * t
+
+
+@functools.lru_cache(maxsize=64)
+def _fit_cached(name: str, k: int, hidden: str, lo: float, hi: float) -> tuple[float, ...]:
+    return tuple(_fit(INITS[name], k, hidden, lo, hi).tolist())
+
+
+def _fit(fn: Callable[[Tensor], Tensor], k: int, hidden: str, lo: float, hi: float) -> np.ndarray:
+    """Least-squares fit of ``(a0, a, b, c)`` (flattened, ``3k + 1``) to ``fn`` on ``[lo, hi]``.
+
+    Linear least squares for ``(a0, a)`` with spread-out units, then a deterministic float64
+    L-BFGS refinement of all parameters (kept only if it lowers the error).
+    """
+    z = torch.linspace(lo, hi, 801, dtype=torch.float64)
+    with torch.no_grad():
+        target = torch.as_tensor(fn(z), dtype=torch.float64)
+    if target.shape != z.shape or not torch.isfinite(target).all():
+        raise InvalidInput(
+            "init callable must map a 1-D float tensor to a finite tensor of the same shape"
+        )
+    b0, c0 = _default_units(k, hidden, lo, hi)
+    b = torch.tensor(b0, dtype=torch.float64)
+    c = torch.tensor(c0, dtype=torch.float64)
+    g = _g(hidden)
+    basis = torch.cat(
+        [torch.ones(z.shape[0], 1, dtype=torch.float64), g(z[:, None] * b + c)], dim=1
+    )
+    coef = torch.linalg.lstsq(basis, target[:, None]).solution[:, 0]
+    params = torch.cat([coef, b, c]).clone().requires_grad_(True)
+
+    def err(p: Tensor) -> Tensor:
+        a0, a, bb, cc = p[0], p[1 : k + 1], p[k + 1 : 2 * k + 1], p[2 * k + 1 :]
+        return (
+            (vaf_reference(z, a0, a[:, None], bb[:, None], cc[:, None], hidden) - target) ** 2
+        ).mean()
+
+    start = float(err(params.detach()))
+    opt = torch.optim.LBFGS([params], lr=1.0, max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        v = err(params)
+        v.backward()
+        return v
+
+    opt.step(closure)
+    p = params.detach()
+    if not (torch.isfinite(p).all() and float(err(p)) < start):
+        p = torch.cat([coef, b, c])
+    return p.numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# The module
+# ----------------------------------------------------------------------------------------------
+
+
+class VAF(nn.Module):
+    """Trainable activation ``a_0 + sum_j a_j g(b_j z + c_j)`` computed by a 1 -> k -> 1 subnetwork.
+
+    Args:
+        k: hidden units of the subnetwork (``k >= 1``); ``3k + 1`` parameters per shared copy.
+        share: ``"layer"`` (one copy, the paper), ``"channel"`` (one per entry of ``channel_dim``)
+            or ``"neuron"`` (one per feature, i.e. per entry of ``x.shape[1:]``).
+        init: ``"relu"`` (exact: ``a_1 = b_1 = 1``, ``c_1 = 0``, the other ``a_j = 0`` with
+            spread-out ``b_j, c_j``; with ``hidden="relu"`` the module equals ``nn.ReLU`` bit for
+            bit), ``"tanh"`` (exact with ``hidden="tanh"``), ``"identity"``, ``"gelu"``, ``"silu"``
+            or a callable ``f(z: Tensor) -> Tensor``: least-squares fit on ``fit_range``.
+        hidden: the hidden unit ``g``: ``"relu"`` (piecewise linear) or ``"tanh"``.
+        channel_dim: the channel dimension for ``share="channel"`` (1 for ``(N, C, ...)``).
+        num_channels: for ``share="channel"``, the number of channels; for ``share="neuron"``, the
+            per-example feature shape (int or tuple). If None the parameters are created on the first
+            call (run one forward pass before building the optimizer).
+        fit_range: the interval of the least-squares fit for non-exact inits.
+
+    Input ``x``: any shape ``(N, ...)``; output: same shape. Parameters: ``a0`` (shape ``S``),
+    ``a, b, c`` (shape ``S + (k,)``), see the module docstring.
+    """
+
+    nngeom_elementwise = True
+    nngeom_name = "vaf"
+    nngeom_trainable_activation = True
+
+    def __init__(
+        self,
+        k: int = 3,
+        share: str = "layer",
+        init: str | Callable[[Tensor], Tensor] = "relu",
+        hidden: str = "relu",
+        channel_dim: int = 1,
+        num_channels: int | Sequence[int] | None = None,
+        *,
+        fit_range: tuple[float, float] = (-3.0, 3.0),
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInput(f"VAF needs k >= 1 hidden units (an int), got k={k!r}")
+        if k > 10_000:
+            raise InvalidInput(f"k={k} hidden units per activation is absurd; use k <= 10000")
+        if share not in SHARES:
+            raise InvalidInput(f"unknown sharing mode share={share!r}; use one of {list(SHARES)}")
+        if hidden not in HIDDEN:
+            raise InvalidInput(f"unknown hidden unit hidden={hidden!r}; use one of {list(HIDDEN)}")
+        if not callable(init) and init not in INITS:
+            raise InvalidInput(
+                f"unknown init {init!r}; use one of {sorted(INITS)} or a callable f(z) -> tensor"
+            )
+        if isinstance(channel_dim, bool) or not isinstance(channel_dim, int):
+            raise InvalidInput(f"channel_dim must be an int, got {channel_dim!r}")
+        lo, hi = (float(v) for v in fit_range)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise InvalidInput(f"fit_range must be a finite interval (lo < hi), got {fit_range!r}")
+        self.k, self.share, self.hidden, self.channel_dim = k, share, hidden, channel_dim
+        self.init = init if isinstance(init, str) else getattr(init, "__name__", "callable")
+        self.fit_range = (lo, hi)
+        self._base = torch.tensor(self._initial(init, k, hidden, lo, hi), dtype=torch.float64)
+        self._factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
+        shape: tuple[int, ...] | None
+        if share == "layer":
+            shape = ()
+        elif num_channels is None:
+            shape = None
+        elif share == "channel":
+            if (
+                isinstance(num_channels, bool)
+                or not isinstance(num_channels, int)
+                or num_channels < 1
+            ):
+                raise InvalidInput(f"num_channels must be a positive int, got {num_channels!r}")
+            shape = (num_channels,)
+        else:
+            shape = (num_channels,) if isinstance(num_channels, int) else tuple(num_channels)
+            if not shape or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape
+            ):
+                raise InvalidInput(
+                    f"num_channels must be a positive int or shape, got {num_channels!r}"
+                )
+        self.unit_shape: tuple[int, ...] | None = None
+        if shape is not None:
+            self._materialize(shape)
+        else:
+            for name in ("a0", "a", "b", "c"):
+                self.register_parameter(name, None)
+
+    @staticmethod
+    def _initial(init: Any, k: int, hidden: str, lo: float, hi: float) -> np.ndarray:
+        if isinstance(init, str) and init == hidden:  # exact
+            b, c = _default_units(k, hidden, lo, hi)
+            if hidden == "relu" and k > 1:  # the a_j = 0 units: breakpoints away from unit 0's
+                t = lo + (hi - lo) * (np.arange(1, k) - 0.5) / (k - 0.5)
+                b[1:] = np.where(np.arange(1, k) % 2 == 0, 1.0, -1.0)
+                c[1:] = -b[1:] * t
+            a = np.zeros(k)
+            a[0], b[0], c[0] = 1.0, 1.0, 0.0
+            return np.concatenate([[0.0], a, b, c])
+        if isinstance(init, str):
+            return np.array(_fit_cached(init, k, hidden, lo, hi))
+        return _fit(init, k, hidden, lo, hi)
+
+    def _materialize(self, shape: tuple[int, ...]) -> None:
+        k, base = self.k, self._base
+        f = self._factory
+
+        def param(v: Tensor) -> nn.Parameter:
+            return nn.Parameter(v.to(**f).expand((*shape, *v.shape)).clone())
+
+        self.a0 = param(base[0])
+        self.a = param(base[1 : k + 1])
+        self.b = param(base[k + 1 : 2 * k + 1])
+        self.c = param(base[2 * k + 1 :])
+        self.unit_shape = shape
+
+    # -- nngeom's MLP view ---------------------------------------------------------------------
+    @property
+    def nngeom_piecewise_linear(self) -> bool:
+        return self.hidden == "relu"
+
+    def nngeom_piecewise_linear_form(self, width: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Exact piecewise-linear form on a layer of ``width`` units (see ``nets.piecewise_linear_form``).
+
+        Returns float64 ``(breakpoints (width, m), slopes (width, m+1), intercepts (width, m+1))``.
+        Only breakpoints where the slope really changes are listed (units with ``b_j = 0`` or
+        ``a_j = 0`` add none; coincident breakpoints are merged); units with fewer than ``m``
+        breakpoints are padded by repeating their last one (a zero-width piece, same slope).
+        """
+        if self.hidden != "relu":
+            raise UnsupportedModel(
+                "a VAF with hidden='tanh' is not piecewise linear: knots and linear regions are "
+                "undefined for it (use VAF(hidden='relu'))"
+            )
+        self._require_materialized()
+        per_unit = self._unit_params(width)
+        forms = [_unit_form(*p) for p in per_unit]
+        m = max((len(f[0]) for f in forms), default=0)
+        bps, sls, ics = [], [], []
+        for bp, sl, ic in forms:
+            if len(bp) < m:
+                pad = m - len(bp)
+                last = bp[-1] if len(bp) else 0.0
+                bp = bp + [last] * pad
+                sl = sl + [sl[-1]] * pad
+                ic = ic + [ic[-1]] * pad
+            bps.append(bp)
+            sls.append(sl)
+            ics.append(ic)
+        f64 = torch.float64
+        return (
+            torch.tensor(bps, dtype=f64).reshape(width, m),
+            torch.tensor(sls, dtype=f64).reshape(width, m + 1),
+            torch.tensor(ics, dtype=f64).reshape(width, m + 1),
+        )
+
+    def _unit_params(self, width: int) -> list[tuple[float, list[float], list[float], list[float]]]:
+        """``(a0, a, b, c)`` as float64 Python numbers for each of ``width`` units of a (N, width) layer."""
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise InvalidInput(f"width must be a positive int, got {width!r}")
+        a0 = self.a0.detach().double().cpu()
+        a, b, c = (p.detach().double().cpu() for p in (self.a, self.b, self.c))
+        if self.share == "layer":
+            one = (float(a0), a.tolist(), b.tolist(), c.tolist())
+            return [one] * width
+        if self.unit_shape != (width,) or (
+            self.share == "channel" and self.channel_dim not in (1, -1)
+        ):
+            raise InvalidInput(
+                f"this VAF has per-{self.share} parameters of shape {self.unit_shape} (channel_dim="
+                f"{self.channel_dim}); a fully connected layer of width {width} needs shape ({width},)"
+            )
+        return [(float(a0[i]), a[i].tolist(), b[i].tolist(), c[i].tolist()) for i in range(width)]
+
+    # -- forward -----------------------------------------------------------------------------
+    def _require_materialized(self) -> None:
+        if self.unit_shape is None:
+            raise InvalidInput(
+                f"this share={self.share!r} VAF has no parameters yet: pass num_channels= or run one "
+                "forward pass first"
+            )
+
+    def _shape_for(self, x: Tensor) -> tuple[int, ...]:
+        if self.share == "layer":
+            return ()
+        if x.ndim < 2:
+            raise InvalidInput(
+                f"share={self.share!r} needs an input of shape (N, ...) with at least 2 dimensions, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if self.share == "channel":
+            cd = self.channel_dim
+            if not -x.ndim < cd < x.ndim or cd in (0, -x.ndim):
+                raise InvalidInput(
+                    f"channel_dim={cd} is out of range for an input of shape {tuple(x.shape)} "
+                    f"(valid: 1..{x.ndim - 1}, dimension 0 is the batch)"
+                )
+            return (int(x.shape[cd]),)
+        return tuple(int(s) for s in x.shape[1:])
+
+    def _broadcast(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Parameters viewed for broadcasting against ``x``: a0 ``B``, a/b/c ``(k, *B)``."""
+        if self.share == "layer":
+            return self.a0, self.a, self.b, self.c
+        k = self.k
+        if self.share == "channel":
+            cd = self.channel_dim % x.ndim
+            tail = (1,) * (x.ndim - cd - 1)
+            bshape = (self.unit_shape[0], *tail)
+        else:
+            bshape = self.unit_shape
+        a0 = self.a0.reshape(bshape)
+        a, b, c = (p.movedim(-1, 0).reshape(k, *bshape) for p in (self.a, self.b, self.c))
+        return a0, a, b, c
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise InvalidInput("VAF expects a floating-point tensor")
+        shape = self._shape_for(x)
+        if self.unit_shape is None:
+            self._factory = {"dtype": x.dtype, "device": x.device}
+            self._materialize(shape)
+        elif shape != self.unit_shape:
+            what = "channel count" if self.share == "channel" else "per-example feature shape"
+            raise InvalidInput(
+                f"share={self.share!r} VAF has parameters for {what} {self.unit_shape} (fixed at "
+                f"construction or on the first call) but got an input of shape {tuple(x.shape)} "
+                f"with {what} {shape}; use one VAF per layer"
+            )
+        a0, a, b, c = self._broadcast(x)
+        if torch.compiler.is_compiling():
+            # under torch.compile the plain formula is traced: the compiler fuses it and plans its
+            # own recomputation, so the hand-written Function is not needed there
+            return vaf_reference(x, a0, a, b, c, self.hidden)
+        if self.share == "layer" and self.hidden == "relu" and x.numel() >= FAST_MIN:
+            return _VAFLayerReLU.apply(x, a0, a, b, c)
+        return _VAFFunction.apply(x, a0, a, b, c, self.hidden)
+
+    def extra_repr(self) -> str:
+        return (
+            f"k={self.k}, share={self.share!r}, init={self.init!r}, hidden={self.hidden!r}"
+            + (f", channel_dim={self.channel_dim}" if self.share == "channel" else "")
+            + (f", units={self.unit_shape}" if self.share != "layer" else "")
+        )
+
+    # -- analysis and display ----------------------------------------------------------------
+    def evaluate(
+        self, z: Tensor | np.ndarray | Sequence[float], unit: int | None = None
+    ) -> np.ndarray:
+        """The activation's values at scalar inputs ``z`` (1-D), for one unit (layer: ignored).
+
+        Returns a float64 array of shape ``(len(z),)``.
+        """
+        self._require_materialized()
+        zt = torch.as_tensor(np.asarray(z, dtype=np.float64))
+        if zt.ndim != 1:
+            raise InvalidInput(f"z must be 1-D, got shape {tuple(zt.shape)}")
+        a0, a, b, c = self._unit(unit)
+        return vaf_reference(zt, a0, a[:, None], b[:, None], c[:, None], self.hidden).numpy()
+
+    def _unit(self, unit: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        ps = [p.detach().double().cpu() for p in (self.a0, self.a, self.b, self.c)]
+        if self.share == "layer":
+            return ps[0], ps[1], ps[2], ps[3]
+        n = int(np.prod(self.unit_shape))
+        u = 0 if unit is None else unit
+        if not 0 <= u < n:
+            raise InvalidInput(f"unit must be in 0..{n - 1}, got {unit}")
+        return ps[0].reshape(-1)[u], *(p.reshape(n, self.k)[u] for p in ps[1:])
+
+    @property
+    def n_units(self) -> int:
+        """Number of independent copies of the subnetwork (1 for layer sharing)."""
+        self._require_materialized()
+        return int(np.prod(self.unit_shape)) if self.unit_shape else 1
+
+    def knots(self, unit: int | None = None) -> np.ndarray:
+        """Sorted positions where the learned (ReLU-hidden) activation's slope changes.
+
+        For per-channel / per-neuron sharing, ``unit`` selects the copy (flat index; default 0).
+        Raises :class:`UnsupportedModel` for ``hidden="tanh"`` (not piecewise linear).
+        """
+        if self.hidden != "relu":
+            raise UnsupportedModel("a VAF with hidden='tanh' is smooth: it has no knots")
+        self._require_materialized()
+        a0, a, b, c = self._unit(unit)
+        bp, _, _ = _unit_form(float(a0), a.tolist(), b.tolist(), c.tolist())
+        return np.asarray(bp, dtype=np.float64)
+
+    def plot(
+        self,
+        ax: Any = None,
+        lo: float = -3.0,
+        hi: float = 3.0,
+        units: Iterable[int] | None = None,
+        n: int = 401,
+        **kwargs: Any,
+    ) -> Any:
+        """Plot the learned shape on ``[lo, hi]`` (knots marked for ReLU hidden units).
+
+        ``units``: which copies to draw for per-channel/neuron sharing (default: up to the first 8).
+        Returns the matplotlib Axes.
+        """
+        import matplotlib.pyplot as plt
+
+        if not lo < hi:
+            raise InvalidInput(f"need lo < hi, got {lo}, {hi}")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4, 3))
+        z = np.linspace(lo, hi, n)
+        chosen = (
+            [None]
+            if self.share == "layer"
+            else list(units if units is not None else range(min(8, self.n_units)))
+        )
+        for u in chosen:
+            label = kwargs.pop("label", None) if u is None or u == chosen[0] else None
+            line = ax.plot(
+                z,
+                self.evaluate(z, u),
+                label=label or (None if u is None else f"unit {u}"),
+                **kwargs,
+            )
+            if self.hidden == "relu":
+                kn = self.knots(u)
+                kn = kn[(kn > lo) & (kn < hi)]
+                ax.plot(kn, self.evaluate(kn, u), "o", ms=3, color=line[0].get_color())
+        ax.set_xlabel("z")
+        ax.set_ylabel("VAF(z)")
+        return ax
+
+    def export(self) -> VAFExport:
+        """This activation in standard ops only (a sum of ReLUs / tanhs): for ONNX, TorchScript,
+        ``torch.export``. The result computes the same function (parameters copied)."""
+        self._require_materialized()
+        return VAFExport(self)
+
+
+def _unit_form(
+    a0: float, a: list[float], b: list[float], c: list[float]
+) -> tuple[list[float], list[float], list[float]]:
+    """Piecewise-linear form of one ReLU-hidden copy: (breakpoints, slopes, intercepts), float64.
+
+    Only breakpoints with a nonzero slope change are kept (coincident ones merged).
+    """
+    slope0, icept0 = 0.0, float(a0)
+    changes: dict[float, list[float]] = {}
+    for aj, bj, cj in zip(a, b, c):
+        if bj == 0.0:
+            icept0 += aj * max(cj, 0.0)
+            continue
+        if bj < 0:  # active on the left
+            slope0 += aj * bj
+            icept0 += aj * cj
+        t = -cj / bj
+        d = changes.setdefault(t, [0.0, 0.0])
+        sgn = (
+            1.0 if bj > 0 else -1.0
+        )  # crossing t rightwards switches the unit on (b>0) / off (b<0)
+        d[0] += sgn * aj * bj
+        d[1] += sgn * aj * cj
+    bps, slopes, icepts = [], [slope0], [icept0]
+    for t in sorted(changes):
+        ds, di = changes[t]
+        if ds == 0.0:
+            continue
+        bps.append(t)
+        slopes.append(slopes[-1] + ds)
+        icepts.append(icepts[-1] + di)
+    return bps, slopes, icepts
+
+
+class VAFExport(nn.Module):
+    """A VAF written with standard ops only (``a0 + sum_j a_j g(b_j x + c_j)`` by broadcasting).
+
+    Scriptable and traceable; joins nngeom's MLP view like :class:`VAF` for ``share="layer"`` and
+    for per-unit sharing on fully connected layers.
+    """
+
+    nngeom_elementwise = True
+    nngeom_name = "vaf"
+    nngeom_trainable_activation = True
+
+    def __init__(self, vaf: VAF) -> None:
+        super().__init__()
+        self.k, self.share, self.hidden, self.channel_dim = (
+            vaf.k,
+            vaf.share,
+            vaf.hidden,
+            vaf.channel_dim,
+        )
+        self.unit_shape = vaf.unit_shape
+        self.use_relu = vaf.hidden == "relu"
+        for name in ("a0", "a", "b", "c"):
+            setattr(self, name, nn.Parameter(getattr(vaf, name).detach().clone()))
+
+    @property
+    def nngeom_piecewise_linear(self) -> bool:
+        return self.hidden == "relu"
+
+    def nngeom_piecewise_linear_form(self, width: int) -> tuple[Tensor, Tensor, Tensor]:
+        return VAF.nngeom_piecewise_linear_form(self, width)  # type: ignore[arg-type]
+
+    def _require_materialized(self) -> None:  # same interface as VAF for the form
+        return None
+
+    _unit_params = VAF._unit_params
+
+    def forward(self, x: Tensor) -> Tensor:
+        a0, a, b, c = self.a0, self.a, self.b, self.c
+        if self.share == "channel":
+            cd = self.channel_dim % x.dim()
+            n_tail = x.dim() - cd - 1
+            shape = [a0.shape[0]] + [1] * n_tail
+            a0 = a0.reshape(shape)
+            a = a.t().reshape([self.k] + shape)
+            b = b.t().reshape([self.k] + shape)
+            c = c.t().reshape([self.k] + shape)
+        elif self.share == "neuron":
+            a = a.movedim(-1, 0)
+            b = b.movedim(-1, 0)
+            c = c.movedim(-1, 0)
+        out = a0 + torch.zeros_like(x)
+        for j in range(self.k):
+            h = b[j] * x + c[j]
+            h = torch.relu(h) if self.use_relu else torch.tanh(h)
+            out = out + a[j] * h
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Baselines
+# ----------------------------------------------------------------------------------------------
+
+
+class SwishBeta(nn.Module):
+    """Swish with a trainable ``beta``: ``x * sigmoid(beta * x)`` (one parameter, init ``beta``)."""
+
+    nngeom_trainable_activation = True
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = nn.Parameter(torch.tensor(float(beta)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(self.beta * x)
+
+
+@functools.lru_cache(maxsize=8)
+def _rational_init(target: str, lo: float, hi: float) -> tuple[float, ...]:
+    """Safe-PAU (5, 4) coefficients fitted to ``target`` on ``[lo, hi]`` (float64, L-BFGS)."""
+    z = torch.linspace(lo, hi, 801, dtype=torch.float64)
+    y = INITS[target](z)
+    # start: least squares for P with Q = 1, then refine P and Q jointly
+    V = torch.stack([z**i for i in range(6)], dim=1)
+    p0 = torch.linalg.lstsq(V, y[:, None]).solution[:, 0]
+    q0 = torch.full((4,), 0.01, dtype=torch.float64)
+    params = torch.cat([p0, q0]).requires_grad_(True)
+
+    def err(p: Tensor) -> Tensor:
+        return ((_rational(z, p[:6], p[6:]) - y) ** 2).mean()
+
+    opt = torch.optim.LBFGS([params], lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        v = err(params)
+        v.backward()
+        return v
+
+    opt.step(closure)
+    p = params.detach()
+    if not torch.isfinite(p).all():
+        p = torch.cat([p0, q0])
+    return tuple(p.tolist())
+
+
+def _rational(x: Tensor, p: Tensor, q: Tensor) -> Tensor:
+    num = p[5]
+    for i in range(4, -1, -1):
+        num = num * x + p[i]
+    den = 1.0 + (q[0] * x).abs()
+    xi = x
+    for i in range(1, 4):
+        xi = xi * x
+        den = den + (q[i] * xi).abs()
+    return num / den
+
+
+class Rational(nn.Module):
+    """Padé activation ``P(x) / Q(x)`` of degree (5, 4), "safe" form ``Q = 1 + sum_i |q_i x^i|``.
+
+    10 parameters shared per layer (same as ``VAF(k=3)``); ``Q >= 1`` so there are no poles.
+    ``init``: the activation it is least-squares fitted to on ``fit_range`` (default ReLU).
+    """
+
+    nngeom_trainable_activation = True
+
+    def __init__(self, init: str = "relu", fit_range: tuple[float, float] = (-3.0, 3.0)) -> None:
+        super().__init__()
+        if init not in INITS:
+            raise InvalidInput(f"unknown init {init!r}; use one of {sorted(INITS)}")
+        coef = torch.tensor(_rational_init(init, float(fit_range[0]), float(fit_range[1])))
+        self.p = nn.Parameter(coef[:6].float())
+        self.q = nn.Parameter(coef[6:].float())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _rational(x, self.p, self.q)
+
+
+BASELINES = ("relu", "prelu", "silu", "swish", "rational", "vaf")
+
+
+def make_baseline(name: str, **kwargs: Any) -> nn.Module:
+    """A fresh activation module by name: one of :data:`BASELINES` (``"vaf"`` passes ``kwargs``)."""
+    if name == "relu":
+        return nn.ReLU()
+    if name == "prelu":
+        return nn.PReLU()
+    if name == "silu":
+        return nn.SiLU()
+    if name == "swish":
+        return SwishBeta()
+    if name == "rational":
+        return Rational(**kwargs)
+    if name == "vaf":
+        return VAF(**kwargs)
+    raise InvalidInput(f"unknown activation {name!r}; use one of {list(BASELINES)}")
+
+
+def is_trainable_activation(module: nn.Module) -> bool:
+    """True for VAF, the trainable baselines and ``nn.PReLU``."""
+    return isinstance(module, nn.PReLU) or bool(
+        getattr(module, "nngeom_trainable_activation", False)
+    )
+
+
+def param_groups(
+    model: nn.Module,
+    *,
+    weight_decay: float = 0.0,
+    activation_lr: float | None = None,
+    activation_weight_decay: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Optimizer parameter groups: the activation parameters apart, without weight decay.
+
+    Returns ``[{"params": other, "weight_decay": weight_decay},
+    {"params": activation params, "weight_decay": activation_weight_decay[, "lr": activation_lr]}]``
+    (empty groups omitted). Pass it to ``torch.optim.*`` or ``nngeom.train(param_groups=...)``.
+    Lazily-created VAF parameters must exist first (run one forward pass).
+    """
+    if not isinstance(model, nn.Module):
+        raise InvalidInput(f"param_groups needs an nn.Module, got {type(model).__name__}")
+    if activation_lr is not None and not (activation_lr > 0 and math.isfinite(activation_lr)):
+        raise InvalidInput(f"activation_lr must be a positive finite number, got {activation_lr}")
+    act_ids: set[int] = set()
+    for m in model.modules():
+        if is_trainable_activation(m):
+            if isinstance(m, VAF) and m.unit_shape is None:
+                raise InvalidInput(
+                    "a VAF in the model has no parameters yet (share='channel'/'neuron' without "
+                    "num_channels): run one forward pass before param_groups"
+                )
+            act_ids.update(id(p) for p in m.parameters())
+    act, other = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (act if id(p) in act_ids else other).append(p)
+    groups: list[dict[str, Any]] = []
+    if other:
+        groups.append({"params": other, "weight_decay": float(weight_decay)})
+    if act:
+        g: dict[str, Any] = {"params": act, "weight_decay": float(activation_weight_decay)}
+        if activation_lr is not None:
+            g["lr"] = float(activation_lr)
+        groups.append(g)
+    return groups
+
+
+def export_activations(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with every :class:`VAF` replaced by its standard-ops :class:`VAFExport`."""
+    out = copy.deepcopy(model)
+
+    def swap(parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if isinstance(child, VAF):
+                setattr(parent, name, child.export())
+            else:
+                swap(child)
+
+    if isinstance(out, VAF):
+        return out.export()
+    swap(out)
+    return out
