@@ -413,9 +413,15 @@ class LapedesFarberMLP:
                 net = net.to(dev)
                 Xt = torch.as_tensor(Z, dtype=torch.float64, device=dev)
                 yt = torch.as_tensor(t, dtype=torch.float64, device=dev)[:, None]
-                loss = train(
-                    net, Xt, yt, loss="mse", optimizer="adam", epochs=self.max_iter, lr=self.lr
-                ).final_loss
+                threads = torch.get_num_threads()
+                if dev.type == "cpu":  # tiny nets: extra threads only contend with each other
+                    torch.set_num_threads(1)
+                try:
+                    train(
+                        net, Xt, yt, loss="mse", optimizer="adam", epochs=self.max_iter, lr=self.lr
+                    )
+                finally:
+                    torch.set_num_threads(threads)
                 with torch.no_grad():
                     loss = float(torch.nn.functional.mse_loss(net(Xt), yt))
             self.restart_losses_.append(loss)

@@ -19,14 +19,28 @@ __all__ = ["santafe_laser", "sunspots", "read_csv_column", "write_csv_column"]
 
 def santafe_laser() -> np.ndarray:
     """The Santa Fe competition laser series (data set A, 10093 intensity values), float64 ``(n,)``."""
+    import importlib.resources
+    import importlib.util
+
     try:
-        from reservoirpy.datasets import santafe_laser as _laser
-    except ImportError:
+        found = importlib.util.find_spec("reservoirpy.datasets") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
         raise DataError(
             "the Santa Fe laser series ships with reservoirpy, which is not installed; "
             "run `pip install 'nngeom[chaos]'` (or `pip install reservoirpy`)"
+        )
+    # read the bundled .npy ourselves (reservoirpy's loader leaves the file handle open)
+    ref = importlib.resources.files("reservoirpy.datasets").joinpath("santafe_laser.npy")
+    try:
+        with ref.open("rb") as fh:
+            data = np.load(fh, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"reservoirpy's santafe_laser.npy cannot be read ({exc}); reinstall reservoirpy"
         ) from None
-    return np.asarray(_laser(), dtype=np.float64).reshape(-1)
+    return np.asarray(data, dtype=np.float64).reshape(-1)
 
 
 def sunspots() -> np.ndarray:
