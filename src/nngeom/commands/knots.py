@@ -1,0 +1,246 @@
+"""``nngeom knots MODEL`` and ``nngeom regions MODEL``: knots and activation regions of a saved model.
+
+nngeom knots MODEL [--lo A] [--hi B] [--exact] [--json]
+nngeom regions MODEL --x0 "0,0" --x1 "1,2" [--json]             regions along a segment
+nngeom regions MODEL [--extent E] [--origin ..] [--u ..] [--v ..] [--plot F.png] [--json]
+                                                                 exact 2-D slice
+nngeom regions MODEL --data X.npy [--n-lines K] [--length L] [--json]
+                                                                 statistics around data
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import typer
+
+from .._errors import DataError, InvalidInput
+from ..modelfile import load_model
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be a number (or inf/-inf), got {text!r}") from exc
+    if math.isnan(value):
+        raise InvalidInput(f"{name} must not be NaN")
+    return value
+
+
+def _vector(text: str | None, name: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{name} must be comma-separated numbers like '0,1.5', got {text!r}"
+        ) from exc
+
+
+def _load_X(path: Path) -> torch.Tensor:
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path} is not a plain .npy array ({exc})") from exc
+        X = torch.from_numpy(np.ascontiguousarray(arr))
+    elif path.suffix in (".pt", ".pth"):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise DataError(f"{path} is not a tensor file nngeom can read safely ({exc})") from exc
+        if isinstance(obj, dict):
+            obj = obj.get("X")
+        if not isinstance(obj, torch.Tensor):
+            raise DataError(f"{path} must hold a tensor or a dict with a tensor under 'X'")
+        X = obj
+    else:
+        raise DataError(f"{path}: unsupported data file type {path.suffix!r}; use .npy or .pt")
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    return X if X.is_floating_point() else X.double()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nngeom knots`` and ``nngeom regions`` to ``app``."""
+
+    @app.command("knots")
+    def knots_cmd(
+        model: Path = typer.Argument(
+            ..., help="A saved model (nngeom.save_model, state dict or safetensors)."
+        ),
+        lo: str = typer.Option(
+            "-inf", "--lo", help="Left end of the interval (default -inf; write --lo=-5)."
+        ),
+        hi: str = typer.Option("inf", "--hi", help="Right end of the interval (default inf)."),
+        exact: bool = typer.Option(
+            False, "--exact", help="Recompute in rational arithmetic (small nets)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        activation: str = typer.Option(
+            "relu", "--activation", help="Hidden activation of a plain state dict."
+        ),
+    ) -> None:
+        """Exact knots (slope changes) and activation breakpoints of a 1-input model."""
+        from ..knots import knot_upper_bound, knots
+
+        a, b = _number(lo, "--lo"), _number(hi, "--hi")
+        net = load_model(model, activation=activation)
+        k = knots(net, a, b, exact=exact)
+        from ..nets import as_mlp
+
+        bound = knot_upper_bound(as_mlp(net).widths)
+        if as_json:
+            d = k.to_dict()
+            d["bound"] = bound
+            typer.echo(json.dumps(d))
+            return
+        typer.echo(f"interval      ({a:g}, {b:g})")
+        typer.echo(f"knots         {k.count}")
+        typer.echo(f"breakpoints   {k.n_breakpoints} (activation changes; not all are knots)")
+        typer.echo(f"Chen's bound  {bound}")
+        shown = ", ".join(f"{v:.6g}" for v in k.positions[:20])
+        more = f", ... ({k.count - 20} more)" if k.count > 20 else ""
+        typer.echo(f"positions     {shown}{more}")
+        if k.exact:
+            typer.echo(f"exact         rational arithmetic; float64 agreed: {k.float_agrees}")
+        if k.ambiguous:
+            typer.echo("warning       " + "; ".join(k.notes) + " (rerun with --exact)")
+
+    @app.command("regions")
+    def regions_cmd(
+        model: Path = typer.Argument(..., help="A saved model."),
+        x0: Optional[str] = typer.Option(None, "--x0", help="Segment start 'a,b,...' (with --x1)."),
+        x1: Optional[str] = typer.Option(None, "--x1", help="Segment end."),
+        data: Optional[Path] = typer.Option(
+            None, "--data", help="Inputs (.npy or .pt, (N, d)) for statistics."
+        ),
+        n_lines: int = typer.Option(16, "--n-lines", help="Lines through the data (with --data)."),
+        length: float = typer.Option(1.0, "--length", help="Length of each line (with --data)."),
+        n_directions: int = typer.Option(
+            16, "--n-directions", help="Directions for boundary distances."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of lines and directions."),
+        extent: float = typer.Option(1.0, "--extent", help="2-D slice half-width."),
+        origin: Optional[str] = typer.Option(
+            None, "--origin", help="2-D slice origin (d numbers)."
+        ),
+        u: Optional[str] = typer.Option(None, "--u", help="2-D slice first direction."),
+        v: Optional[str] = typer.Option(None, "--v", help="2-D slice second direction."),
+        plot: Optional[Path] = typer.Option(
+            None, "--plot", help="Write a picture of the 2-D regions (PNG)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        activation: str = typer.Option(
+            "relu", "--activation", help="Hidden activation of a plain state dict."
+        ),
+    ) -> None:
+        """Activation regions: along a segment, on an exact 2-D slice, or statistics around data."""
+        from ..regions import (
+            boundary_distances,
+            pattern_statistics,
+            regions_2d,
+            regions_along_lines,
+            regions_on_line,
+        )
+
+        if (x0 is None) != (x1 is None):
+            raise InvalidInput("give both --x0 and --x1 for a segment")
+        if x0 is not None and data is not None:
+            raise InvalidInput("choose one of --x0/--x1 (a segment) and --data (statistics)")
+        net = load_model(model, activation=activation)
+        if x0 is not None:
+            lr = regions_on_line(net, _vector(x0, "--x0"), _vector(x1, "--x1"))
+            out = {
+                "mode": "line",
+                "n_regions": lr.n_regions,
+                "t": lr.t.tolist(),
+                "n_pieces": lr.n_pieces,
+                "knots_t": lr.knots_t.tolist(),
+                "length": lr.length,
+            }
+            text = [
+                f"regions along the segment  {lr.n_regions}",
+                f"linear pieces              {lr.n_pieces}",
+                f"regions per unit length    {lr.n_regions / lr.length:.4g}",
+            ]
+        elif data is not None:
+            X = _load_X(data)
+            stats = pattern_statistics(net, X)
+            lines = regions_along_lines(net, X, n_lines=n_lines, length=length, seed=seed)
+            dist = boundary_distances(net, X, n_directions=n_directions, seed=seed)
+            out = {"mode": "data", **stats, "lines": lines}
+            out["boundary_distance_median"] = float(dist.median())
+            out["boundary_distance_mean"] = float(dist.mean())
+            text = [
+                f"examples                   {stats['n_samples']}",
+                f"distinct patterns          {stats['n_patterns']} (entropy {stats['entropy_bits']:.3g} bits)",
+                f"fraction of active units   {stats['fraction_active']:.4g}",
+                f"regions per unit length    {lines['regions_per_unit_length']:.4g} (lines of length {length:g})",
+                f"distance to boundary       median {out['boundary_distance_median']:.4g} "
+                f"(min over {n_directions} directions)",
+            ]
+        else:
+            R = regions_2d(
+                net, _vector(origin, "--origin"), _vector(u, "--u"), _vector(v, "--v"), extent
+            )
+            out = {
+                "mode": "slice",
+                "n_regions": R.n_regions,
+                "n_pieces": R.n_pieces,
+                "bounds": list(R.bounds),
+                "areas": R.areas.tolist(),
+            }
+            text = [
+                f"activation regions (polygons)  {R.n_regions}",
+                f"linear pieces                  {R.n_pieces}",
+                f"slice                          [{R.bounds[0]:g}, {R.bounds[1]:g}] x [{R.bounds[2]:g}, {R.bounds[3]:g}]",
+            ]
+            if plot is not None:
+                _plot(R, plot)
+                text.append(f"picture                        {plot}")
+                out["plot"] = str(plot)
+        if as_json:
+            typer.echo(json.dumps(out))
+        else:
+            for line in text:
+                typer.echo(line)
+
+
+def _plot(R, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    rng = np.random.default_rng(0)
+    colours = plt.get_cmap("tab20")(rng.permutation(R.n_regions) % 20)
+    ax.add_collection(
+        PolyCollection(
+            [R.polygon(i) for i in range(R.n_regions)],
+            facecolors=colours,
+            edgecolors="k",
+            linewidths=0.2,
+        )
+    )
+    ax.set_xlim(R.bounds[0], R.bounds[1])
+    ax.set_ylim(R.bounds[2], R.bounds[3])
+    ax.set_aspect("equal")
+    ax.set_title(f"{R.n_regions} activation regions, {R.n_pieces} linear pieces", fontsize=9)
+    try:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the picture to {path}: {exc}") from exc
+    finally:
+        plt.close(fig)
