@@ -14,7 +14,7 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.runtime: $(PY) pyproject.toml constraints.txt
-	$(PIP) install -q -c constraints.txt -e .
+	$(PIP) install -q -c constraints.txt -e ".[chaos]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
