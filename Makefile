@@ -11,7 +11,6 @@ SCALE  ?= quick
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 
 $(VENV)/.runtime: $(PY) pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e ".[chaos]"
