@@ -91,6 +91,31 @@ def test_gram_and_direct_paths_agree() -> None:
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "sizes,act",
+    [
+        ((12, 4, 5, 3, 2), nn.ReLU()),
+        ((3, 12, 5, 4, 2), nn.ReLU()),
+        ((5, 6, 2), nn.ReLU()),
+        ((6, 5, 5, 5, 5, 3), nn.LeakyReLU(0.1)),
+    ],
+)
+def test_per_example_active_block_path_equals_batched(sizes, act) -> None:
+    from nngeom.nets import as_mlp
+    from nngeom.sensitivity import _closed_form_sq
+
+    net = ng.mlp(sizes, act, seed=4, dtype=F64)
+    with torch.no_grad():
+        net[-1].bias.add_(0.3)
+    X = _x(9, sizes[0], seed=3)
+    view = as_mlp(net)
+    ks = list(range(sizes[-1]))
+    a = _closed_form_sq(view, X, ks, 4, "per_example")
+    b = _closed_form_sq(view, X, ks, 4, "batched")
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(a, tangent_sensitivity_autodiff(net, X), rtol=1e-9, atol=1e-14)
+
+
 def test_output_selection_and_aggregation() -> None:
     net = ng.mlp((4, 6, 3), seed=2, dtype=F64)
     X = _x(5, 4)

@@ -233,13 +233,80 @@ def _jacobian_norms(view: MLP, slopes: list[Tensor], n: int) -> list[Tensor]:
     return out
 
 
-def _closed_form_sq(view: MLP, X: Tensor, ks: list[int], chunk_size: int) -> Tensor:
+def _block(M: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    return M.index_select(0, rows).index_select(1, cols)
+
+
+def _per_example_sq(
+    view: MLP, slopes: list[Tensor], out_slope: Tensor | None, ks: list[int], gram: Tensor | None
+) -> Tensor:
+    """The closed form one example at a time, restricted to the units of non-zero slope.
+
+    Same formula as the batched path; for ReLU nets about half the units of a layer are inactive,
+    so the per-example matrices shrink to the active sub-blocks (``W_l[a_l][:, a_{l-1}]``) and the
+    dominant ``n^3`` products become ``|a|^3`` (about 8x fewer flops at half activity).
+    """
+    W = view.weights
+    L = view.depth
+    d = view.input_dim
+    dtype, device = view.dtype, view.device
+    p = view.output_dim
+    eye = torch.eye(p, dtype=dtype, device=device)[ks]
+    row_sq = (W[0] ** 2).sum(1)
+    n = slopes[0].shape[0]
+    out = torch.empty(n, len(ks), dtype=dtype, device=device)
+    for i in range(n):
+        act = [torch.nonzero(s[i]).squeeze(1) for s in slopes]
+        sv = [s[i].index_select(0, a) for s, a in zip(slopes, act, strict=True)]
+        # ||delta_l||^2, l = L .. 0
+        D = eye * out_slope[i, ks].unsqueeze(1) if out_slope is not None else eye
+        dn = [torch.empty(0)] * (L + 1)
+        dn[L] = (D**2).sum(1)
+        D = D @ W[L].index_select(1, act[L - 1]) * sv[L - 1]
+        dn[L - 1] = (D**2).sum(1)
+        for li in range(L - 2, -1, -1):
+            D = (D @ _block(W[li + 1], act[li + 1], act[li])) * sv[li]
+            dn[li] = (D**2).sum(1)
+        # ||J_l||_F^2, l = 0 .. L
+        total = dn[0] * float(d) + dn[1] * ((sv[0] ** 2) * row_sq.index_select(0, act[0])).sum()
+        if L >= 2:
+            if gram is not None:
+                G = _block(gram, act[0], act[0])
+                T = sv[1].unsqueeze(1) * _block(W[1], act[1], act[0]) * sv[0].unsqueeze(0)
+            else:
+                T = sv[1].unsqueeze(1) * (
+                    _block(W[1], act[1], act[0])
+                    @ (sv[0].unsqueeze(1) * W[0].index_select(0, act[0]))
+                )
+            for li in range(2, L + 1):
+                norm = ((T @ G) * T).sum() if gram is not None else (T * T).sum()
+                total = total + dn[li] * norm
+                if li < L:
+                    T = sv[li].unsqueeze(1) * (_block(W[li], act[li], act[li - 1]) @ T)
+        out[i] = total
+    return out
+
+
+def _closed_form_sq(
+    view: MLP, X: Tensor, ks: list[int], chunk_size: int, strategy: str = "auto"
+) -> Tensor:
     X = X.to(dtype=view.dtype, device=view.device)
+    if strategy == "auto":
+        # the per-example path pays a Python loop per example; it wins when the n^3 block
+        # products dominate (two or more hidden layers of a few hundred units)
+        strategy = "per_example" if view.depth >= 2 and min(view.widths[:2]) >= 192 else "batched"
+    gram = None
+    if strategy == "per_example" and view.widths[0] < view.input_dim:
+        with torch.no_grad():
+            gram = view.weights[0] @ view.weights[0].T
     parts = []
     with torch.no_grad():
         for start in range(0, X.shape[0], chunk_size):
             xb = X[start : start + chunk_size]
             slopes, out_slope = activation_slopes(view, xb)
+            if strategy == "per_example" and view.depth >= 1:
+                parts.append(_per_example_sq(view, slopes, out_slope, ks, gram))
+                continue
             dn = _delta_norms(view, slopes, out_slope, ks)
             if out_slope is None and not slopes:
                 dn = [t.expand(xb.shape[0], len(ks)) for t in dn]
