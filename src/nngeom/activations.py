@@ -141,28 +141,55 @@ class _VAFFunction(torch.autograd.Function):
         return gx, ga0, ga, gb, gc, None
 
 
+def _hinges(
+    a0: float, a: list[float], b: list[float], c: list[float]
+) -> tuple[float, float, list[tuple[float, float]]]:
+    """Rewrite ``a0 + sum_j a_j relu(b_j x + c_j)`` as ``alpha x + beta + sum_j w_j max(x, t_j)``.
+
+    ``t_j = -c_j / b_j``, ``w_j = a_j |b_j|`` (units with ``b_j = 0`` are constants). Returns
+    ``(alpha, beta, [(t_j, w_j) for units with b_j != 0]])`` as Python floats (float64 arithmetic).
+    """
+    alpha, beta, hinges = 0.0, float(a0), []
+    for aj, bj, cj in zip(a, b, c):
+        if bj == 0.0:
+            beta += aj * max(cj, 0.0)
+            continue
+        t, w = -cj / bj, aj * abs(bj)
+        if bj > 0:  # a relu(b x + c) = w (max(x, t) - t)
+            beta -= w * t
+        else:  # a relu(b x + c) = w (max(x, t) - x)
+            alpha -= w
+        hinges.append((t, w))
+    return alpha, beta, hinges
+
+
 class _VAFLayerReLU(torch.autograd.Function):
     """Fast path: one shared (a0, a, b, c) and ReLU hidden units, chunked so temporaries stay small.
 
-    Forward evaluates ``a0 + sum_j a_j relu(b_j x + c_j)`` chunk by chunk into the output; backward
-    uses that on unit ``j``'s active set ``P_j``: ``dL/da_j = b_j S^x_j + c_j S^1_j``,
+    Uses ``a0 + sum_j a_j relu(b_j x + c_j) = alpha x + beta + sum_j w_j max(x, t_j)`` (see
+    :func:`_hinges`): two passes per unit forward. Backward uses, on unit ``j``'s active set ``P_j``
+    (``x > t_j`` for ``b_j > 0``, ``x < t_j`` for ``b_j < 0``): ``dL/da_j = b_j S^x_j + c_j S^1_j``,
     ``dL/db_j = a_j S^x_j``, ``dL/dc_j = a_j S^1_j`` with ``S^1_j = sum_{P_j} g``,
-    ``S^x_j = sum_{P_j} g x``, and ``dL/dx = g * sum_j a_j b_j 1[P_j]``. The active set is decided by
-    ``b_j x + c_j > 0`` evaluated exactly as in the forward.
+    ``S^x_j = sum_{P_j} g x`` (chunk sums accumulated in float64), and
+    ``dL/dx = g * (alpha + sum_j w_j 1[x > t_j])``. Saves only ``x``; temporaries are chunk-sized.
     """
 
     @staticmethod
     def forward(x: Tensor, a0: Tensor, a: Tensor, b: Tensor, c: Tensor) -> Tensor:  # type: ignore[override]
+        alpha, beta, hinges = _hinges(float(a0), a.tolist(), b.tolist(), c.tolist())
+        hinges = [(t, w) for t, w in hinges if w != 0.0]
         xf = x.reshape(-1)
         out = torch.empty_like(xf)
         n = xf.numel()
+        tmp = torch.empty(min(CHUNK, n), dtype=x.dtype, device=x.device)
         for s in range(0, n, CHUNK):
             xc, oc = xf[s : s + CHUNK], out[s : s + CHUNK]
-            oc.copy_(a0.expand_as(oc))
-            for j in range(a.shape[0]):
-                u = xc * b[j]
-                u.add_(c[j]).clamp_min_(0)
-                oc.add_(u.mul_(a[j]))
+            torch.mul(xc, alpha, out=oc)
+            oc.add_(beta)
+            tc = tmp[: xc.shape[0]]
+            for t, w in hinges:
+                torch.clamp_min(xc, t, out=tc)
+                oc.add_(tc, alpha=w)
         return out.view_as(x)
 
     @staticmethod
@@ -173,35 +200,51 @@ class _VAFLayerReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
         x, a, b, c = ctx.saved_tensors
-        k = a.shape[0]
+        al, bl, cl = a.tolist(), b.tolist(), c.tolist()
+        k = len(al)
+        alpha, _, _ = _hinges(0.0, al, bl, cl)
+        units = [j for j in range(k) if bl[j] != 0.0]
+        ts = {j: -cl[j] / bl[j] for j in units}
         xf, gf = x.reshape(-1), grad.reshape(-1)
         n = xf.numel()
         need_x = ctx.needs_input_grad[0]
         gx = torch.empty_like(xf) if need_x else None
-        acc = torch.float64 if x.dtype != torch.float64 else x.dtype
-        s1 = torch.zeros(k, dtype=acc, device=x.device)
-        sx = torch.zeros(k, dtype=acc, device=x.device)
-        total = torch.zeros((), dtype=acc, device=x.device)
-        ab = a * b
+        s1, sx = [0.0] * k, [0.0] * k
+        total1 = totalx = 0.0
+        m = torch.empty(min(CHUNK, n), dtype=x.dtype, device=x.device)
+        gxp = torch.empty_like(m)
         for s in range(0, n, CHUNK):
             xc, gc = xf[s : s + CHUNK], gf[s : s + CHUNK]
-            total += gc.sum(dtype=acc)
-            gxc = gx[s : s + CHUNK] if need_x else None
+            L = xc.shape[0]
+            mc, gp = m[:L], gxp[:L]
+            torch.mul(gc, xc, out=gp)
+            total1 += float(gc.sum())
+            totalx += float(gp.sum())
             if need_x:
-                gxc.zero_()
-            for j in range(k):
-                u = xc * b[j]
-                u.add_(c[j])
-                gm = gc * (u > 0)
-                s1[j] += gm.sum(dtype=acc)
-                sx[j] += torch.dot(gm, xc).to(acc)
-                if need_x:
-                    gxc.add_(gm.mul_(ab[j]))
-        s1, sx = s1.to(x.dtype), sx.to(x.dtype)
-        ga = b * sx + c * s1
-        gb = a * sx
-        gcc = a * s1
-        return (gx.view_as(x) if need_x else None), total.to(x.dtype), ga, gb, gcc
+                gxc = gx[s : s + CHUNK]
+                gxc.fill_(alpha)
+            for j in units:
+                torch.gt(xc, ts[j], out=mc)
+                if need_x and al[j] != 0.0:
+                    gxc.add_(mc, alpha=al[j] * abs(bl[j]))
+                s1[j] += float(torch.dot(gc, mc))
+                sx[j] += float(torch.dot(gp, mc))
+            if need_x:
+                gxc.mul_(gc)
+        for j in range(k):
+            if bl[j] < 0:  # active on the other side
+                s1[j], sx[j] = total1 - s1[j], totalx - sx[j]
+            elif bl[j] == 0.0:
+                s1[j], sx[j] = (total1, totalx) if cl[j] > 0 else (0.0, 0.0)
+        S1 = torch.tensor(s1, dtype=torch.float64)
+        SX = torch.tensor(sx, dtype=torch.float64)
+        A_, B_, C_ = (t.detach().double().cpu() for t in (a, b, c))
+        dev = dict(dtype=a.dtype, device=a.device)
+        ga = (B_ * SX + C_ * S1).to(**dev)
+        gb = (A_ * SX).to(**dev)
+        gcc = (A_ * S1).to(**dev)
+        g0 = torch.tensor(total1, **dev)
+        return (gx.view_as(x) if need_x else None), g0, ga, gb, gcc
 
 
 # ----------------------------------------------------------------------------------------------
