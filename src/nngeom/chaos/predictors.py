@@ -523,6 +523,10 @@ class IteratedForecaster:
         c = _check_context(context, self.context_length)
         if steps < 1:
             raise InvalidInput(f"steps must be >= 1, got {steps}")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._forecast(c, steps)
+
+    def _forecast(self, c: np.ndarray, steps: int) -> np.ndarray:
         S, L = c.shape
         buf = np.concatenate([c, np.full((S, steps), np.nan)], axis=1)
         lag_off = self.delay * np.arange(self.lags)
@@ -538,6 +542,7 @@ class IteratedForecaster:
                     pred[ok] = self.regressor.predict(X[ok])
             else:
                 pred = self.regressor.predict(X)
+            pred[~np.isfinite(pred)] = np.inf
             buf[:, block] = pred.reshape(S, block.size)
             pos = block[-1] + 1
         return buf[:, L:]
@@ -649,6 +654,11 @@ class ESN:
         c = _check_context(context, 1)
         if steps < 1:
             raise InvalidInput(f"steps must be >= 1, got {steps}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._forecast(c, steps)
+
+    def _forecast(self, c: np.ndarray, steps: int) -> np.ndarray:
+        assert self.W_out is not None
         u = (c - self.mean_) / self.std_
         S = c.shape[0]
         r = self._run(u, np.zeros((S, self.units)))[:, -1]
