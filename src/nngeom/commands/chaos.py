@@ -1,0 +1,294 @@
+"""``nngeom chaos ...``: generate chaotic series, fit predictors and evaluate them on a CSV series.
+
+nngeom chaos generate SYSTEM --n N --out FILE.csv [--tau 17] [--seed 0]
+    SYSTEM: mackey-glass, logistic, henon, lorenz (first coordinate), laser, sunspots
+nngeom chaos fit SERIES.csv [--column C] --predictor P [--lags 4 --delay 6 --horizon 6]
+                 [--n-train N] --out MODEL.json [--max-iter K] [--seed S]
+    P: mlp, linear, lms, poly (cubic), nvar; an MLP's weights go to MODEL.pt beside the JSON
+nngeom chaos evaluate SERIES.csv [--column C] (--model MODEL.json | --predictor P --n-train N)
+                      [--start I] [--steps K] [--json]
+    direct NRMSE of the horizon-step prediction, and NRMSE of the iterated forecast at step K
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import typer
+
+from .._errors import InvalidInput, ModelFileError
+
+SYSTEMS = ("mackey-glass", "logistic", "henon", "lorenz", "laser", "sunspots")
+SAVEABLE = ("mlp", "linear", "lms", "poly", "nvar")
+ALL = (*SAVEABLE, "local", "esn")
+
+
+def _generate(system: str, n: int, tau: float, seed: int) -> np.ndarray:
+    from .. import chaos
+
+    if system == "mackey-glass":
+        return chaos.mackey_glass(n, tau, seed=seed)
+    if system == "logistic":
+        return chaos.logistic_map(n, seed=seed)
+    if system == "henon":
+        return chaos.henon_map(n, seed=seed)[:, 0]
+    if system == "lorenz":
+        return chaos.lorenz(n, seed=seed)[:, 0]
+    if system == "laser":
+        return chaos.santafe_laser()[:n]
+    if system == "sunspots":
+        return chaos.sunspots()[:n]
+    raise InvalidInput(f"unknown system {system!r}; use one of {', '.join(SYSTEMS)}")
+
+
+def _column(text: str) -> str | int:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _make(name: str, max_iter: int, seed: int) -> Any:
+    from ..chaos import predictors as P
+
+    if name == "mlp":
+        return P.LapedesFarberMLP((10, 10), max_iter=max_iter, seed=seed)
+    if name == "poly":
+        return P.Polynomial(3)
+    if name == "local":
+        return P.LocalLinear(10)
+    if name == "esn":
+        return P.ESN(400, seed=seed)
+    if name in ("linear", "lms", "nvar"):
+        return P.make_regressor(name)
+    raise InvalidInput(f"unknown predictor {name!r}; use one of {', '.join(ALL)}")
+
+
+def _save(reg: Any, name: str, emb: dict[str, int], out: Path) -> None:
+    from ..modelfile import save_model
+
+    s = reg._s
+    meta: dict[str, Any] = {
+        "nngeom_chaos_model": 1,
+        "predictor": name,
+        "embedding": emb,
+        "n_features": int(reg.n_features_),
+        "scaling": {"mx": s.mx.tolist(), "sx": s.sx.tolist(), "my": s.my, "sy": s.sy},
+    }
+    if name == "mlp":
+        weights = out.with_suffix(".pt")
+        save_model(reg.model_, weights)
+        meta["weights"] = weights.name
+        meta["hidden"] = list(reg.hidden)
+    else:
+        meta["coef"] = reg.coef_.tolist()
+        if name == "poly":
+            meta["degree"] = reg.degree
+        if name == "nvar":
+            meta["residual"] = reg.residual
+    out.write_text(json.dumps(meta, indent=1))
+
+
+def _load(path: Path) -> tuple[Any, dict[str, int]]:
+    from ..chaos import predictors as P
+    from ..modelfile import load_model
+
+    if not path.is_file():
+        raise ModelFileError(f"no model file at {path}; create one with `nngeom chaos fit`")
+    try:
+        meta = json.loads(path.read_text())
+        name = meta["predictor"]
+        emb = {k: int(meta["embedding"][k]) for k in ("lags", "delay", "horizon")}
+        sc = meta["scaling"]
+        n_features = int(meta["n_features"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(
+            f"{path} is not a model written by `nngeom chaos fit` ({exc})"
+        ) from None
+    if name == "mlp":
+        reg: Any = P.LapedesFarberMLP(tuple(meta["hidden"]))
+        import torch
+
+        reg.model_ = load_model(path.with_name(meta["weights"]), activation="sigmoid").to(
+            torch.float64
+        )
+    elif name in ("linear", "lms"):
+        reg = P.LinearAR("lstsq" if name == "linear" else "lms")
+    elif name == "poly":
+        reg = P.Polynomial(int(meta["degree"]))
+    elif name == "nvar":
+        reg = P.NVAR(residual=bool(meta["residual"]))
+    else:
+        raise ModelFileError(f"{path}: unknown predictor {name!r}")
+    if name != "mlp":
+        reg.coef_ = np.asarray(meta["coef"], dtype=np.float64)
+    s = P._Standardizer(np.zeros((2, n_features)))
+    s.mx, s.sx = np.asarray(sc["mx"], dtype=np.float64), np.asarray(sc["sx"], dtype=np.float64)
+    s.my, s.sy = float(sc["my"]), float(sc["sy"])
+    reg._s, reg.n_features_ = s, n_features
+    if n_features != emb["lags"]:
+        raise ModelFileError(f"{path}: {n_features} inputs but lags={emb['lags']}")
+    return reg, emb
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nngeom chaos generate|fit|evaluate`` to ``app``."""
+    chaos_app = typer.Typer(
+        help="Chaotic time series: generate, fit predictors, evaluate (Lapedes & Farber)."
+    )
+
+    @chaos_app.command("generate")
+    def generate(
+        system: str = typer.Argument(..., help=f"One of {', '.join(SYSTEMS)}."),
+        out: Path = typer.Option(..., "--out", help="CSV file to write (one column 'x')."),
+        n: int = typer.Option(2000, "--n", help="Number of samples."),
+        tau: float = typer.Option(17.0, "--tau", help="Mackey-Glass delay."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the initial condition."),
+    ) -> None:
+        """Write a chaotic series (or a bundled real one) as a one-column CSV."""
+        from ..chaos import write_csv_column
+
+        x = _generate(system, n, tau, seed)
+        write_csv_column(out, x, "x")
+        typer.echo(f"wrote {x.size} values of {system} to {out}")
+
+    @chaos_app.command("fit")
+    def fit(
+        series: Path = typer.Argument(..., help="CSV file holding the series."),
+        out: Path = typer.Option(..., "--out", help="Model file to write (.json)."),
+        column: str = typer.Option("0", "--column", help="Column name or 0-based index."),
+        predictor: str = typer.Option("mlp", "--predictor", help=f"One of {', '.join(SAVEABLE)}."),
+        lags: int = typer.Option(4, "--lags"),
+        delay: int = typer.Option(6, "--delay"),
+        horizon: int = typer.Option(6, "--horizon"),
+        n_train: Optional[int] = typer.Option(
+            None, "--n-train", help="Training rows (default: all)."
+        ),
+        max_iter: int = typer.Option(3000, "--max-iter", help="L-BFGS iterations (mlp)."),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Fit a predictor of x(t+horizon) from x(t), x(t-delay), ... and save it."""
+        from ..chaos import embed, nrmse, read_csv_column
+
+        if predictor not in SAVEABLE:
+            raise InvalidInput(
+                f"predictor {predictor!r} cannot be saved; use one of {', '.join(SAVEABLE)} "
+                "(or `nngeom chaos evaluate --predictor` to fit and evaluate local/esn in one go)"
+            )
+        x = read_csv_column(series, _column(column))
+        X, y = embed(x, lags, delay, horizon)
+        if n_train is not None:
+            if n_train < 1:
+                raise InvalidInput(f"--n-train must be >= 1, got {n_train}")
+            X, y = X[:n_train], y[:n_train]
+        reg = _make(predictor, max_iter, seed).fit(X, y)
+        _save(reg, predictor, {"lags": lags, "delay": delay, "horizon": horizon}, out)
+        err = nrmse(y, reg.predict(X))
+        typer.echo(
+            f"fitted {predictor} on {X.shape[0]} rows: training NRMSE {err:.4g}; saved {out}"
+        )
+
+    @chaos_app.command("evaluate")
+    def evaluate(
+        series: Path = typer.Argument(..., help="CSV file holding the series."),
+        column: str = typer.Option("0", "--column", help="Column name or 0-based index."),
+        model: Optional[Path] = typer.Option(
+            None, "--model", help="A model from `nngeom chaos fit`."
+        ),
+        predictor: Optional[str] = typer.Option(
+            None, "--predictor", help=f"Fit one of {', '.join(ALL)} instead."
+        ),
+        n_train: Optional[int] = typer.Option(
+            None, "--n-train", help="With --predictor: training rows."
+        ),
+        lags: int = typer.Option(4, "--lags"),
+        delay: int = typer.Option(6, "--delay"),
+        horizon: int = typer.Option(6, "--horizon"),
+        start: int = typer.Option(0, "--start", help="With --model: first series index evaluated."),
+        steps: int = typer.Option(
+            84, "--steps", help="Free-running steps of the iterated forecast."
+        ),
+        max_iter: int = typer.Option(3000, "--max-iter"),
+        seed: int = typer.Option(0, "--seed"),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """NRMSE (std of the evaluated segment) of direct and iterated prediction on a series."""
+        from ..chaos import (
+            IteratedForecaster,
+            contexts,
+            embed,
+            nrmse,
+            nrmse_curve,
+            read_csv_column,
+            split,
+        )
+
+        x = read_csv_column(series, _column(column))
+        if steps < 1:
+            raise InvalidInput(f"--steps must be >= 1, got {steps}")
+        if (model is None) == (predictor is None):
+            raise InvalidInput(
+                "give exactly one of --model MODEL.json or --predictor NAME (with --n-train)"
+            )
+        if model is not None:
+            reg, emb = _load(model)
+            if start < 0 or start >= x.size:
+                raise InvalidInput(f"--start must be in 0..{x.size - 1}, got {start}")
+            seg = x[start:]
+            X, y = embed(seg, emb["lags"], emb["delay"], emb["horizon"])
+            direct = nrmse(y, reg.predict(X), scale=float(seg.std()) or None)
+            fc: Any = IteratedForecaster(reg, emb["lags"], emb["delay"], emb["horizon"])
+            first = start + fc.context_length - 1
+            scale = float(seg.std())
+            name = f"model {model.name}"
+        else:
+            assert predictor is not None
+            if n_train is None:
+                raise InvalidInput(
+                    "--predictor needs --n-train (the training rows at the start of the series)"
+                )
+            emb = {"lags": lags, "delay": delay, "horizon": horizon}
+            sp = split(x, n_train, None, lags, delay, horizon)
+            scale = float(x[sp.boundary :].std())
+            if predictor == "esn":
+                fc = _make("esn", max_iter, seed).fit_series(x[: sp.boundary])
+                ts = sp.test_index[0][:, 0]
+                ts = ts[ts >= 199][:500]
+                ctx_d, truth_d = contexts(x, ts, 200, horizon)
+                direct = nrmse(truth_d[:, -1], fc.forecast(ctx_d, horizon)[:, -1], scale=scale)
+                first = sp.boundary + 199
+            else:
+                reg = _make(predictor, max_iter, seed).fit(sp.X_train, sp.y_train)
+                direct = nrmse(sp.y_test, reg.predict(sp.X_test), scale=scale)
+                fc = IteratedForecaster(reg, lags, delay, horizon)
+                first = sp.boundary + fc.context_length - 1
+            name = predictor
+        ctx_len = 200 if predictor == "esn" else fc.context_length
+        last = x.size - steps - 1
+        if last < first:
+            raise InvalidInput(
+                f"the series is too short for a {steps}-step free-running forecast after the "
+                "training/context data; use a longer series or fewer --steps"
+            )
+        starts = np.unique(np.linspace(first, last, min(50, last - first + 1)).astype(int))
+        ctx, truth = contexts(x, starts, ctx_len, steps)
+        curve = nrmse_curve(truth, fc.forecast(ctx, steps), scale=scale)
+        at = float(curve[-1])
+        out = {
+            "predictor": name,
+            "embedding": emb,
+            "nrmse_direct": direct,
+            "steps": steps,
+            "nrmse_iterated_at_steps": at if math.isfinite(at) else None,
+            "n_starts": int(starts.size),
+        }
+        if as_json:
+            typer.echo(json.dumps(out))
+        else:
+            typer.echo(
+                f"{name}: NRMSE at horizon {emb['horizon']} (direct) {direct:.4g}; iterated, "
+                f"step {steps}: {at:.4g} over {starts.size} start points"
+            )
+
+    app.add_typer(chaos_app, name="chaos")
