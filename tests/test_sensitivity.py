@@ -100,7 +100,7 @@ def test_gram_and_direct_paths_agree() -> None:
         ((6, 5, 5, 5, 5, 3), nn.LeakyReLU(0.1)),
     ],
 )
-def test_per_example_active_block_path_equals_batched(sizes, act) -> None:
+def test_active_block_path_equals_batched(sizes, act) -> None:
     from nngeom.nets import as_mlp
     from nngeom.sensitivity import _closed_form_sq
 
@@ -110,7 +110,7 @@ def test_per_example_active_block_path_equals_batched(sizes, act) -> None:
     X = _x(9, sizes[0], seed=3)
     view = as_mlp(net)
     ks = list(range(sizes[-1]))
-    a = _closed_form_sq(view, X, ks, 4, "per_example")
+    a = _closed_form_sq(view, X, ks, 4, "active")
     b = _closed_form_sq(view, X, ks, 4, "batched")
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(a, tangent_sensitivity_autodiff(net, X), rtol=1e-9, atol=1e-14)
