@@ -59,8 +59,11 @@ INITS: dict[str, Callable[[Tensor], Tensor]] = {
 # Elements per chunk in the fast (layer-shared ReLU) path: keeps temporaries cache-sized and far
 # below one input-sized tensor.
 CHUNK = 1 << 18
-# Inputs smaller than this take the generic path (the chunked one has more per-call overhead).
-FAST_MIN = 1 << 16
+# Inputs with fewer elements than SMALL are differentiated by plain autograd through
+# vaf_reference (fewer Python-level ops: faster on tiny tensors, where memory does not matter);
+# larger ones use the memory-lean Functions (the chunked layer/ReLU path from FAST_MIN elements).
+SMALL = 1 << 14
+FAST_MIN = 1 << 14
 
 
 def _g(hidden: str) -> Callable[[Tensor], Tensor]:
@@ -551,6 +554,8 @@ class VAF(nn.Module):
         if torch.compiler.is_compiling():
             # under torch.compile the plain formula is traced: the compiler fuses it and plans its
             # own recomputation, so the hand-written Function is not needed there
+            return vaf_reference(x, a0, a, b, c, self.hidden)
+        if x.numel() < SMALL:
             return vaf_reference(x, a0, a, b, c, self.hidden)
         if self.share == "layer" and self.hidden == "relu" and x.numel() >= FAST_MIN:
             return _VAFLayerReLU.apply(x, a0, a, b, c)
