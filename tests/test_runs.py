@@ -157,7 +157,7 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executo
 def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, str(RUNNER), str(out), "20", "0.25", "2"],
+        [sys.executable, str(RUNNER), str(out), "12", "0.25", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -168,15 +168,15 @@ def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted=True" in stdout and "Traceback" not in stderr
     kept = _rows(out)
-    assert 2 <= len(kept) < 20
+    assert 2 <= len(kept) < 12
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the SIGINT left no worker behind: resume in a fresh process finishes the rest
     proc = subprocess.run(
-        [sys.executable, str(RUNNER), str(out), "20", "0.25", "2", "resume"],
+        [sys.executable, str(RUNNER), str(out), "12", "0.25", "2", "resume"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0 and f"skipped={len(kept)}" in proc.stdout
-    assert len(_rows(out)) == 20
+    assert len(_rows(out)) == 12

@@ -249,6 +249,7 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self._refs: dict[Any, int] = {}
         self._started_ray = False
+        self._slots = 1
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "ray_address": self.address or "local"}
@@ -283,10 +284,11 @@ class RayExecutor(Executor):
                     "check the address (`ray status` on the head node) or omit --ray-address"
                 ) from exc
             self._started_ray = True
+        self._slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return ray
 
     def running(self) -> int:
-        return len(self._refs)
+        return min(len(self._refs), self._slots)
 
     def start(self) -> None:
         self._ray()

@@ -368,22 +368,22 @@ def _execute(run: RunDir, todo, executor: Executor, summary: RunSummary, show: b
 
     console = Console(stderr=True)
     columns = [
-        TextColumn("[bold]{task.description}"),
+        TextColumn("[bold]{task.description:>12}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("running {task.fields[running]}  failed {task.fields[failed]}"),
+        TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
     ]
-    handles: dict[str, Any] = {}
-    failed: dict[str, int] = {}
+    names = list(dict.fromkeys(s.name for s, _, _ in todo))
+    failed = dict.fromkeys(names, 0)
     with Progress(*columns, console=console, disable=not show, transient=False) as bar:
-        for study, _, _ in todo:
-            if study.name not in handles:
-                total = sum(1 for s, _, _ in todo if s.name == study.name)
-                handles[study.name] = bar.add_task(study.name, total=total, running=0, failed=0)
-                failed[study.name] = 0
+        overall = bar.add_task("all tasks", total=len(todo), status="running 0 · failed 0")
+        rows = {
+            n: bar.add_task(n, total=sum(1 for s, _, _ in todo if s.name == n), status="failed 0")
+            for n in names
+        }
         jobs = [
             Job((s.run_task.__module__, s.run_task.__name__), c, s.resources) for s, c, _ in todo
         ]
@@ -399,12 +399,13 @@ def _execute(run: RunDir, todo, executor: Executor, summary: RunSummary, show: b
                 failed[name] += 1
                 if show:
                     console.print(f"[red]task failed[/red] {name} {dumps(config)}: {outcome.error}")
-            bar.update(handles[name], advance=1, failed=failed[name])
-            running = executor.running()
-            for handle in handles.values():
-                bar.update(handle, running=running)
-        for handle in handles.values():
-            bar.update(handle, running=0)
+            bar.update(rows[name], advance=1, status=f"failed {failed[name]}")
+            bar.update(
+                overall,
+                advance=1,
+                status=f"running {executor.running()} · failed {sum(failed.values())}",
+            )
+        bar.update(overall, status=f"running 0 · failed {sum(failed.values())}")
 
 
 def load_results(
