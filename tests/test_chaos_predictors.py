@@ -174,3 +174,15 @@ def test_make_regressor_and_errors():
         ng.chaos.ESN(units=0)
     with pytest.raises(InvalidInput, match="context"):
         ng.chaos.IteratedForecaster(m, 4, 6, 6).forecast(np.ones((2, 5)), 3)
+
+
+def test_mlp_screened_restarts_continue_the_best():
+    x = ng.chaos.logistic_map(200, seed=2)
+    X, y = ng.chaos.embed(x, lags=1, delay=1, horizon=1)
+    m = ng.chaos.LapedesFarberMLP((4, 4), max_iter=400, restarts=3, screen_iter=50, seed=1).fit(
+        X, y
+    )
+    assert len(m.restart_losses_) == 3
+    assert m.train_loss_ <= min(m.restart_losses_)
+    with pytest.raises(InvalidInput, match="screen_iter"):
+        ng.chaos.LapedesFarberMLP(screen_iter=0)

@@ -323,6 +323,32 @@ def mlp_loss_grad(
     return loss, np.concatenate([g.ravel() for g in grads])
 
 
+def _lbfgs(net: torch.nn.Module, Z: np.ndarray, t: np.ndarray, iters: int) -> float:
+    """Run SciPy's L-BFGS-B on ``net``'s parameters for ``iters`` iterations (in place); final MSE."""
+    from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
+
+    params = list(net.parameters())
+    shapes = [tuple(p.shape) for p in params]
+    theta0 = np.concatenate([p.detach().cpu().numpy().astype(np.float64).ravel() for p in params])
+    with threadpool_limits(1):
+        res = minimize(
+            mlp_loss_grad,
+            theta0,
+            args=(shapes, Z, t),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": iters, "maxfun": 2 * iters, "ftol": 0.0, "gtol": 0.0, "maxcor": 30},
+        )
+        loss = float(mlp_loss_grad(res.x, shapes, Z, t)[0])
+    with torch.no_grad():
+        i = 0
+        for p in params:
+            p.copy_(torch.from_numpy(res.x[i : i + p.numel()].reshape(p.shape)))
+            i += p.numel()
+    return loss
+
+
 class LapedesFarberMLP:
     """The Lapedes-Farber net: ``lags -> hidden[0] -> hidden[1] -> 1``, sigmoid hidden layers,
     linear output, float64, inputs and target standardised (``model_`` is the torch
@@ -333,6 +359,8 @@ class LapedesFarberMLP:
 
     * ``optimizer="lbfgs"``: SciPy's L-BFGS-B on a NumPy forward/backward (:func:`mlp_loss_grad`,
       single-threaded BLAS), ``max_iter`` iterations -- fast and deterministic on a CPU.
+      With ``screen_iter``, every restart first runs ``screen_iter`` iterations, and only the best
+      one continues to ``max_iter`` in all (cheap restarts: the paper's "restarts").
     * ``optimizer="adam"``: :func:`nngeom.train` (torch) for ``max_iter`` full-batch steps at ``lr``,
       on ``device``.
     """
@@ -346,6 +374,7 @@ class LapedesFarberMLP:
         lr: float = 1e-2,
         seed: int = 0,
         device: str | torch.device | None = None,
+        screen_iter: int | None = None,
     ) -> None:
         hidden = tuple(hidden)
         if not hidden or any(
@@ -363,13 +392,14 @@ class LapedesFarberMLP:
             int(restarts),
         )
         self.lr, self.seed, self.device = float(lr), int(seed), device
+        if screen_iter is not None and screen_iter < 1:
+            raise InvalidInput(f"screen_iter must be >= 1 or None, got {screen_iter}")
+        self.screen_iter = screen_iter
         self.model_: torch.nn.Sequential | None = None
         self.train_loss_: float = math.nan
         self.restart_losses_: list[float] = []
 
     def fit(self, X: object, y: object) -> LapedesFarberMLP:
-        from scipy.optimize import minimize
-        from threadpoolctl import threadpool_limits
 
         Xa, ya = _xy(X, y)
         assert ya is not None
@@ -384,30 +414,12 @@ class LapedesFarberMLP:
                 (Xa.shape[1], *self.hidden, 1), "sigmoid", seed=self.seed + r, dtype=torch.float64
             )
             if self.optimizer == "lbfgs":
-                params = list(net.parameters())
-                shapes = [tuple(p.shape) for p in params]
-                theta0 = np.concatenate([p.detach().numpy().ravel() for p in params])
-                with threadpool_limits(1):
-                    res = minimize(
-                        mlp_loss_grad,
-                        theta0,
-                        args=(shapes, Z, t),
-                        jac=True,
-                        method="L-BFGS-B",
-                        options={
-                            "maxiter": self.max_iter,
-                            "maxfun": 2 * self.max_iter,
-                            "ftol": 0.0,
-                            "gtol": 0.0,
-                            "maxcor": 30,
-                        },
-                    )
-                    loss = float(mlp_loss_grad(res.x, shapes, Z, t)[0])
-                with torch.no_grad():
-                    i = 0
-                    for p in params:
-                        p.copy_(torch.from_numpy(res.x[i : i + p.numel()].reshape(p.shape)))
-                        i += p.numel()
+                first = (
+                    self.max_iter
+                    if self.screen_iter is None
+                    else min(self.screen_iter, self.max_iter)
+                )
+                loss = _lbfgs(net, Z, t, first)
             else:
                 dev = torch.device(self.device) if self.device is not None else torch.device("cpu")
                 net = net.to(dev)
@@ -429,7 +441,14 @@ class LapedesFarberMLP:
                 best = (loss, net)
         if best is None:
             raise StudyError("every MLP restart diverged (non-finite loss); lower lr or use lbfgs")
-        self.train_loss_, self.model_ = best
+        loss, net = best
+        if (
+            self.optimizer == "lbfgs"
+            and self.screen_iter is not None
+            and self.screen_iter < self.max_iter
+        ):
+            loss = _lbfgs(net, Z, t, self.max_iter - self.screen_iter)  # continue the best one
+        self.train_loss_, self.model_ = loss, net
         return self
 
     def predict(self, X: object) -> np.ndarray:
