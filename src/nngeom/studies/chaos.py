@@ -85,8 +85,9 @@ _SIZES: dict[str, dict[str, Any]] = {
         "taus": [17, 30],
         "seeds": [0, 1, 2],
         "n_train": 500,
-        "mlp_iter": 20000,
-        "restarts": 3,
+        "mlp_iter": 40000,
+        "restarts": 5,
+        "screen_iter": 2000,
         "esn_units": 1000,
         "starts": 100,
         "steps": 120,
@@ -119,6 +120,7 @@ def tasks(scale: str, seed: int = 0) -> list[dict[str, Any]]:
                         "n_train": s["n_train"],
                         "mlp_iter": s["mlp_iter"],
                         "restarts": s["restarts"],
+                        "screen_iter": s.get("screen_iter"),
                         "esn_units": s["esn_units"],
                         "starts": s["starts"],
                         "steps": s["steps"],
@@ -173,7 +175,11 @@ def _regressor(name: str, cfg: dict[str, Any], seed: int) -> Any:
         return P.NVAR(ridge=1e-6)
     if name == "mlp":
         return P.LapedesFarberMLP(
-            (10, 10), max_iter=int(cfg["mlp_iter"]), restarts=int(cfg.get("restarts", 1)), seed=seed
+            (10, 10),
+            max_iter=int(cfg["mlp_iter"]),
+            restarts=int(cfg.get("restarts", 1)),
+            screen_iter=cfg.get("screen_iter"),
+            seed=seed,
         )
     raise StudyError(f"unknown predictor {name!r} in a chaos task")
 
