@@ -14,6 +14,15 @@ import nngeom as ng
 from nngeom.commands.knots import register
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Single-threaded torch: the suite shares 2 cores, and small ops only lose to thread sync."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture()
 def app() -> typer.Typer:
     a = typer.Typer()

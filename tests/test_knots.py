@@ -17,6 +17,15 @@ from nngeom.knots import _knots_from, _partition, knot_upper_bound, knots, layer
 from nngeom.knots import tight_knot_network as tight
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Single-threaded torch: the suite shares 2 cores, and small ops only lose to thread sync."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class HardTanh3(nn.Module):
     """A piecewise-linear activation with 2 breakpoints per unit (a test double of a VAF)."""
 

@@ -23,6 +23,15 @@ from nngeom.regions import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Single-threaded torch: the suite shares 2 cores, and small ops only lose to thread sync."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _patterns(model, x: torch.Tensor) -> np.ndarray:
     """Brute-force activation patterns in float64 (piece index per unit)."""
     view = as_mlp(model)
