@@ -23,6 +23,7 @@ Numerical decisions are judged against a scale-aware tolerance and flagged when 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ def layer_forms(model: nn.Module | MLP) -> tuple[MLP, list[Layer]]:
         UnsupportedModel: not an MLP, or an activation that is not piecewise linear.
         InvalidModel: NaN or infinite weights.
     """
-    view = as_mlp(model)
+    view = as_mlp(model, check_finite=False)
     layers: list[Layer] = []
     n_lin = len(view.linears)
     for li, lin in enumerate(view.linears):
@@ -76,30 +77,60 @@ def layer_forms(model: nn.Module | MLP) -> tuple[MLP, list[Layer]]:
             if lin.bias is not None
             else np.zeros(W.shape[0])
         )
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            view.check_finite()  # raises InvalidModel with the foundation's message
         act = view.activations[li] if li < n_lin - 1 else view.output_activation
         form: Form | None = None
         if act is not None:
-            try:
-                bp, sl, ic = piecewise_linear_form(act, W.shape[0])
-            except UnsupportedModel as exc:
-                raise UnsupportedModel(
-                    f"knots and linear regions are undefined for a smooth activation: {exc}"
-                ) from exc
-            form = (
-                bp.detach().cpu().numpy().astype(np.float64),
-                sl.detach().cpu().numpy().astype(np.float64),
-                ic.detach().cpu().numpy().astype(np.float64),
-            )
-            if not (
-                np.isfinite(form[0]).all()
-                and np.isfinite(form[1]).all()
-                and np.isfinite(form[2]).all()
-            ):
-                raise UnsupportedModel(
-                    f"the activation of hidden layer {li} has a non-finite piecewise-linear form"
-                )
+            form = _form_of(act, W.shape[0], li)
         layers.append((W, b, form))
     return view, layers
+
+
+@functools.lru_cache(maxsize=256)
+def _builtin_form(kind: type, slope: float, width: int) -> Form:
+    act = nn.LeakyReLU(slope) if kind is nn.LeakyReLU else kind()
+    out = tuple(t.numpy().astype(np.float64) for t in piecewise_linear_form(act, width))
+    for a in out:
+        a.flags.writeable = False
+    return out  # type: ignore[return-value]
+
+
+def _form_of(act: nn.Module, width: int, li: int) -> Form:
+    """numpy piecewise-linear form of one activation (cached for ReLU/LeakyReLU/Identity)."""
+    if type(act) in (nn.ReLU, nn.Identity):
+        return _builtin_form(type(act), 0.0, width)
+    if type(act) is nn.LeakyReLU:
+        return _builtin_form(nn.LeakyReLU, float(act.negative_slope), width)
+    try:
+        bp, sl, ic = piecewise_linear_form(act, width)
+    except UnsupportedModel as exc:
+        raise UnsupportedModel(
+            f"knots and linear regions are undefined for a smooth activation: {exc}"
+        ) from exc
+    form = (
+        bp.detach().cpu().numpy().astype(np.float64),
+        sl.detach().cpu().numpy().astype(np.float64),
+        ic.detach().cpu().numpy().astype(np.float64),
+    )
+    if (
+        form[0].ndim != 2
+        or form[1].shape != (width, form[0].shape[1] + 1)
+        or form[2].shape != form[1].shape
+    ):
+        raise UnsupportedModel(
+            f"the activation of hidden layer {li} returned a piecewise-linear form of shapes "
+            f"{[f.shape for f in form]}; expected (width, m), (width, m+1), (width, m+1)"
+        )
+    if not all(np.isfinite(f).all() for f in form):
+        raise UnsupportedModel(
+            f"the activation of hidden layer {li} has a non-finite piecewise-linear form"
+        )
+    if form[0].shape[1] > 1 and np.any(np.diff(form[0], axis=1) < 0):
+        raise UnsupportedModel(
+            f"the activation of hidden layer {li} has unsorted breakpoints; sort them ascending"
+        )
+    return form
 
 
 def _is_relu(form: Form) -> bool:
@@ -142,15 +173,17 @@ def _midpoints(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _midpoints_of(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """A point strictly inside each interval ``(left[j], right[j])`` (ends may be infinite)."""
+    """A point strictly inside each interval ``(left[j], right[j])``.
+
+    Only ``left[0]`` may be ``-inf`` and only ``right[-1]`` may be ``inf`` (pieces in order).
+    """
     with np.errstate(invalid="ignore"):
         mid = 0.5 * (left + right)
-    fl, fr = np.isfinite(left), np.isfinite(right)
-    only_r = ~fl & fr
-    mid[only_r] = right[only_r] - np.maximum(1.0, np.abs(right[only_r]))
-    only_l = fl & ~fr
-    mid[only_l] = left[only_l] + np.maximum(1.0, np.abs(left[only_l]))
-    mid[~fl & ~fr] = 0.0
+    l0, r0, l1, r1 = float(left[0]), float(right[0]), float(left[-1]), float(right[-1])
+    if l0 == -math.inf:
+        mid[0] = 0.0 if r0 == math.inf else r0 - max(1.0, abs(r0))
+    if r1 == math.inf and l1 != -math.inf:
+        mid[-1] = l1 + max(1.0, abs(l1))
     return mid
 
 
