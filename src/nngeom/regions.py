@@ -593,15 +593,23 @@ def regions_2d(
             break
         bp, sl, ic = form
         n, m = bp.shape
+        # during the layer every polygon keeps the affine map of its ancestor at the layer start
+        anc = np.arange(V.shape[0])
+        ZA_t = np.ascontiguousarray(ZA.transpose(1, 0, 2))  # (n, P0, 2)
+        Zc_t = np.ascontiguousarray(Zc.T)  # (n, P0)
         for i in range(n):
             for k in range(m):
-                a = ZA[:, i, :]  # (P, 2)
-                f = np.einsum("pmk,pk->pm", V, a) + (Zc[:, i] - bp[i, k])[:, None]
-                tol = 1e-12 * (np.abs(a).sum(1) * scale_st + np.abs(Zc[:, i]) + abs(bp[i, k]))
+                a = ZA_t[i][anc]  # (P, 2)
+                c = Zc_t[i][anc] - bp[i, k]
+                f = V[:, :, 0] * a[:, :1] + V[:, :, 1] * a[:, 1:] + c[:, None]
+                tol = 1e-12 * (
+                    (np.abs(a[:, 0]) + np.abs(a[:, 1])) * scale_st + np.abs(c) + abs(bp[i, k])
+                )
                 M = V.shape[1]
                 valid = np.arange(M)[None, :] < nv[:, None]
-                pos = ((f > tol[:, None]) & valid).any(1)
-                neg = ((f < -tol[:, None]) & valid).any(1)
+                fv = np.where(valid, f, 0.0)
+                pos = (fv > tol[:, None]).any(1)
+                neg = (fv < -tol[:, None]).any(1)
                 sp = np.flatnonzero(pos & neg)
                 if sp.size == 0:
                     continue
@@ -613,11 +621,11 @@ def regions_2d(
                 nv[sp] = nvp
                 V = np.concatenate([V, _pad(Vn, Mx)], 0)
                 nv = np.concatenate([nv, nvn])
-                ZA = np.concatenate([ZA, ZA[sp]], 0)
-                Zc = np.concatenate([Zc, Zc[sp]], 0)
-                pats = [np.concatenate([q, q[sp]], 0) for q in pats]
+                anc = np.concatenate([anc, anc[sp]])
+        ZA, Zc = ZA[anc], Zc[anc]
+        pats = [q[anc] for q in pats]
         _, cen = _shoelace(V, nv)
-        z = np.einsum("pnk,pk->pn", ZA, cen) + Zc
+        z = ZA[:, :, 0] * cen[:, :1] + ZA[:, :, 1] * cen[:, 1:] + Zc
         r = (z[:, :, None] > bp[None]).sum(-1)
         pats.append(r.astype(np.int8))
         cols = np.arange(n)[None, :]
@@ -626,7 +634,7 @@ def regions_2d(
         Hc = s * Zc + ic[cols, r]
         if li + 1 < len(layers):
             W2, b2, _ = layers[li + 1]
-            ZA = np.einsum("jn,pnk->pjk", W2, HA)
+            ZA = (HA.transpose(0, 2, 1) @ W2.T).transpose(0, 2, 1)  # (P, n2, 2)
             Zc = Hc @ W2.T + b2
         else:
             ZA, Zc = HA, Hc
@@ -660,6 +668,22 @@ def regions_2d(
     )
 
 
+def _lookup(patterns: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Index of each row of ``q`` among the (distinct) rows of ``patterns``, -1 if absent."""
+    rng = np.random.default_rng(12345)
+    R = rng.integers(1, 2**62, size=(patterns.shape[1], 2), dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        hp = patterns.astype(np.uint64) @ R
+        hq = q.astype(np.uint64) @ R
+    kp = hp[:, 0] ^ (hp[:, 1] << np.uint64(1))
+    kq = hq[:, 0] ^ (hq[:, 1] << np.uint64(1))
+    order = np.argsort(kp)
+    pos = np.clip(np.searchsorted(kp[order], kq), 0, len(order) - 1)
+    cand = order[pos]
+    ok = (kp[cand] == kq) & (patterns[cand] == q).all(1)
+    return np.where(ok, cand, -1)
+
+
 def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
     """Connected components of neighbouring polygons with equal output affine maps."""
     from scipy.sparse import coo_matrix
@@ -676,7 +700,7 @@ def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
     normal = np.stack([e[..., 1], -e[..., 0]], 2) / np.where(L > 0, L, 1.0)[..., None]
     delta = 1e-7 * scale_st
     owner, probes = [], []
-    for frac in (0.25, 0.5, 0.75):
+    for frac in (0.5,):  # both polygons of a shared edge probe it, so T-junctions are covered
         pt = V + frac * e + delta * normal
         owner.append(np.broadcast_to(np.arange(P)[:, None], (P, M))[ok])
         probes.append(pt[ok])
@@ -687,8 +711,7 @@ def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
     owner, probes = owner[inside], probes[inside]
     X = o[None] + probes @ UV.T
     q = activation_patterns(view, torch.from_numpy(X)).numpy()
-    keys = {row.tobytes(): i for i, row in enumerate(patterns)}
-    other = np.array([keys.get(row.tobytes(), -1) for row in q], dtype=np.intp)
+    other = _lookup(patterns, q)
     good = (other >= 0) & (other != owner)
     a, b = owner[good], other[good]
     mapA = np.concatenate([outA.reshape(P, -1), outc], 1)
