@@ -53,7 +53,7 @@ def accuracy(x: np.ndarray) -> dict:
     sp = ng.chaos.split(x, 500, 500, 4, 6, 6)
     makers = {
         "linear_ar": lambda: P.LinearAR(),
-        "lms": lambda: P.LinearAR("lms", epochs=50),
+        "lms": lambda: P.LinearAR("lms"),
         "poly2": lambda: P.Polynomial(2),
         "poly3": lambda: P.Polynomial(3),
         "poly4": lambda: P.Polynomial(4),
