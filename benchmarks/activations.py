@@ -3,10 +3,11 @@
 
 Measures (medians of interleaved repeats, ratios to the anchors):
 1. forward + backward time of the activation alone on a 4M-element input (target: <= 3x nn.ReLU);
-2. peak extra memory during forward + backward (tensor storage seen by a TorchDispatchMode), as the
+2. the same for the VAF under torch.compile (inductor) against eager nn.ReLU, and the compile time;
+3. peak extra memory during forward + backward (tensor storage seen by a TorchDispatchMode), as the
    peak above nn.ReLU's peak (target: <= one input-sized tensor), and the bytes each method saves
    for backward (saved_tensors_hooks);
-3. a whole training step (forward, cross-entropy, backward, Adam step) of the Fashion-MNIST MLP
+4. a whole training step (forward, cross-entropy, backward, Adam step) of the Fashion-MNIST MLP
    784-256-256-10 at batch 256 (target: <= 1.25x the ReLU step).
 
 Run: ``.venv/bin/python benchmarks/activations.py [--repeats N] [--threads T]``; writes
@@ -176,6 +177,7 @@ def _step(model: nn.Module, X: torch.Tensor, y: torch.Tensor):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile timing")
     parser.add_argument(
         "--threads",
         type=int,
@@ -200,6 +202,28 @@ def main() -> None:
         "target_vaf_over_relu": 3.0,
     }
     fb["target_met"] = fb["vaf_over_relu"] <= 3.0
+
+    # 1b. the same under torch.compile (inductor fuses the VAF formula into one kernel)
+    compiled: dict[str, object] = {}
+    if not args.no_compile:
+        import warnings
+
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cvaf = torch.compile(methods["vaf"])
+            _fwd_bwd(cvaf, x, g)()
+        compile_s = time.perf_counter() - t0
+        ct = _time_interleaved(
+            {"relu_eager": _fwd_bwd(methods["relu"], x, g), "vaf_compiled": _fwd_bwd(cvaf, x, g)},
+            args.repeats,
+        )
+        cmed = {k: statistics.median(v) for k, v in ct.items()}
+        compiled = {
+            "median_ms": {k: round(v * 1e3, 3) for k, v in cmed.items()},
+            "vaf_compiled_over_relu_eager": round(cmed["vaf_compiled"] / cmed["relu_eager"], 3),
+            "compile_seconds": round(compile_s, 1),
+        }
 
     # 2. memory
     input_bytes = x.numel() * x.element_size()
@@ -253,6 +277,7 @@ def main() -> None:
             "rational_activations package's CUDA kernels do not apply on CPU",
         },
         "forward_backward": fb,
+        "forward_backward_torch_compile": compiled,
         "memory": mem,
         "training_step": step,
     }

@@ -58,7 +58,7 @@ INITS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 # Elements per chunk in the fast (layer-shared ReLU) path: keeps temporaries cache-sized and far
 # below one input-sized tensor.
-CHUNK = 1 << 18
+CHUNK = 1 << 17
 # Inputs with fewer elements than SMALL are differentiated by plain autograd through
 # vaf_reference (fewer Python-level ops: faster on tiny tensors, where memory does not matter);
 # larger ones use the memory-lean Functions (the chunked layer/ReLU path from FAST_MIN elements).
@@ -239,13 +239,10 @@ class _VAFLayerReLU(torch.autograd.Function):
                 s1[j], sx[j] = total1 - s1[j], totalx - sx[j]
             elif bl[j] == 0.0:
                 s1[j], sx[j] = (total1, totalx) if cl[j] > 0 else (0.0, 0.0)
-        S1 = torch.tensor(s1, dtype=torch.float64)
-        SX = torch.tensor(sx, dtype=torch.float64)
-        A_, B_, C_ = (t.detach().double().cpu() for t in (a, b, c))
         dev = dict(dtype=a.dtype, device=a.device)
-        ga = (B_ * SX + C_ * S1).to(**dev)
-        gb = (A_ * SX).to(**dev)
-        gcc = (A_ * S1).to(**dev)
+        ga = torch.tensor([bl[j] * sx[j] + cl[j] * s1[j] for j in range(k)], **dev)
+        gb = torch.tensor([al[j] * sx[j] for j in range(k)], **dev)
+        gcc = torch.tensor([al[j] * s1[j] for j in range(k)], **dev)
         g0 = torch.tensor(total1, **dev)
         return (gx.view_as(x) if need_x else None), g0, ga, gb, gcc
 
