@@ -1,0 +1,584 @@
+"""Hessians of a training loss: Hessian-vector products, the full Hessian, Lanczos spectra.
+
+Everything here works on the flat parameter vector ``theta`` of a model (its trainable
+parameters in ``named_parameters()`` order, concatenated), of length ``n``:
+
+* :class:`HessianOperator` — the loss ``L(theta) = loss(model(X; theta), y)`` with its gradient,
+  Hessian-vector products (``torch.func`` forward-over-reverse, or a cached double backward),
+  batched products ``H @ V`` (``vmap``) and the full ``(n, n)`` Hessian built from batched HVPs.
+* :func:`lanczos` — Lanczos with full reorthogonalisation for the top-k / bottom-k eigenvalues
+  of any symmetric operator given as a matvec (the extreme eigenvalues at both ends converge
+  together; there is no need for the shift that power iteration needs for the most negative one).
+* :func:`spectral_density` — stochastic Lanczos quadrature (the eigenvalue density).
+* :func:`hessian_eigenvalues` — the full spectrum (small nets) or k extreme eigenvalues.
+
+Optionally, known symmetry directions (e.g. the ReLU rescaling directions of
+:func:`nngeom.symmetry.rescaling_directions`) are projected out: the spectrum is then that of
+the Hessian restricted to their orthogonal complement (``n - r`` eigenvalues), and the result
+says so.
+
+The data loss is taken to be a *mean over examples* (true for "mse", "sse" and "ce"): with
+``batch_size`` the data are processed in chunks and the chunks weighted by their size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, jvp, vmap
+
+from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from .train import LossFn, loss_fn
+
+__all__ = [
+    "HessianOperator",
+    "hessian",
+    "hvp",
+    "lanczos",
+    "LanczosResult",
+    "spectral_density",
+    "SpectralDensity",
+    "hessian_eigenvalues",
+    "count_eigenvalues",
+    "MAX_FULL_PARAMETERS",
+]
+
+# Above this many parameters, the full Hessian (n^2 float64 entries) is refused without k.
+MAX_FULL_PARAMETERS = 20_000
+
+
+def _check_data(model: nn.Module, X: Tensor, y: Tensor) -> None:
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor):
+        raise InvalidInput("X and y must be torch tensors")
+    if X.ndim != 2:
+        raise InvalidInput(f"X must have shape (N, input_dim), got {tuple(X.shape)}")
+    if X.shape[0] == 0:
+        raise InvalidInput("X is empty (N = 0): the loss of no data has no Hessian")
+    if y.shape[0] != X.shape[0]:
+        raise InvalidInput(
+            f"X has {X.shape[0]} examples but y has {y.shape[0]}; pass matching rows"
+        )
+    first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+    if first is not None and first.in_features != X.shape[1]:
+        raise InvalidInput(
+            f"X has {X.shape[1]} features but the model's first Linear layer takes "
+            f"{first.in_features}; pass data of the model's input size"
+        )
+    if X.is_floating_point() and not torch.isfinite(X).all():
+        raise InvalidInput("X contains NaN or inf; clean the data first")
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        raise InvalidInput("y contains NaN or inf; clean the data first")
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise InvalidModel(
+                f"parameter {name} has NaN or inf entries; retrain or re-initialise the model"
+            )
+
+
+def _load_jvp_decompositions() -> None:
+    # torch loads its forward-AD decompositions lazily on the first jvp, scripting them with
+    # torch.jit (which warns that it is deprecated); load them once here, quietly.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.autograd.forward_ad import _maybe_load_decompositions
+
+        _maybe_load_decompositions()
+
+
+def _mse(f: Tensor, y: Tensor) -> Tensor:
+    # nn.functional.mse_loss fails under torch.func forward-over-reverse in torch 2.13
+    # ("ZeroTensors are immutable"); this is the same quantity, written out.
+    return ((f - y) ** 2).mean()
+
+
+class HessianOperator:
+    """The Hessian of ``loss(model(X), y)`` with respect to the model's trainable parameters.
+
+    Args:
+        model: any module (an MLP from :func:`nngeom.mlp`, or another); not modified.
+        X: inputs ``(N, input_dim)``, same dtype/device as the model.
+        y: targets ``(N, output_dim)`` (float) or labels ``(N,)`` (int, for ``loss="ce"``).
+        loss: ``"mse"``, ``"sse"``, ``"ce"`` or a callable ``(output, y) -> mean loss``.
+        batch_size: process the data in chunks of this many examples (None: all at once).
+        method: HVP implementation: ``"func"`` (torch.func jvp of grad, vmappable) or
+            ``"autograd"`` (double backward through a cached gradient graph, like PyHessian;
+            one data chunk only).
+
+    Attributes:
+        n: number of parameters; ``theta``: the flat parameter vector ``(n,)`` (a detached copy).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        X: Tensor,
+        y: Tensor,
+        loss: str | LossFn = "mse",
+        *,
+        batch_size: int | None = None,
+        method: str = "func",
+    ) -> None:
+        _check_data(model, X, y)
+        _load_jvp_decompositions()
+        if method not in ("func", "autograd"):
+            raise InvalidInput(f"unknown HVP method {method!r}; use 'func' or 'autograd'")
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInput(f"batch_size must be >= 1 or None, got {batch_size}")
+        self.model = model
+        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "callable")
+        self._f = _mse if loss == "mse" else loss_fn(loss)
+        named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+        if not named:
+            raise InvalidInput("the model has no trainable parameters: its Hessian is empty")
+        self.names = [k for k, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.numels = [p.numel() for _, p in named]
+        self.n = int(sum(self.numels))
+        self.theta = torch.cat([p.detach().reshape(-1) for _, p in named])
+        self.dtype, self.device = self.theta.dtype, self.theta.device
+        self._frozen = {k: p.detach() for k, p in model.named_parameters() if not p.requires_grad}
+        self._buffers = dict(model.named_buffers())
+        N = X.shape[0]
+        bs = N if batch_size is None else min(batch_size, N)
+        self.chunks = [(X[s : s + bs], y[s : s + bs], min(bs, N - s) / N) for s in range(0, N, bs)]
+        self.method = method
+        if method == "autograd" and len(self.chunks) > 1:
+            raise InvalidInput("method='autograd' caches one gradient graph: use batch_size=None")
+        self._graph: tuple[list[Tensor], list[Tensor]] | None = None
+
+    # -- the loss as a function of theta -----------------------------------------------------
+    def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
+        """``theta`` ``(n,)`` -> ``{name: tensor}`` with the parameters' shapes (views)."""
+        out: dict[str, Tensor] = {}
+        o = 0
+        for name, shape, k in zip(self.names, self.shapes, self.numels):
+            out[name] = theta[o : o + k].view(shape)
+            o += k
+        out.update(self._frozen)
+        return out
+
+    def loss_at(self, theta: Tensor, X: Tensor, y: Tensor) -> Tensor:
+        """The loss of the model with parameters ``theta`` on ``(X, y)`` (differentiable)."""
+        out = functional_call(self.model, (self.unflatten(theta), self._buffers), (X,))
+        return self._f(out, y)
+
+    def loss(self, theta: Tensor | None = None) -> float:
+        """The loss on all the data (at ``theta``, default the model's parameters)."""
+        theta = self.theta if theta is None else theta
+        with torch.no_grad():
+            return float(sum(w * self.loss_at(theta, Xc, yc) for Xc, yc, w in self.chunks))
+
+    def gradient(self, theta: Tensor | None = None) -> Tensor:
+        """The gradient ``(n,)`` of the loss on all the data."""
+        theta = self.theta if theta is None else theta
+        g = torch.zeros_like(theta)
+        for Xc, yc, w in self.chunks:
+            g += w * grad(self.loss_at)(theta, Xc, yc)
+        return g.detach()
+
+    # -- products ------------------------------------------------------------------------
+    def _hvp_chunk(self, v: Tensor, Xc: Tensor, yc: Tensor) -> Tensor:
+        return jvp(lambda t: grad(self.loss_at)(t, Xc, yc), (self.theta,), (v,))[1]
+
+    def matvec(self, v: Tensor) -> Tensor:
+        """``H @ v`` for ``v`` of shape ``(n,)``."""
+        v = self._vector(v)
+        if self.method == "autograd":
+            params, grads = self._cached_graph()
+            parts = torch.split(v, self.numels)
+            hv = torch.autograd.grad(
+                grads, params, [p.view(s) for p, s in zip(parts, self.shapes)], retain_graph=True
+            )
+            return torch.cat([h.reshape(-1) for h in hv]).detach()
+        out = torch.zeros_like(v)
+        for Xc, yc, w in self.chunks:
+            out += w * self._hvp_chunk(v, Xc, yc)
+        return out.detach()
+
+    def matmat(self, V: Tensor, chunk: int = 256) -> Tensor:
+        """``H @ V.T`` row by row: ``V`` ``(m, n)`` -> ``(m, n)`` (batched HVPs with vmap)."""
+        if V.ndim != 2 or V.shape[1] != self.n:
+            raise InvalidInput(f"V must have shape (m, {self.n}), got {tuple(V.shape)}")
+        V = V.to(self.dtype)
+        rows = []
+        for s in range(0, V.shape[0], chunk):
+            block = V[s : s + chunk]
+            acc = torch.zeros_like(block)
+            for Xc, yc, w in self.chunks:
+                acc += w * vmap(lambda v, Xc=Xc, yc=yc: self._hvp_chunk(v, Xc, yc))(block)
+            rows.append(acc.detach())
+        return torch.cat(rows) if rows else V.new_zeros(0, self.n)
+
+    def full(self, chunk: int | None = None) -> Tensor:
+        """The full symmetric Hessian ``(n, n)``, built from batched HVPs on identity columns."""
+        if self.n > MAX_FULL_PARAMETERS:
+            raise InvalidInput(
+                f"the model has {self.n:,} parameters: its full Hessian would take "
+                f"{self.n**2 * 8 / 1e9:.1f} GB; use Lanczos (k=...) for the extreme eigenvalues"
+            )
+        if chunk is None:
+            # keep the vmapped activations around ~64 MB per chunk
+            per_column = max(1, sum(int(Xc.shape[0]) for Xc, _, _ in self.chunks[:1]) * 64)
+            chunk = int(max(16, min(1024, 8_000_000 // per_column)))
+        H = torch.empty(self.n, self.n, dtype=self.dtype, device=self.device)
+        for s in range(0, self.n, chunk):
+            e = min(self.n, s + chunk)
+            E = torch.zeros(e - s, self.n, dtype=self.dtype, device=self.device)
+            E[torch.arange(e - s), torch.arange(s, e)] = 1.0
+            H[s:e] = self.matmat(E, chunk=chunk)
+        return 0.5 * (H + H.T)
+
+    def _vector(self, v: Tensor) -> Tensor:
+        if not isinstance(v, Tensor) or v.shape != (self.n,):
+            raise InvalidInput(
+                f"v must be a tensor of shape ({self.n},), got {getattr(v, 'shape', v)}"
+            )
+        return v.to(dtype=self.dtype, device=self.device)
+
+    def _cached_graph(self) -> tuple[list[Tensor], list[Tensor]]:
+        if self._graph is None:
+            params = [
+                p.detach().clone().requires_grad_(True) for p in self.unflatten(self.theta).values()
+            ]
+            params = params[: len(self.names)]
+            Xc, yc, _ = self.chunks[0]
+            mapping = dict(zip(self.names, params))
+            mapping.update(self._frozen)
+            out = functional_call(self.model, (mapping, self._buffers), (Xc,))
+            grads = torch.autograd.grad(self._f(out, yc), params, create_graph=True)
+            self._graph = (params, list(grads))
+        return self._graph
+
+
+def hvp(
+    model: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    v: Tensor,
+    loss: str | LossFn = "mse",
+    *,
+    method: str = "func",
+) -> Tensor:
+    """One Hessian-vector product ``H @ v`` (``v``: flat ``(n,)``, parameters in model order)."""
+    return HessianOperator(model, X, y, loss, method=method).matvec(v)
+
+
+def hessian(
+    model: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    loss: str | LossFn = "mse",
+    *,
+    batch_size: int | None = None,
+) -> Tensor:
+    """The full Hessian ``(n, n)`` of the loss with respect to the trainable parameters."""
+    return HessianOperator(model, X, y, loss, batch_size=batch_size).full()
+
+
+# ------------------------------------------------------------------------------------------
+# Lanczos
+
+
+@dataclass
+class LanczosResult:
+    """Extreme eigenvalues found by :func:`lanczos`.
+
+    Attributes:
+        eigenvalues: ascending float64 array of the wanted Ritz values.
+        eigenvectors: ``(n, len(eigenvalues))`` tensor of Ritz vectors, or None.
+        residuals: ``||H x - theta x||`` bound for each Ritz pair.
+        iterations: number of matvecs used.
+        converged: whether every wanted pair met the tolerance.
+    """
+
+    eigenvalues: np.ndarray
+    eigenvectors: Tensor | None
+    residuals: np.ndarray
+    iterations: int
+    converged: bool
+
+
+def _orthonormal_basis(
+    D: Tensor | None, n: int, dtype: torch.dtype, device: torch.device
+) -> Tensor | None:
+    if D is None:
+        return None
+    if D.ndim != 2 or D.shape[0] != n:
+        raise InvalidInput(
+            f"directions to project out must have shape ({n}, r), got {tuple(D.shape)}"
+        )
+    if D.shape[1] == 0:
+        return None
+    Q, R = torch.linalg.qr(D.to(dtype=dtype, device=device))
+    keep = R.diagonal().abs() > 1e-12 * max(1.0, float(R.diagonal().abs().max()))
+    return Q[:, keep]
+
+
+def lanczos(
+    matvec: Callable[[Tensor], Tensor],
+    n: int,
+    k: int = 10,
+    which: str = "largest",
+    *,
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+    project: Tensor | None = None,
+    return_vectors: bool = False,
+    check_every: int = 5,
+) -> LanczosResult:
+    """Extreme eigenvalues of a symmetric operator by Lanczos with full reorthogonalisation.
+
+    Args:
+        matvec: ``v (n,) -> A v (n,)``.
+        n: dimension.
+        k: number of eigenvalues wanted (at each end for ``which="both"``).
+        which: ``"largest"`` (algebraic), ``"smallest"`` (algebraic, i.e. the most negative) or
+            ``"both"`` (k at each end).
+        tol: stop when every wanted Ritz pair has residual ``<= tol * max|theta|``
+            (eigenvalue errors are about ``residual^2 / gap``, far smaller).
+        max_iter: at most this many matvecs (default ``min(n, max(20 k + 40, 200))``... capped by n).
+        seed: seed of the random start vector.
+        project: optional ``(n, r)`` directions; the operator is restricted to their orthogonal
+            complement (``n - r`` dimensions).
+        return_vectors: also return the Ritz vectors.
+
+    Returns:
+        :class:`LanczosResult` with ascending eigenvalues.
+    """
+    if which not in ("largest", "smallest", "both"):
+        raise InvalidInput(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInput(f"k must be a positive int, got {k!r}")
+    Q = _orthonormal_basis(project, n, dtype, torch.device(device))
+    dim = n - (0 if Q is None else Q.shape[1])
+    wanted = k if which != "both" else 2 * k
+    if wanted > dim:
+        raise InvalidInput(f"asked for {wanted} eigenvalues of a {dim}-dimensional operator")
+    if max_iter is None:
+        max_iter = max(20 * wanted + 40, 200)
+    m_max = int(min(dim, max(max_iter, wanted)))
+
+    def proj(v: Tensor) -> Tensor:
+        return v if Q is None else v - Q @ (Q.T @ v)
+
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    V = torch.zeros(m_max + 1, n, dtype=dtype, device=device)
+    alpha = np.zeros(m_max)
+    beta = np.zeros(m_max)
+    v = proj(torch.randn(n, generator=gen, dtype=dtype).to(device))
+    V[0] = v / torch.linalg.vector_norm(v)
+    m = 0
+    converged = False
+    for j in range(m_max):
+        w = proj(matvec(V[j]).to(dtype))
+        alpha[j] = float(V[j] @ w)
+        # full reorthogonalisation (classical Gram-Schmidt, twice)
+        for _ in range(2):
+            w = proj(w - V[: j + 1].T @ (V[: j + 1] @ w))
+        b = float(torch.linalg.vector_norm(w))
+        m = j + 1
+        beta[j] = b
+        if m == m_max:
+            break
+        scale = max(float(np.abs(alpha[:m]).max()), float(beta[: m - 1].max()) if m > 1 else 0.0)
+        if b <= 1e-10 * max(scale, 1e-300):
+            # invariant subspace found: continue with a random vector orthogonal to it
+            r = proj(torch.randn(n, generator=gen, dtype=dtype).to(device))
+            for _ in range(2):
+                r = proj(r - V[:m].T @ (V[:m] @ r))
+            rn = float(torch.linalg.vector_norm(r))
+            beta[j] = 0.0
+            if rn <= 1e-8:
+                break
+            V[m] = r / rn
+            continue
+        V[m] = w / b
+        if m >= wanted and m % check_every == 0:
+            theta, S = _tridiag_eig(alpha[:m], beta[: m - 1])
+            idx = _wanted_indices(m, k, which)
+            res = np.abs(b * S[-1, idx])
+            if np.all(res <= tol * max(float(np.abs(theta).max()), 1e-300)):
+                converged = True
+                break
+    theta, S = _tridiag_eig(alpha[:m], beta[: m - 1])
+    idx = _wanted_indices(m, k, which)
+    res = np.abs(beta[m - 1] * S[-1, idx]) if m < dim else np.zeros(len(idx))
+    res[res < 0] = 0.0
+    converged = converged or bool(np.all(res <= tol * max(np.abs(theta).max(), 1e-300)))
+    vecs = None
+    if return_vectors:
+        Sw = torch.as_tensor(S[:, idx], dtype=dtype, device=device)
+        vecs = V[:m].T @ Sw
+    return LanczosResult(theta[idx].copy(), vecs, res, m, converged)
+
+
+def _tridiag_eig(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    T = np.diag(a) + np.diag(b, 1) + np.diag(b, -1)
+    return np.linalg.eigh(T)
+
+
+def _wanted_indices(m: int, k: int, which: str) -> np.ndarray:
+    k = min(k, m)
+    if which == "largest":
+        return np.arange(m - k, m)
+    if which == "smallest":
+        return np.arange(0, k)
+    lo = np.arange(0, min(k, m))
+    hi = np.arange(max(m - k, k), m)
+    return np.concatenate([lo, hi])
+
+
+# ------------------------------------------------------------------------------------------
+# Spectral density
+
+
+@dataclass
+class SpectralDensity:
+    """Stochastic Lanczos quadrature: Ritz nodes and weights per probe vector.
+
+    ``nodes[p]`` and ``weights[p]`` (each of length ``m``) give a quadrature rule for
+    ``v_p^T f(H) v_p / n``; their average over probes approximates the eigenvalue density.
+    """
+
+    nodes: np.ndarray  # (n_probes, m)
+    weights: np.ndarray  # (n_probes, m), each row sums to 1
+
+    def density(self, grid: np.ndarray, sigma: float) -> np.ndarray:
+        """Gaussian-broadened density on ``grid`` (integrates to ~1)."""
+        grid = np.asarray(grid, dtype=np.float64)
+        diff = grid[None, None, :] - self.nodes[:, :, None]
+        g = np.exp(-0.5 * (diff / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+        return (self.weights[:, :, None] * g).sum(axis=1).mean(axis=0)
+
+
+def spectral_density(
+    matvec: Callable[[Tensor], Tensor],
+    n: int,
+    *,
+    n_probes: int = 4,
+    steps: int = 80,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> SpectralDensity:
+    """Stochastic Lanczos quadrature with Rademacher probes (``steps`` Lanczos steps each)."""
+    if n_probes < 1 or steps < 1:
+        raise InvalidInput("n_probes and steps must be >= 1")
+    steps = min(steps, n)
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    all_nodes, all_weights = [], []
+    for _ in range(n_probes):
+        v = (torch.randint(0, 2, (n,), generator=gen).to(dtype) * 2 - 1).to(device)
+        V = torch.zeros(steps, n, dtype=dtype, device=device)
+        V[0] = v / math.sqrt(n)
+        a, b = [], []
+        m = steps
+        for j in range(steps):
+            w = matvec(V[j]).to(dtype)
+            a.append(float(V[j] @ w))
+            w = w - a[-1] * V[j] - (b[-1] * V[j - 1] if j > 0 else 0.0)
+            w = w - V[: j + 1].T @ (V[: j + 1] @ w)
+            bn = float(torch.linalg.vector_norm(w))
+            if j == steps - 1 or bn < 1e-12:
+                m = j + 1
+                break
+            b.append(bn)
+            V[j + 1] = w / bn
+        theta, S = _tridiag_eig(np.array(a[:m]), np.array(b[: m - 1]))
+        nodes = np.zeros(steps)
+        weights = np.zeros(steps)
+        nodes[:m], weights[:m] = theta, S[0] ** 2
+        all_nodes.append(nodes)
+        all_weights.append(weights)
+    return SpectralDensity(np.array(all_nodes), np.array(all_weights))
+
+
+# ------------------------------------------------------------------------------------------
+# The public entry point
+
+
+def hessian_eigenvalues(
+    model: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    loss: str | LossFn = "mse",
+    k: int | None = None,
+    *,
+    which: str = "largest",
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    batch_size: int | None = None,
+    project: Tensor | str | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Eigenvalues of the loss Hessian, ascending (float64 numpy array).
+
+    Args:
+        model, X, y, loss: as in :class:`HessianOperator`.
+        k: None for the full spectrum (``n <= MAX_FULL_PARAMETERS``); otherwise the ``k``
+            extreme eigenvalues by Lanczos: top-k (``which="largest"``), bottom-k
+            (``"smallest"``: the most negative) or both ends (``"both"``: ``2k`` values).
+        tol: Lanczos residual tolerance (relative to the largest |eigenvalue|).
+        project: ``"rescaling"`` to project out the ReLU rescaling directions
+            (:func:`nngeom.symmetry.rescaling_directions`), or an ``(n, r)`` tensor of
+            directions; the spectrum is then that of the Hessian restricted to their
+            orthogonal complement (``n - r`` eigenvalues for the full spectrum).
+        seed: seed of the Lanczos start vector.
+    """
+    op = HessianOperator(model, X, y, loss, batch_size=batch_size)
+    D = None
+    if isinstance(project, str):
+        if project != "rescaling":
+            raise InvalidInput(
+                f"project must be 'rescaling' or a tensor of directions, got {project!r}"
+            )
+        from .symmetry import rescaling_directions
+
+        D = rescaling_directions(model)
+    elif project is not None:
+        D = project
+    Q = _orthonormal_basis(D, op.n, op.dtype, op.device) if D is not None else None
+    if k is None:
+        H = op.full()
+        if Q is not None:
+            # orthonormal basis of the complement: the last n - r columns of a full QR
+            full_q, _ = torch.linalg.qr(Q, mode="complete")
+            B = full_q[:, Q.shape[1] :]
+            H = B.T @ H @ B
+        return torch.linalg.eigvalsh(H.to(torch.float64)).cpu().numpy()
+    res = lanczos(
+        op.matvec,
+        op.n,
+        k,
+        which,
+        tol=tol,
+        max_iter=max_iter,
+        seed=seed,
+        dtype=op.dtype,
+        device=op.device,
+        project=Q,
+    )
+    return res.eigenvalues
+
+
+def count_eigenvalues(eigenvalues: np.ndarray, zero_tol: float = 1e-7) -> tuple[int, int, int]:
+    """``(n_negative, n_zero, n_positive)`` with ``|lambda| <= zero_tol * max|lambda|`` counted as zero."""
+    ev = np.asarray(eigenvalues, dtype=np.float64)
+    if ev.size == 0:
+        return 0, 0, 0
+    thr = zero_tol * max(float(np.abs(ev).max()), 1e-300)
+    n_zero = int(np.sum(np.abs(ev) <= thr))
+    n_neg = int(np.sum(ev < -thr))
+    return n_neg, n_zero, int(ev.size - n_neg - n_zero)

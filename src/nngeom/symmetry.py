@@ -1,0 +1,1015 @@
+"""Permutation symmetry of MLPs: permutations, permutation points, saddles, valleys, counting.
+
+After Brea, Simsek, Illing & Gerstner (2019), "Weight-space symmetry in deep networks gives rise
+to permutation saddles, connected by equal-loss valleys across the loss landscape".
+
+Conventions: hidden layers are numbered from 0; neuron ``m`` of hidden layer ``l`` has the
+*incoming* vector ``(W_l[m, :], b_l[m])`` and the *outgoing* vector ``W_{l+1}[:, m]`` (of length
+``n_{l+1}``, the next layer's width or the output size). Functions return new modules (an
+``nn.Sequential`` of Linear + activation layers) and never modify their inputs.
+
+* :func:`permute`, :func:`canonical_form`, :func:`match_weights`, :func:`equivalent` —
+  the ``prod n_l!`` equivalent copies of a network, and finding the permutation between two.
+* :func:`merge_neurons` / :func:`split_neuron` / :func:`embed_merged` — a permutation point is
+  a net in which two neurons of a layer have equal incoming vectors; it is the image of a net
+  with one neuron fewer (the *reduced* net: incoming averaged, outgoing summed) under a split
+  ``a -> (lam a, (1 - lam) a)``; every ``lam`` gives the same function.
+* :func:`find_permutation_saddle` — optimise the reduced net to a critical point (float64
+  L-BFGS, then Newton steps with a pseudo-inverse / MINRES), embed it back, and report its loss,
+  gradient norm, Hessian spectrum, saddle index and zero eigenvalues against the theory
+  (at least ``n_{l+1}`` zero eigenvalues: the flat directions ``(delta, -delta)``).
+* :func:`equal_loss_path` — the three-segment constant-loss path from a configuration to its
+  ``(i j)``-swapped copy; :func:`linear_path_losses`, :func:`bezier_path` for comparison.
+* :func:`count_equivalent_minima`, :func:`count_permutation_points`,
+  :func:`permutation_point_factor` — exact counts (Python ints / Fractions).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from .hessian import MAX_FULL_PARAMETERS, HessianOperator, count_eigenvalues, lanczos
+from .nets import MLP, as_mlp
+from .train import LossFn, loss_fn, train
+
+__all__ = [
+    "permute",
+    "permute_all",
+    "canonical_form",
+    "match_weights",
+    "equivalent",
+    "merge_neurons",
+    "split_neuron",
+    "embed_merged",
+    "merge_pairs",
+    "flat_directions",
+    "rescaling_directions",
+    "find_critical_point",
+    "find_permutation_saddle",
+    "PermutationPoint",
+    "CriticalPoint",
+    "equal_loss_path",
+    "EqualLossPath",
+    "path_losses",
+    "linear_path_losses",
+    "bezier_path",
+    "BezierPath",
+    "count_equivalent_minima",
+    "count_permutation_points",
+    "permutation_point_factor",
+    "flatten_parameters",
+    "load_flat_parameters",
+]
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def _view(model: nn.Module, *, need_hidden: bool = True) -> MLP:
+    view = as_mlp(model)
+    if need_hidden and view.depth == 0:
+        raise UnsupportedModel(
+            "the model has no hidden layer: permutation symmetry needs at least one hidden layer "
+            "(Linear, activation, Linear)"
+        )
+    return view
+
+
+def _check_layer(view: MLP, layer: int) -> int:
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+        raise InvalidInput(
+            f"layer must be an int (hidden layers are numbered from 0), got {layer!r}"
+        )
+    if not 0 <= int(layer) < view.depth:
+        raise InvalidInput(
+            f"hidden layer {layer} does not exist: the model has {view.depth} hidden layer(s), "
+            f"numbered 0..{view.depth - 1}"
+        )
+    return int(layer)
+
+
+def _check_neuron(view: MLP, layer: int, i: int, what: str = "neuron") -> int:
+    width = view.widths[layer]
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < width:
+        raise InvalidInput(
+            f"{what} {i!r} is out of range: hidden layer {layer} has neurons 0..{width - 1}"
+        )
+    return int(i)
+
+
+def _check_pair(view: MLP, layer: int, i: int, j: int) -> tuple[int, int]:
+    layer = _check_layer(view, layer)
+    if view.widths[layer] < 2:
+        raise InvalidInput(
+            f"hidden layer {layer} has width 1: a permutation point needs two neurons in the layer"
+        )
+    i, j = _check_neuron(view, layer, i, "neuron i"), _check_neuron(view, layer, j, "neuron j")
+    if i == j:
+        raise InvalidInput(f"i and j must be two different neurons, got i == j == {i}")
+    return i, j
+
+
+def _rebuild(view: MLP, weights: list[Tensor], biases: list[Tensor | None]) -> nn.Sequential:
+    """A new Sequential with the given weights/biases and copies of the view's activations."""
+    layers: list[nn.Module] = []
+    for idx, (W, b) in enumerate(zip(weights, biases)):
+        lin = nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=W.dtype, device=W.device)
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            if b is not None:
+                lin.bias.copy_(b)
+        layers.append(lin)
+        if idx < len(view.activations):
+            layers.append(copy.deepcopy(view.activations[idx]))
+    if view.output_activation is not None:
+        layers.append(copy.deepcopy(view.output_activation))
+    return nn.Sequential(*layers)
+
+
+def _parts(view: MLP) -> tuple[list[Tensor], list[Tensor | None]]:
+    W = [lin.weight.detach().clone() for lin in view.linears]
+    b = [lin.bias.detach().clone() if lin.bias is not None else None for lin in view.linears]
+    return W, b
+
+
+def flatten_parameters(model: nn.Module) -> Tensor:
+    """The model's parameters concatenated in ``named_parameters()`` order: ``(n,)``."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def load_flat_parameters(model: nn.Module, theta: Tensor) -> nn.Module:
+    """A copy of ``model`` with parameters ``theta`` ``(n,)`` (inverse of :func:`flatten_parameters`)."""
+    out = copy.deepcopy(model)
+    n = sum(p.numel() for p in out.parameters())
+    if theta.shape != (n,):
+        raise InvalidInput(f"theta must have shape ({n},), got {tuple(theta.shape)}")
+    torch.nn.utils.vector_to_parameters(
+        theta.detach().to(next(out.parameters()).dtype), out.parameters()
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# permutations
+
+
+def _check_perm(perm: Sequence[int], width: int, layer: int) -> list[int]:
+    try:
+        p = [int(v) for v in perm]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"perm must be a sequence of ints, got {perm!r}") from exc
+    if sorted(p) != list(range(width)):
+        raise InvalidInput(
+            f"perm {p} is not a permutation of 0..{width - 1} (hidden layer {layer} has {width} neurons)"
+        )
+    return p
+
+
+def permute(model: nn.Module, layer: int, perm: Sequence[int]) -> nn.Sequential:
+    """The same function with the neurons of hidden ``layer`` reordered.
+
+    New neuron ``m`` is old neuron ``perm[m]``: rows of ``W_layer``/``b_layer`` and columns of
+    ``W_{layer+1}`` are permuted. Returns a new ``nn.Sequential``.
+    """
+    view = _view(model)
+    layer = _check_layer(view, layer)
+    p = torch.tensor(_check_perm(perm, view.widths[layer], layer), device=view.device)
+    W, b = _parts(view)
+    W[layer] = W[layer][p]
+    if b[layer] is not None:
+        b[layer] = b[layer][p]
+    W[layer + 1] = W[layer + 1][:, p]
+    return _rebuild(view, W, b)
+
+
+def permute_all(model: nn.Module, perms: Sequence[Sequence[int] | None]) -> nn.Sequential:
+    """Apply one permutation per hidden layer (``None`` leaves a layer as it is)."""
+    view = _view(model)
+    if len(perms) != view.depth:
+        raise InvalidInput(
+            f"need one permutation per hidden layer ({view.depth}), got {len(perms)}"
+        )
+    out: nn.Module = model
+    for layer, perm in enumerate(perms):
+        if perm is not None:
+            out = permute(out, layer, perm)
+    return out if out is not model else _rebuild(view, *_parts(view))
+
+
+def canonical_form(model: nn.Module) -> tuple[nn.Sequential, list[list[int]]]:
+    """The representative of the model's permutation class with sorted neurons.
+
+    Layer by layer (0 first), neurons are sorted lexicographically by their incoming vector
+    ``(W_l[m, :], b_l[m])`` (after the previous layer has been sorted). Two nets with distinct
+    neurons compute the same function up to permutation iff their canonical forms are equal.
+    Returns ``(canonical model, perms)`` with ``canonical = permute_all(model, perms)``.
+    """
+    view = _view(model)
+    W, b = _parts(view)
+    perms = []
+    for l in range(view.depth):
+        inc = W[l] if b[l] is None else torch.cat([W[l], b[l][:, None]], dim=1)
+        keys = inc.cpu().numpy()
+        order = np.lexsort(keys.T[::-1])
+        perms.append([int(v) for v in order])
+        p = torch.as_tensor(order, device=W[l].device)
+        W[l] = W[l][p]
+        if b[l] is not None:
+            b[l] = b[l][p]
+        W[l + 1] = W[l + 1][:, p]
+    return _rebuild(view, W, b), perms
+
+
+def match_weights(
+    model_a: nn.Module, model_b: nn.Module, *, max_iter: int = 100, seed: int = 0
+) -> list[list[int]]:
+    """Permutations that bring ``model_b``'s weights closest to ``model_a``'s (weight matching).
+
+    Coordinate descent over layers (Ainsworth et al. 2023, "Git Re-Basin"): each layer's
+    permutation maximises ``<incoming_a, incoming_b P> + <outgoing_a, P outgoing_b>`` with the
+    other layers fixed, solved exactly by ``scipy.optimize.linear_sum_assignment``; layers are
+    visited in a seeded random order until no permutation changes. For two nets that are exact
+    permutations of each other with distinct neurons, the result is that permutation.
+
+    Returns one permutation per hidden layer, to be used as ``permute_all(model_b, perms)``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    va, vb = _view(model_a), _view(model_b)
+    if va.sizes != vb.sizes:
+        raise InvalidInput(f"the two models have different sizes: {va.sizes} vs {vb.sizes}")
+    Wa, ba = _parts(va)
+    Wb, bb = _parts(vb)
+    Wa = [w.double().cpu() for w in Wa]
+    Wb = [w.double().cpu() for w in Wb]
+    ba = [x.double().cpu() if x is not None else None for x in ba]
+    bb = [x.double().cpu() if x is not None else None for x in bb]
+    L = va.depth
+    perms = [torch.arange(n) for n in va.widths]
+    rng = np.random.default_rng(seed)
+    for _ in range(max_iter):
+        changed = False
+        for l in rng.permutation(L):
+            l = int(l)
+            # incoming of b with the previous layer's permutation applied to its columns
+            inc_b = Wb[l] if l == 0 else Wb[l][:, perms[l - 1]]
+            cost = Wa[l] @ inc_b.T
+            if ba[l] is not None:
+                cost = cost + torch.outer(ba[l], bb[l])
+            out_b = Wb[l + 1] if l + 1 == L else Wb[l + 1][perms[l + 1]]
+            cost = cost + Wa[l + 1].T @ out_b
+            rows, cols = linear_sum_assignment(cost.numpy(), maximize=True)
+            new = torch.as_tensor(cols[np.argsort(rows)])
+            if not torch.equal(new, perms[l]):
+                perms[l], changed = new, True
+        if not changed:
+            break
+    return [[int(v) for v in p] for p in perms]
+
+
+def equivalent(model_a: nn.Module, model_b: nn.Module, *, atol: float = 1e-10) -> bool:
+    """Whether ``model_b`` is a neuron permutation of ``model_a`` (weights equal to ``atol``)."""
+    va, vb = _view(model_a), _view(model_b)
+    if va.sizes != vb.sizes:
+        return False
+    perms = match_weights(model_a, model_b)
+    pb = as_mlp(permute_all(model_b, perms))
+    for la, lb in zip(va.linears, pb.linears):
+        if not torch.allclose(la.weight.double(), lb.weight.double(), rtol=0, atol=atol):
+            return False
+        if (la.bias is None) != (lb.bias is None):
+            return False
+        if la.bias is not None and not torch.allclose(
+            la.bias.double(), lb.bias.double(), rtol=0, atol=atol
+        ):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------
+# merge and split
+
+
+def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Sequential:
+    """The reduced net: neurons ``i`` and ``j`` of ``layer`` merged into one (width ``n - 1``).
+
+    The merged neuron's incoming vector is the average of the two, its outgoing vector the sum;
+    it takes the place of ``min(i, j)`` and neuron ``max(i, j)`` is removed. When the two
+    incoming vectors are equal (a permutation point) the reduced net computes the same function.
+    """
+    view = _view(model)
+    i, j = _check_pair(view, layer, i, j)
+    lo, hi = min(i, j), max(i, j)
+    W, b = _parts(view)
+    keep = [m for m in range(view.widths[layer]) if m != hi]
+    W[layer][lo] = 0.5 * (W[layer][lo] + W[layer][hi])
+    if b[layer] is not None:
+        b[layer][lo] = 0.5 * (b[layer][lo] + b[layer][hi])
+        b[layer] = b[layer][keep]
+    W[layer] = W[layer][keep]
+    W[layer + 1][:, lo] = W[layer + 1][:, lo] + W[layer + 1][:, hi]
+    W[layer + 1] = W[layer + 1][:, keep]
+    return _rebuild(view, W, b)
+
+
+def split_neuron(
+    model: nn.Module, layer: int, i: int, lam: float = 0.5, position: int | None = None
+) -> nn.Sequential:
+    """Duplicate neuron ``i`` of ``layer`` (width ``n + 1``); the same function for every ``lam``.
+
+    Neuron ``i`` keeps the outgoing vector ``lam * a`` and the copy, inserted at index
+    ``position`` of the new layer (default: last), gets ``(1 - lam) * a``; both have neuron
+    ``i``'s incoming vector.
+    """
+    view = _view(model)
+    layer = _check_layer(view, layer)
+    i = _check_neuron(view, layer, i)
+    if not math.isfinite(float(lam)):
+        raise InvalidInput(f"lam must be a finite number, got {lam!r}")
+    n = view.widths[layer]
+    position = n if position is None else int(position)
+    if not 0 <= position <= n:
+        raise InvalidInput(f"position must be in 0..{n}, got {position}")
+    W, b = _parts(view)
+    a = W[layer + 1][:, i].clone()
+    W[layer + 1][:, i] = lam * a
+    W[layer] = torch.cat([W[layer][:position], W[layer][i : i + 1], W[layer][position:]])
+    if b[layer] is not None:
+        b[layer] = torch.cat([b[layer][:position], b[layer][i : i + 1], b[layer][position:]])
+    col = ((1.0 - lam) * a)[:, None]
+    W[layer + 1] = torch.cat([W[layer + 1][:, :position], col, W[layer + 1][:, position:]], dim=1)
+    return _rebuild(view, W, b)
+
+
+def embed_merged(reduced: nn.Module, layer: int, i: int, j: int, lam: float = 0.5) -> nn.Sequential:
+    """Inverse of :func:`merge_neurons`: split the merged neuron ``min(i, j)`` back into ``i, j``.
+
+    Neuron ``i`` gets outgoing ``lam * a`` and neuron ``j`` gets ``(1 - lam) * a``; both get the
+    merged incoming vector. The result is a permutation point of the full-width net.
+    """
+    view = _view(reduced)
+    layer = _check_layer(view, layer)
+    n = view.widths[layer] + 1
+    if isinstance(i, bool) or isinstance(j, bool) or not (0 <= i < n and 0 <= j < n) or i == j:
+        raise InvalidInput(f"i, j must be two different neurons in 0..{n - 1}, got {i}, {j}")
+    lo, hi = min(i, j), max(i, j)
+    lam_lo = lam if i == lo else 1.0 - lam
+    return split_neuron(reduced, layer, lo, lam_lo, position=hi)
+
+
+def merge_pairs(model: nn.Module, merges: Sequence[tuple[int, int, int]]) -> nn.Sequential:
+    """A K-th order merge: several disjoint pairs ``(layer, i, j)`` (original indices), any layers.
+
+    Within a layer the pairs must be disjoint. The merges are applied in an order that keeps
+    the original indices valid; merged neuron ``min(i, j)`` survives, ``max(i, j)`` is removed.
+    """
+    view = _view(model)
+    seen: dict[int, set[int]] = {}
+    checked = []
+    for item in merges:
+        if len(item) != 3:
+            raise InvalidInput(f"each merge is (layer, i, j), got {item!r}")
+        layer, i, j = item
+        i, j = _check_pair(view, layer, i, j)
+        used = seen.setdefault(int(layer), set())
+        if i in used or j in used:
+            raise InvalidInput(
+                f"merges in layer {layer} must be disjoint pairs; neuron reused in {item}"
+            )
+        used.update((i, j))
+        checked.append((int(layer), i, j))
+    out: nn.Module = model
+    # remove higher indices first so that lower ones keep their meaning
+    for layer, i, j in sorted(checked, key=lambda t: (t[0], -max(t[1], t[2]))):
+        out = merge_neurons(out, layer, i, j)
+    return out if out is not model else _rebuild(view, *_parts(view))
+
+
+# ------------------------------------------------------------------------------------------
+# special directions
+
+
+def _param_offsets(model: nn.Module) -> dict[int, int]:
+    offsets, o = {}, 0
+    for p in model.parameters():
+        offsets[id(p)] = o
+        o += p.numel()
+    return offsets
+
+
+def flat_directions(model: nn.Module, layer: int, i: int, j: int) -> Tensor:
+    """The ``n_{layer+1}`` directions ``(delta on a_i, -delta on a_j)`` of the outgoing weights.
+
+    At a permutation point (equal incoming vectors of ``i`` and ``j``) the loss is constant
+    along each: they span part of the Hessian's kernel. Returns an ``(n, n_{layer+1})`` matrix of
+    unit columns in :func:`flatten_parameters` order.
+    """
+    view = _view(model)
+    i, j = _check_pair(view, layer, i, j)
+    lin = view.linears[layer + 1]
+    off = _param_offsets(model)[id(lin.weight)]
+    n = sum(p.numel() for p in model.parameters())
+    rows, cols = lin.weight.shape
+    D = torch.zeros(n, rows, dtype=view.dtype, device=view.device)
+    s = 1.0 / math.sqrt(2.0)
+    for r in range(rows):
+        D[off + r * cols + i, r] = s
+        D[off + r * cols + j, r] = -s
+    return D
+
+
+def rescaling_directions(model: nn.Module) -> Tensor:
+    """The ReLU rescaling directions ``(w, b, -a)`` of every hidden neuron: ``(n, sum(widths))``.
+
+    For positively homogeneous activations (ReLU, LeakyReLU, Identity) the function is unchanged
+    by ``(w, b, a) -> (c w, c b, a / c)``; the tangent at ``c = 1`` is this direction.
+
+    Raises:
+        UnsupportedModel: an activation that is not positively homogeneous.
+    """
+    view = _view(model)
+    for act in view.activations:
+        if type(act) not in (nn.ReLU, nn.LeakyReLU, nn.Identity):
+            raise UnsupportedModel(
+                f"{type(act).__name__} is not positively homogeneous: the net has no rescaling "
+                "symmetry to project out (only ReLU, LeakyReLU, Identity have one)"
+            )
+    off = _param_offsets(model)
+    n = sum(p.numel() for p in model.parameters())
+    cols = []
+    for l, width in enumerate(view.widths):
+        lin, nxt = view.linears[l], view.linears[l + 1]
+        for m in range(width):
+            d = torch.zeros(n, dtype=view.dtype, device=view.device)
+            o = off[id(lin.weight)] + m * lin.in_features
+            d[o : o + lin.in_features] = lin.weight.detach()[m]
+            if lin.bias is not None:
+                d[off[id(lin.bias)] + m] = lin.bias.detach()[m]
+            o2 = off[id(nxt.weight)]
+            for r in range(nxt.out_features):
+                d[o2 + r * nxt.in_features + m] = -nxt.weight.detach()[r, m]
+            cols.append(d)
+    return torch.stack(cols, dim=1)
+
+
+# ------------------------------------------------------------------------------------------
+# critical points
+
+
+@dataclass
+class CriticalPoint:
+    """A critical point found by :func:`find_critical_point` (model is a float64 copy)."""
+
+    model: nn.Module
+    loss: float
+    grad_norm: float
+    lbfgs_steps: int
+    newton_steps: int
+    history: list[float] = field(default_factory=list)  # gradient norm after each Newton step
+
+
+def _newton_step(op: HessianOperator, g: Tensor, dense: bool) -> Tensor:
+    if dense:
+        H = op.full()
+        evals, evecs = torch.linalg.eigh(H)
+        thr = 1e-12 * max(float(evals.abs().max()), 1e-300)
+        inv = torch.where(evals.abs() > thr, 1.0 / evals, torch.zeros_like(evals))
+        return -(evecs @ (inv * (evecs.T @ g)))
+    from scipy.sparse.linalg import LinearOperator, minres
+
+    A = LinearOperator(
+        (op.n, op.n),
+        matvec=lambda v: (
+            op.matvec(torch.as_tensor(np.asarray(v).ravel(), dtype=op.dtype)).cpu().numpy()
+        ),
+        dtype=np.float64,
+    )
+    s, _ = minres(A, -g.cpu().numpy(), maxiter=200, rtol=1e-10)
+    return torch.as_tensor(s, dtype=op.dtype, device=op.device)
+
+
+def _trust_exact(op: HessianOperator, theta: Tensor, maxiter: int, gtol: float) -> Tensor:
+    from scipy.optimize import minimize
+
+    def as_t(v: np.ndarray) -> Tensor:
+        return torch.as_tensor(v, dtype=op.dtype, device=op.device)
+
+    def hess(v: np.ndarray) -> np.ndarray:
+        op.theta = as_t(v).clone()
+        return op.full().cpu().numpy()
+
+    res = minimize(
+        lambda v: op.loss(as_t(v)),
+        theta.cpu().numpy(),
+        jac=lambda v: op.gradient(as_t(v)).cpu().numpy(),
+        hess=hess,
+        method="trust-exact",
+        options={"maxiter": int(maxiter), "gtol": gtol},
+    )
+    out = as_t(res.x).clone()
+    if not torch.isfinite(out).all():
+        raise InvalidModel(
+            "the trust-region search produced non-finite weights; check the data scale"
+        )
+    return out
+
+
+def find_critical_point(
+    model: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    loss: str | LossFn = "mse",
+    *,
+    lbfgs_steps: int = 50,
+    newton_steps: int = 30,
+    grad_tol: float = 1e-12,
+    trust_steps: int = 300,
+    dense_limit: int = 3000,
+    batch_size: int | None = None,
+) -> CriticalPoint:
+    """Drive a float64 copy of ``model`` to a critical point of the loss.
+
+    L-BFGS (``nngeom.train``, strong Wolfe) first; for nets up to ``dense_limit`` parameters
+    then an exact-Hessian trust-region minimisation (scipy ``trust-exact``, at most
+    ``trust_steps`` iterations); then Newton steps ``theta -= H^+ g`` (dense
+    pseudo-inverse up to ``dense_limit`` parameters, MINRES on Hessian-vector products above),
+    each accepted only if it lowers the gradient norm (with step halving). Newton converges to
+    the nearby critical point whatever its index, so the result may be a saddle.
+
+    Raises:
+        InvalidModel: the loss becomes NaN or infinite during the search.
+    """
+    net = copy.deepcopy(model).double()
+    Xd = X.double() if X.is_floating_point() else X
+    yd = y.double() if y.is_floating_point() else y
+    f = loss_fn(loss)
+
+    def finite_loss(where: str) -> float:
+        with torch.no_grad():
+            val = float(f(net(Xd), yd))
+        if not math.isfinite(val):
+            raise InvalidModel(
+                f"the loss became {val} during the critical-point search ({where}); check the data "
+                "scale and the model's weights (or lower the number of L-BFGS steps)"
+            )
+        return val
+
+    finite_loss("at the start")
+    res = (
+        train(net, Xd, yd, loss=loss, optimizer="lbfgs", epochs=lbfgs_steps, lr=1.0)
+        if lbfgs_steps
+        else None
+    )
+    finite_loss("after L-BFGS")
+    params = list(net.parameters())
+    op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size)
+    theta = op.theta.clone()
+    dense = op.n <= dense_limit
+    if dense and trust_steps > 0:
+        theta = _trust_exact(op, theta, trust_steps, grad_tol)
+        torch.nn.utils.vector_to_parameters(theta, params)
+        finite_loss("after the trust-region steps")
+    g = op.gradient(theta)
+    gn = float(torch.linalg.vector_norm(g))
+    history = [gn]
+    steps = 0
+    while steps < newton_steps and gn > grad_tol:
+        torch.nn.utils.vector_to_parameters(theta, params)
+        op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size)
+        step = _newton_step(op, g, dense)
+        t = 1.0
+        accepted = False
+        for _ in range(30):
+            cand = theta + t * step
+            gc = op.gradient(cand)
+            gcn = float(torch.linalg.vector_norm(gc))
+            if math.isfinite(gcn) and gcn < gn:
+                theta, g, gn, accepted = cand, gc, gcn, True
+                break
+            t *= 0.5
+        steps += 1
+        history.append(gn)
+        if not accepted:
+            break
+    torch.nn.utils.vector_to_parameters(theta, params)
+    value = finite_loss("after the Newton steps")
+    return CriticalPoint(net, value, gn, res.steps if res else 0, steps, history)
+
+
+@dataclass
+class PermutationPoint:
+    """A permutation point of ``layer``'s neurons ``i, j`` (see :func:`find_permutation_saddle`).
+
+    Attributes:
+        model: the full-width float64 net at the permutation point.
+        reduced: the reduced net (one neuron fewer) at its critical point.
+        loss, grad_norm: loss and gradient norm of ``model`` on the data.
+        reduced_grad_norm: gradient norm of the reduced net.
+        eigenvalues: Hessian eigenvalues of ``model`` (ascending; the full spectrum when
+            ``full_spectrum``, else the ``k`` smallest and ``k`` largest by Lanczos).
+        n_negative: saddle index (negative eigenvalues found; a lower bound when not full).
+        n_zero: eigenvalues with ``|lambda| <= zero_tol * max|lambda|`` (full spectrum only, else
+            the zero eigenvalues are certified through the flat directions, see ``flat_residual``).
+        n_zero_theory: ``n_{layer+1}``, the guaranteed number of zero eigenvalues.
+        flat_residual: ``max ||H d|| / max|lambda|`` over the flat directions ``d``.
+    """
+
+    model: nn.Module
+    reduced: nn.Module
+    layer: int
+    i: int
+    j: int
+    lam: float
+    loss: float
+    grad_norm: float
+    reduced_grad_norm: float
+    eigenvalues: np.ndarray
+    full_spectrum: bool
+    n_negative: int
+    n_zero: int | None
+    n_zero_theory: int
+    zero_tol: float
+    flat_residual: float
+
+    @property
+    def is_saddle(self) -> bool:
+        return self.n_negative > 0
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def _check_xy(view: MLP, X: Tensor, y: Tensor) -> None:
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor):
+        raise InvalidInput("X and y must be torch tensors")
+    if X.ndim != 2 or X.shape[1] != view.input_dim:
+        raise InvalidInput(
+            f"X must have shape (N, {view.input_dim}) for this model, got {tuple(X.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise InvalidInput("X is empty (N = 0)")
+    if y.shape[0] != X.shape[0]:
+        raise InvalidInput(f"X has {X.shape[0]} examples but y has {y.shape[0]}")
+
+
+def spectrum_at(
+    model: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    loss: str | LossFn,
+    *,
+    k: int | None = None,
+    full_limit: int = 5000,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> tuple[np.ndarray, bool, HessianOperator]:
+    """Full spectrum when ``n <= full_limit`` (and ``k`` is None), else ``k`` at both ends."""
+    op = HessianOperator(model, X, y, loss, batch_size=batch_size)
+    if k is None and op.n <= min(full_limit, MAX_FULL_PARAMETERS):
+        return torch.linalg.eigvalsh(op.full()).cpu().numpy(), True, op
+    kk = 20 if k is None else k
+    res = lanczos(
+        op.matvec, op.n, kk, "both", tol=1e-6, seed=seed, dtype=op.dtype, device=op.device
+    )
+    return res.eigenvalues, False, op
+
+
+def find_permutation_saddle(
+    model: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    layer: int,
+    i: int,
+    j: int,
+    loss: str | LossFn = "mse",
+    *,
+    lam: float = 0.5,
+    lbfgs_steps: int = 50,
+    newton_steps: int = 30,
+    trust_steps: int = 300,
+    k: int | None = None,
+    full_limit: int = 5000,
+    zero_tol: float = 1e-7,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> PermutationPoint:
+    """The permutation point of neurons ``i, j`` of hidden ``layer`` at a critical point.
+
+    Merges ``i`` and ``j`` (:func:`merge_neurons`), drives the reduced net to a critical point
+    in float64 (:func:`find_critical_point`), embeds it back with the split ``lam``
+    (:func:`embed_merged`), and reports the loss, gradient norm and Hessian spectrum there.
+    Whether the point is a saddle is *measured* (``n_negative``), not assumed.
+
+    Args:
+        model: an MLP (``as_mlp``) with at least one hidden layer; it is not modified.
+        X, y: data ``(N, input_dim)`` and targets (``(N, out)`` floats or ``(N,)`` labels for "ce").
+        layer, i, j: hidden layer (from 0) and two different neurons of it.
+        k: number of eigenvalues at each end by Lanczos; None: the full spectrum if the net has
+            at most ``full_limit`` parameters, else 20 at each end.
+        zero_tol: relative threshold for a zero eigenvalue.
+
+    Raises:
+        InvalidInput: i == j, out-of-range layer or neuron, a layer of width 1, bad data shapes.
+        UnsupportedModel: not an MLP, or no hidden layer.
+        InvalidModel: non-finite weights, or the loss becomes non-finite during the search.
+    """
+    view = _view(model)
+    i, j = _check_pair(view, layer, i, j)
+    _check_xy(view, X, y)
+    reduced0 = merge_neurons(model, layer, i, j)
+    crit = find_critical_point(
+        reduced0,
+        X,
+        y,
+        loss,
+        lbfgs_steps=lbfgs_steps,
+        newton_steps=newton_steps,
+        trust_steps=trust_steps,
+        batch_size=batch_size,
+    )
+    point = embed_merged(crit.model, layer, i, j, lam)
+    Xd = X.double() if X.is_floating_point() else X
+    yd = y.double() if y.is_floating_point() else y
+    ev, full, op = spectrum_at(
+        point, Xd, yd, loss, k=k, full_limit=full_limit, seed=seed, batch_size=batch_size
+    )
+    g = op.gradient()
+    n_neg, n_zero, _ = count_eigenvalues(ev, zero_tol)
+    D = flat_directions(point, layer, i, j)
+    scale = max(float(np.abs(ev).max()), 1e-300)
+    flat = (
+        max(float(torch.linalg.vector_norm(op.matvec(D[:, c]))) for c in range(D.shape[1])) / scale
+    )
+    return PermutationPoint(
+        model=point,
+        reduced=crit.model,
+        layer=layer,
+        i=i,
+        j=j,
+        lam=float(lam),
+        loss=op.loss(),
+        grad_norm=float(torch.linalg.vector_norm(g)),
+        reduced_grad_norm=crit.grad_norm,
+        eigenvalues=ev,
+        full_spectrum=full,
+        n_negative=n_neg,
+        n_zero=n_zero if full else None,
+        n_zero_theory=int(view.sizes[layer + 2]),
+        zero_tol=zero_tol,
+        flat_residual=flat,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# paths
+
+
+@dataclass
+class EqualLossPath:
+    """A piecewise-linear path in parameter space: ``params`` ``(T, n)``; ``breaks`` are the
+    indices where its segments start (for plotting)."""
+
+    params: Tensor
+    breaks: list[int]
+    start: nn.Module
+    end: nn.Module
+
+
+def equal_loss_path(
+    point: nn.Module, layer: int, i: int, j: int, *, target: Tensor | None = None, steps: int = 20
+) -> EqualLossPath:
+    """The constant-loss path from a configuration to its ``(i j)``-swapped copy.
+
+    ``point`` must be a permutation point: neurons ``i`` and ``j`` of ``layer`` have equal
+    incoming vectors ``w`` and outgoing vectors ``lam a`` and ``(1 - lam) a``. With ``u`` =
+    ``target`` (an incoming vector, default ``-w``), the start configuration ``C`` has neuron
+    ``i = (w, a)`` and ``j = (u, 0)``; the end is ``C`` with ``i`` and ``j`` swapped. Segments:
+    (1) move ``j``'s incoming ``u -> w`` (its outgoing is 0, so the loss does not change);
+    (2) move the outgoing ``(a, 0) -> (0, a)`` (flat: equal incoming vectors), passing through
+    the permutation point; (3) move ``i``'s incoming ``w -> u`` (its outgoing is now 0).
+    """
+    view = _view(point)
+    i, j = _check_pair(view, layer, i, j)
+    lin, nxt = view.linears[layer], view.linears[layer + 1]
+    inc = (
+        lin.weight.detach()
+        if lin.bias is None
+        else torch.cat([lin.weight.detach(), lin.bias.detach()[:, None]], 1)
+    )
+    if not torch.allclose(inc[i], inc[j], rtol=1e-9, atol=1e-9):
+        raise InvalidInput(
+            f"neurons {i} and {j} of layer {layer} do not have equal incoming vectors: not a "
+            "permutation point (use find_permutation_saddle or embed_merged first)"
+        )
+    if steps < 1:
+        raise InvalidInput("steps must be >= 1")
+    w = inc[i].clone()
+    u = -w if target is None else target.to(w)
+    if u.shape != w.shape:
+        raise InvalidInput(f"target must have shape {tuple(w.shape)} (incoming weights then bias)")
+    a = (nxt.weight.detach()[:, i] + nxt.weight.detach()[:, j]).clone()
+    base = copy.deepcopy(point)
+    bview = as_mlp(base)
+    d_in = lin.in_features
+
+    def config(inc_i: Tensor, inc_j: Tensor, out_i: Tensor, out_j: Tensor) -> Tensor:
+        with torch.no_grad():
+            bl, bn = bview.linears[layer], bview.linears[layer + 1]
+            bl.weight[i], bl.weight[j] = inc_i[:d_in], inc_j[:d_in]
+            if bl.bias is not None:
+                bl.bias[i], bl.bias[j] = inc_i[d_in], inc_j[d_in]
+            bn.weight[:, i], bn.weight[:, j] = out_i, out_j
+        return flatten_parameters(base).clone()
+
+    zero = torch.zeros_like(a)
+    ts = torch.linspace(0, 1, steps + 1, dtype=w.dtype)
+    rows, breaks = [], []
+    breaks.append(0)
+    for t in ts:
+        rows.append(config(w, (1 - t) * u + t * w, a, zero))
+    breaks.append(len(rows))
+    for t in ts[1:]:
+        rows.append(config(w, w, (1 - t) * a, t * a))
+    breaks.append(len(rows))
+    for t in ts[1:]:
+        rows.append(config((1 - t) * w + t * u, w, zero, a))
+    params = torch.stack(rows)
+    start = load_flat_parameters(point, params[0])
+    end = load_flat_parameters(point, params[-1])
+    return EqualLossPath(params, breaks, start, end)
+
+
+def path_losses(
+    model: nn.Module, X: Tensor, y: Tensor, params: Tensor, loss: str | LossFn = "mse"
+) -> np.ndarray:
+    """The loss at each row of ``params`` ``(T, n)`` (parameters of ``model``'s shape)."""
+    from torch.func import functional_call
+
+    f = loss_fn(loss)
+    names = [k for k, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    numels = [p.numel() for p in model.parameters()]
+    out = []
+    with torch.no_grad():
+        for row in params:
+            d = {k: t.reshape(s) for k, t, s in zip(names, torch.split(row, numels), shapes)}
+            out.append(float(f(functional_call(model, d, (X,)), y)))
+    return np.array(out)
+
+
+def linear_path_losses(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    loss: str | LossFn = "mse",
+    steps: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, loss)`` along the straight line between two models of the same architecture."""
+    ta, tb = flatten_parameters(model_a), flatten_parameters(model_b)
+    if ta.shape != tb.shape:
+        raise InvalidInput("the two models have different numbers of parameters")
+    t = torch.linspace(0, 1, steps + 1, dtype=ta.dtype)
+    params = (1 - t)[:, None] * ta + t[:, None] * tb
+    return t.numpy(), path_losses(model_a, X, y, params, loss)
+
+
+@dataclass
+class BezierPath:
+    """An optimised quadratic Bezier curve ``(1-t)^2 a + 2t(1-t) c + t^2 b`` between two models."""
+
+    control: Tensor
+    t: np.ndarray
+    losses: np.ndarray
+
+    @property
+    def barrier(self) -> float:
+        """``max_t loss(t) - max(loss(0), loss(1))``."""
+        return float(self.losses.max() - max(self.losses[0], self.losses[-1]))
+
+
+def bezier_path(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    X: Tensor,
+    y: Tensor,
+    loss: str | LossFn = "mse",
+    *,
+    epochs: int = 300,
+    lr: float = 1e-2,
+    samples: int = 8,
+    steps: int = 50,
+    seed: int = 0,
+) -> BezierPath:
+    """A low-loss curve between two minima (Garipov et al. 2018): the control point ``c`` of a
+    quadratic Bezier curve minimises the mean loss at ``samples`` random ``t`` per Adam step
+    (``t`` drawn from a generator seeded with ``seed``); initialised at the midpoint."""
+    from torch.func import functional_call
+
+    ta, tb = flatten_parameters(model_a), flatten_parameters(model_b)
+    if ta.shape != tb.shape:
+        raise InvalidInput("the two models have different numbers of parameters")
+    f = loss_fn(loss)
+    names = [k for k, _ in model_a.named_parameters()]
+    shapes = [p.shape for p in model_a.parameters()]
+    numels = [p.numel() for p in model_a.parameters()]
+    c = (0.5 * (ta + tb)).clone().requires_grad_(True)
+    opt = torch.optim.Adam([c], lr=lr)
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def at(t: Tensor) -> Tensor:
+        return (1 - t) ** 2 * ta + 2 * t * (1 - t) * c + t**2 * tb
+
+    for _ in range(epochs):
+        opt.zero_grad()
+        ts = torch.rand(samples, generator=gen, dtype=ta.dtype)
+        total = 0.0
+        for t in ts:
+            row = at(t)
+            d = {k: v.reshape(s) for k, v, s in zip(names, torch.split(row, numels), shapes)}
+            total = total + f(functional_call(model_a, d, (X,)), y)
+        (total / samples).backward()
+        opt.step()
+    t = torch.linspace(0, 1, steps + 1, dtype=ta.dtype)
+    with torch.no_grad():
+        params = torch.stack([at(s) for s in t])
+    return BezierPath(c.detach().clone(), t.numpy(), path_losses(model_a, X, y, params, loss))
+
+
+# ------------------------------------------------------------------------------------------
+# counting
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    try:
+        ws = list(widths)
+    except TypeError as exc:
+        raise InvalidInput(f"widths must be a sequence of positive ints, got {widths!r}") from exc
+    if not ws:
+        raise InvalidInput("widths is empty: give the hidden widths n_1..n_{d-1}")
+    for w in ws:
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+            raise InvalidInput(f"every hidden width must be a positive int, got {widths!r}")
+        if w > 100_000:
+            raise InvalidInput(f"width {w} is too large to count exactly (limit 100000)")
+    return [int(w) for w in ws]
+
+
+def _check_order(order: int) -> int:
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise InvalidInput(f"order must be a positive int, got {order!r}")
+    return int(order)
+
+
+def count_equivalent_minima(widths: Sequence[int]) -> int:
+    """``prod_k n_k!``: the permutation copies of a minimum with distinct neurons (exact int)."""
+    out = 1
+    for w in _check_widths(widths):
+        out *= math.factorial(w)
+    return out
+
+
+def permutation_point_factor(widths: Sequence[int], order: int = 1) -> Fraction:
+    """The paper's factor ``sum_k C(n_k - K, K) / 2!^K`` (exact Fraction).
+
+    784-100-100-10: 99 for K = 1, 4753/2 = 2376.5 for K = 2.
+    """
+    K = _check_order(order)
+    return sum(
+        (Fraction(math.comb(n - K, K), 2**K) for n in _check_widths(widths) if n >= 2 * K),
+        Fraction(0),
+    )
+
+
+def count_permutation_points(widths: Sequence[int], order: int = 1) -> int:
+    """The number of K-th order permutation points (the paper's lower bound), an exact int.
+
+    A K-th order permutation point of layer ``k`` comes from a critical point of the net with
+    ``n_k - K`` neurons in layer ``k`` (with distinct neurons) by duplicating ``K`` of them:
+    ``C(n_k - K, K)`` choices, and ``n_k! / 2!^K`` distinct orderings of the layer, times the
+    ``prod_{l != k} n_l!`` orderings of the other layers; summed over the layers. This equals
+    ``permutation_point_factor(widths, K) * count_equivalent_minima(widths)``.
+    """
+    K = _check_order(order)
+    ws = _check_widths(widths)
+    total = 0
+    for idx, n in enumerate(ws):
+        if n < 2 * K:
+            continue
+        others = 1
+        for m, w in enumerate(ws):
+            if m != idx:
+                others *= math.factorial(w)
+        total += math.comb(n - K, K) * (math.factorial(n) // 2**K) * others
+    return total
