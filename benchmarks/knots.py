@@ -132,6 +132,67 @@ def forward_at(layers, x: np.ndarray) -> np.ndarray:
     return h
 
 
+def berzins_anchor() -> dict:
+    """Side by side with Berzins' relu_edge_subdivision (ICML 2023) on its own shipped models.
+
+    Needs a checkout of github.com/arturs-berzins/relu_edge_subdivision in $BERZINS_DIR (kept
+    outside this project, never committed). Its cell complex also splits by the output's zero
+    level (the models are SDFs), so nngeom is run with a ReLU after the output to count the same
+    cells; faces of its planar graph = edges - vertices + 1.
+    """
+    root = os.environ.get("BERZINS_DIR")
+    if not root or not Path(root, "edge_subdivision.py").exists():
+        return {
+            "run": False,
+            "why": "set BERZINS_DIR to a checkout of arturs-berzins/relu_edge_subdivision",
+        }
+    import contextlib
+    import io
+
+    from torch import nn
+
+    sys.path.insert(0, root)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        from edge_subdivision import skeletal_subdivision  # type: ignore[import-not-found]
+        from NN import NetBunny  # type: ignore[import-not-found]
+
+        rows = {}
+        for depth, width in [(2, 100), (4, 32)]:
+            with contextlib.redirect_stdout(io.StringIO()):
+                f = NetBunny(dim=2, depth=depth, width=width)
+
+            def run_b(f=f):
+                with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+                    return skeletal_subdivision(f, device="cpu", plot=0, prune=0, bbox=(-0.5, 0.5))
+
+            t_b, (vs, edges, _) = median_time(run_b, repeats=5, warmup=1)
+            layers: list = []
+            for i, lin in enumerate(f.fcs):
+                layers += [lin] + ([nn.ReLU()] if i < len(f.fcs) - 1 else [])
+            seq = nn.Sequential(*layers, nn.ReLU())
+            t_n, R = median_time(
+                lambda seq=seq: ng.regions_2d(seq, extent=0.5, merge_pieces=False),
+                repeats=5,
+                warmup=1,
+            )
+            faces = len(edges) - len(vs) + 1
+            rows[f"2-{depth}x{width} on [-0.5,0.5]^2"] = {
+                "berzins_cells": int(faces),
+                "nngeom_cells": R.n_regions,
+                "same_count": int(faces) == R.n_regions,
+                "berzins_s": t_b,
+                "nngeom_s": t_n,
+                "berzins_regions_per_s": faces / t_b,
+                "nngeom_regions_per_s": R.n_regions / t_n,
+                "speedup": t_b / t_n,
+            }
+        return {"run": True, **rows}
+    finally:
+        os.chdir(cwd)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     out: dict = {
@@ -216,10 +277,11 @@ def main() -> None:
         "seconds_with_piece_merging": t2d,
         "seconds_partition_only": t2n,
         "regions_per_second": R.n_regions / t2n,
-        "anchor_note": "Berzins' relu_edge_subdivision was not run here; the notes report "
-        "~19k regions/s for its own 2-2x100 model on [-0.5,0.5]^2 on this kind of machine",
+        "anchor_note": "Berzins' edge subdivision is compared on its own models below",
     }
     print(json.dumps(out["regions_2d_2x100x100x1"], indent=1))
+    out["berzins_edge_subdivision"] = berzins_anchor()
+    print(json.dumps(out["berzins_edge_subdivision"], indent=1))
     out["machine"]["load_average_end"] = list(os.getloadavg())
     path = Path(__file__).parent / "results" / "knots.json"
     path.parent.mkdir(parents=True, exist_ok=True)
