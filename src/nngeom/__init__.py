@@ -42,6 +42,13 @@ from .regions import (
 )
 
 # --- symmetry and Hessians (symmetry.py, hessian.py) --------------------------------------
+from .hessian import hessian as hessian, hessian_eigenvalues as hessian_eigenvalues
+from .symmetry import (
+    count_equivalent_minima as count_equivalent_minima,
+    count_permutation_points as count_permutation_points,
+    find_permutation_saddle as find_permutation_saddle,
+    permute as permute,
+)
 
 # --- tangent sensitivity (sensitivity.py) --------------------------------------------------
 from .measures import (

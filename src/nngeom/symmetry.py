@@ -235,7 +235,8 @@ def match_weights(
 ) -> list[list[int]]:
     """Permutations that bring ``model_b``'s weights closest to ``model_a``'s (weight matching).
 
-    Coordinate descent over layers (Ainsworth et al. 2023, "Git Re-Basin"): each layer's
+    A forward pass first matches each layer's incoming vectors (least squares), then coordinate
+    descent over layers (Ainsworth et al. 2023, "Git Re-Basin"): each layer's
     permutation maximises ``<incoming_a, incoming_b P> + <outgoing_a, P outgoing_b>`` with the
     other layers fixed, solved exactly by ``scipy.optimize.linear_sum_assignment``; layers are
     visited in a seeded random order until no permutation changes. For two nets that are exact
@@ -256,6 +257,14 @@ def match_weights(
     bb = [x.double().cpu() if x is not None else None for x in bb]
     L = va.depth
     perms = [torch.arange(n) for n in va.widths]
+    # start with a forward pass matching incoming vectors only (exact for exact permutations)
+    for l in range(L):
+        inc_b = Wb[l] if l == 0 else Wb[l][:, perms[l - 1]]
+        cost = Wa[l] @ inc_b.T - 0.5 * (inc_b * inc_b).sum(1)[None, :]
+        if ba[l] is not None:
+            cost = cost + torch.outer(ba[l], bb[l]) - 0.5 * (bb[l] ** 2)[None, :]
+        rows, cols = linear_sum_assignment(cost.numpy(), maximize=True)
+        perms[l] = torch.as_tensor(cols[np.argsort(rows)])
     rng = np.random.default_rng(seed)
     for _ in range(max_iter):
         changed = False
