@@ -370,6 +370,18 @@ def _paired_p(a: list[float], b: list[float]) -> float | None:
     return float(ttest_rel(a, b).pvalue)
 
 
+def _diff_ci(a: list[float], b: list[float]) -> str:
+    """Mean paired difference with its 95% t-interval, as text."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2 or not np.isfinite(d).all():
+        return f"{float(np.mean(d)):.4f} (no interval with {len(d)} seed(s))"
+    from scipy.stats import t as student_t
+
+    half = float(student_t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    m = float(d.mean())
+    return f"{m:+.4f}, 95% CI [{m - half:+.4f}, {m + half:+.4f}]"
+
+
 def _fmt(values: list[float], digits: int = 4) -> str:
     if not values:
         return "n/a"
@@ -443,10 +455,11 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         word = ("better than" if better else "worse than") if ma != mb else "tied with"
         where = f" ({image_name})" if task.startswith("image") and image_name else ""
         return (
-            f"on {task}{where}, VAF {_fmt([a[s] for s in seeds])} is {word} {other} "
-            f"{_fmt([b[s] for s in seeds])} ({label}, {len(seeds)} seeds, paired t-test "
-            f"p={'n/a' if p is None else f'{p:.3g}'}"
-            f"{', significant' if sig else ', not significant at 0.05'})"
+            f"on {task}{where}, VAF {_fmt([a[s] for s in seeds])} is on average {word} {other} "
+            f"{_fmt([b[s] for s in seeds])} ({label}; paired difference VAF - {other} "
+            f"{_diff_ci([a[s] for s in seeds], [b[s] for s in seeds])}; {len(seeds)} seeds, "
+            f"paired t-test p={'n/a' if p is None else f'{p:.3g}'}"
+            f"{': significant' if sig else ': not significant at 0.05'})"
         )
 
     table_rows = []
