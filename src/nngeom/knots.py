@@ -721,10 +721,13 @@ def knot_upper_bound(widths: Sequence[int]) -> int:
     pre-activation is affine, so it crosses zero at most once: ``t_l <= t_{l-1} + n_l (t_{l-1}+1)``,
     i.e. ``t_l + 1 <= (n_l + 1)(t_{l-1} + 1)``. The affine output layer adds no knots.
 
-    The bound is attained (by :func:`tight_knot_network`) exactly when every hidden width except
-    the last is at least 3; a width of 1 or 2 before the last hidden layer makes it unattainable
-    (within one piece, two ReLUs cannot make a following unit's pre-activation alternate in slope
-    over the three sub-pieces). Widths ``()`` (no hidden layer) give 0.
+    When it is attained (found here, verified by exact counting): :func:`tight_knot_network`
+    attains it whenever every hidden width except the last is at least 3 and, for more than one
+    hidden layer, the last width is at least 2. It cannot be attained otherwise: with a width of
+    1 or 2 before the last layer, on each piece a following unit's pre-activation cannot alternate
+    in slope over the three sub-pieces (so it misses a crossing), and with a last width of 1 the
+    output is flat wherever its single unit is off, so the earlier breakpoints lying in those
+    stretches are not knots. Widths ``()`` (no hidden layer) give 0.
 
     Returns:
         a Python int (exact for any size).
@@ -778,9 +781,10 @@ def tight_knot_network(
     (where all later kinks lie), so every later unit crosses zero once on every piece; the last
     hidden layer uses plain ramps ``relu(u - p_i)``. Its exact knot count is therefore
     ``prod (n_i + 1) - 1 = knot_upper_bound(widths)`` whenever all widths but the last are >= 3
-    (verified by exact counting in the tests for widths 3..8, depths 1..4). With a width 1 or 2
-    before the last layer the bound is not attainable; the construction then uses ``n`` teeth
-    (plus one constant piece) for that layer and the study compares it with a weight search.
+    and the last is >= 2 (or there is one hidden layer); verified by exact counting in the tests
+    for widths 3..8, depths 1..4. Elsewhere the bound is not attainable; the construction then
+    uses ``n`` teeth (plus one constant piece) for a narrow layer, and the study compares it with
+    a weight search (which sometimes does better, e.g. widths (1, 1): 2 knots vs 1).
 
     Returns:
         ``nn.Sequential(Linear(1, n_1), ReLU(), ..., Linear(n_L, 1))`` in ``dtype``.

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ._errors import InvalidInput, UnsupportedModel
-from .knots import Layer, _partition, layer_forms
+from .knots import Layer, _partition, _partition_fast, layer_forms
 from .nets import MLP, as_mlp, piecewise_linear_form
 
 __all__ = [
@@ -404,7 +404,7 @@ def regions_along_lines(
     for k in range(n_lines):
         x0 = Xc[k] - 0.5 * length * D[k]
         x1 = Xc[k] + 0.5 * length * D[k]
-        part = _partition(_restrict(layers, x0, x1), 0.0, 1.0)
+        part = _partition_fast(_restrict(layers, x0, x1), 0.0, 1.0)
         bps.append(int(part.edges.size))
         counts.append(int(part.edges.size + 1))
     return {
