@@ -340,6 +340,29 @@ def test_export_round_trip(share, hidden):
         assert torch.equal(bp1, bp2) and torch.equal(sl1, sl2) and torch.equal(ic1, ic2)
 
 
+@pytest.mark.parametrize("share", SHARES)
+def test_onnx_export_round_trip(share):
+    ort = pytest.importorskip("onnxruntime")
+    net = nn.Sequential(
+        nn.Linear(3, 6),
+        A.VAF(k=3, share=share, num_channels=6 if share == "channel" else (6,)),
+        nn.Linear(6, 2),
+    )
+    _perturb(net[1], 20)
+    x = torch.randn(17, 3, generator=torch.Generator().manual_seed(21))
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript-based exporter warns that it is legacy
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            A.export_activations(net), (x,), buf, dynamo=False,
+            input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}},
+        )  # fmt: skip
+    sess = ort.InferenceSession(buf.getvalue())
+    for xx in (x, x[:5]):
+        got = torch.from_numpy(sess.run(None, {"x": xx.numpy()})[0])
+        torch.testing.assert_close(got, net(xx).detach(), rtol=0, atol=1e-6)
+
+
 def test_export_conv_channel_sharing():
     net = nn.Sequential(nn.Conv2d(1, 4, 3), A.VAF(share="channel"), nn.Conv2d(4, 2, 3))
     x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(14))
