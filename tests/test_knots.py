@@ -307,3 +307,20 @@ def test_dense_engine_agrees_with_fused_engine():
         b = knots(net, -5.0, 5.0)
         assert (a.count, a.n_breakpoints) == (b.count, b.n_breakpoints)
         np.testing.assert_allclose(a.slopes, b.slopes, atol=1e-10)
+
+
+@pytest.mark.parametrize("share", ["layer", "neuron"])
+def test_trainable_piecewise_linear_activation_vaf(share):
+    from nngeom.activations import VAF
+
+    for seed in range(3):
+        vaf = VAF(k=3, share=share, init="gelu", num_channels=5 if share == "neuron" else None)
+        net = ng.mlp([1, 5, 5, 2], vaf, seed=seed, dtype=torch.float64)
+        if share == "neuron":
+            net(torch.zeros(1, 1, dtype=torch.float64))
+        got = knots(net, -4.0, 4.0)
+        ref = knots(net, -4.0, 4.0, exact=True)
+        assert ref.float_agrees and got.count == ref.count
+        assert (got.count, got.n_breakpoints) == dense_oracle(net, -4.0, 4.0)
+    with pytest.raises(ng.UnsupportedModel, match="smooth"):
+        knots(ng.mlp([1, 4, 1], VAF(k=2, init="tanh", hidden="tanh"), dtype=torch.float64))
