@@ -278,14 +278,27 @@ def _dense_knot_count(net: nn.Module, lo: float, hi: float, n: int = 200_001) ->
     return int(1 + (torch.diff(jumps) > 1).sum())
 
 
-def test_knots_of_vaf_net_equal_dense_sampling():
-    for seed in range(3):
-        net = ng.mlp([1, 6, 5, 1], A.VAF(k=3), seed=seed).double()
-        for m in net:
-            if isinstance(m, A.VAF):
-                _perturb(m, seed + 10)
-        got = ng.knots(net, -3.0, 3.0)
-        assert got.count == _dense_knot_count(net, -3.0, 3.0)
+@settings(max_examples=12)
+@given(st.integers(0, 10**6), st.sampled_from(["layer", "neuron"]))
+def test_knots_of_vaf_net_equal_dense_sampling(seed, share):
+    """ng.knots on a (trained-looking) VAF net equals a dense-sampling count of slope changes."""
+    net = ng.mlp([1, 6, 5, 1], A.VAF(k=3), seed=seed).double()
+    if share == "neuron":
+        net[1] = A.VAF(k=3, share="neuron", num_channels=6).double()
+        net[3] = A.VAF(k=3, share="neuron", num_channels=5).double()
+    for i, m in enumerate(net):
+        if isinstance(m, A.VAF):
+            _perturb(m, seed + i)
+    got = ng.knots(net, -3.0, 3.0)
+    assert got.count == _dense_knot_count(net, -3.0, 3.0)
+    # and every reported knot is a real slope change of the net
+    z = torch.tensor(np.asarray(got.positions, dtype=np.float64))
+    h = 1e-7
+    with torch.no_grad():
+        f = lambda t: net(t[:, None])[:, 0]  # noqa: E731
+        left = (f(z) - f(z - h)) / h
+        right = (f(z + h) - f(z)) / h
+    assert ((right - left).abs() > 1e-6).all()
 
 
 def test_per_neuron_form_on_fully_connected_layer():

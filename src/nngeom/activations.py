@@ -336,6 +336,12 @@ class VAF(nn.Module):
 
     Input ``x``: any shape ``(N, ...)``; output: same shape. Parameters: ``a0`` (shape ``S``),
     ``a, b, c`` (shape ``S + (k,)``), see the module docstring.
+
+    Differentiation: inputs of at least ``SMALL`` elements go through custom autograd Functions
+    that save only ``x`` and recompute the rest in backward (layer sharing with ReLU units takes a
+    chunked path whose temporaries stay far below one input-sized tensor); smaller inputs use plain
+    autograd on :func:`vaf_reference` (fewer Python-level ops, faster there); under
+    ``torch.compile`` the plain formula is traced and fused by the compiler.
     """
 
     nngeom_elementwise = True
