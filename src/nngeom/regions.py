@@ -540,7 +540,10 @@ def regions_2d(
     ``v`` the unit vectors) slice the input plane itself. Polygons are clipped layer by layer by
     every unit's breakpoint lines (vectorised over polygons, in float64), each polygon carrying
     the affine map from the slice to the current layer; then neighbouring polygons with equal
-    output affine maps are merged into linear pieces (connected components).
+    output affine maps are merged into linear pieces (connected components). A piecewise-linear
+    output activation (e.g. a ReLU after the last Linear) splits the polygons too (then two
+    polygons may share a hidden-layer pattern); this matches cell complexes that include the
+    output's zero level, such as Berzins' edge subdivision.
 
     Returns:
         :class:`Regions2D` (polygons, patterns, areas, affine maps, piece labels, counts).
