@@ -707,6 +707,7 @@ def find_permutation_saddle(
     lbfgs_steps: int = 50,
     newton_steps: int = 30,
     trust_steps: int = 300,
+    dense_limit: int = 3000,
     k: int | None = None,
     full_limit: int = 5000,
     zero_tol: float = 1e-7,
@@ -745,6 +746,7 @@ def find_permutation_saddle(
         lbfgs_steps=lbfgs_steps,
         newton_steps=newton_steps,
         trust_steps=trust_steps,
+        dense_limit=dense_limit,
         batch_size=batch_size,
     )
     point = embed_merged(crit.model, layer, i, j, lam)

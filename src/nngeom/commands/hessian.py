@@ -1,0 +1,188 @@
+"""``nngeom hessian MODEL --data ...``: the Hessian spectrum of a saved model's loss on data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import typer
+
+from .._errors import DataError, InvalidInput
+from ..modelfile import load_model
+
+DATASETS = ("auto", "fashion-mnist", "digits", "teacher-grid")
+
+
+def load_xy(
+    spec: str, *, n: int | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``(X, y, default loss)`` from a dataset name or a file.
+
+    Names: ``auto`` / ``fashion-mnist`` / ``digits`` (training images and integer labels, loss
+    ``ce``) and ``teacher-grid`` (the permutation-saddles toy task, loss ``sse``). Files: ``.npz``
+    with arrays ``X`` and ``y`` (read without pickle), or ``.pt``/``.pth`` holding a dict with
+    tensors ``X`` and ``y`` (read with ``weights_only=True``). Integer ``y`` means labels (``ce``),
+    float ``y`` targets (``mse``). ``n`` keeps the first ``n`` rows (a seeded subset for datasets).
+    """
+    if n is not None and n < 1:
+        raise InvalidInput(f"--n must be >= 1, got {n}")
+    if spec in DATASETS:
+        if spec == "teacher-grid":
+            from ..data import teacher_student_grid
+
+            X, y, _ = teacher_student_grid("softplus")
+            default = "sse"
+        else:
+            from ..data import image_classification
+
+            ds = image_classification(
+                spec, n_train=n if n is not None else 1000, n_test=1, seed=seed
+            )
+            X, y, default = ds.X_train, ds.y_train, "ce"
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise DataError(
+                f"--data {spec!r} is neither a dataset name ({', '.join(DATASETS)}) nor a file"
+            )
+        if path.suffix == ".npz":
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if "X" not in z or "y" not in z:
+                        raise DataError(
+                            f"{path} must hold arrays named 'X' and 'y' (found {sorted(z.files)})"
+                        )
+                    X, y = torch.from_numpy(np.array(z["X"])), torch.from_numpy(np.array(z["y"]))
+            except (ValueError, OSError) as exc:
+                raise DataError(f"{path} is not a plain .npz archive ({exc})") from exc
+        elif path.suffix in (".pt", ".pth"):
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise DataError(
+                    f"{path} is not a tensor file nngeom can read safely ({exc})"
+                ) from exc
+            if (
+                not isinstance(obj, dict)
+                or not isinstance(obj.get("X"), torch.Tensor)
+                or not isinstance(obj.get("y"), torch.Tensor)
+            ):
+                raise DataError(f"{path} must hold a dict with tensors 'X' and 'y'")
+            X, y = obj["X"], obj["y"]
+        else:
+            raise DataError(f"--data file {path} must be .npz or .pt/.pth (with X and y)")
+        default = "mse" if y.is_floating_point() else "ce"
+        if y.is_floating_point() and y.ndim == 1:
+            y = y[:, None]
+    if X.ndim != 2:
+        raise InvalidInput(f"X must be a 2-D array (N, features), got shape {tuple(X.shape)}")
+    if X.shape[0] != y.shape[0]:
+        raise InvalidInput(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise InvalidInput("the data are empty (N = 0)")
+    if n is not None and spec not in ("auto", "fashion-mnist", "digits"):
+        X, y = X[:n], y[:n]
+    return X, y, default
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("hessian")
+    def hessian_cmd(
+        model: Path = typer.Argument(
+            ..., help="saved model (nngeom.save_model, state dict or safetensors)"
+        ),
+        data: str = typer.Option(..., "--data", help="a .npz/.pt with X and y, or a dataset name"),
+        loss: str = typer.Option(
+            "", "--loss", help="mse, sse or ce (default: ce for labels, mse for targets)"
+        ),
+        k: int = typer.Option(
+            0, "--k", help="extreme eigenvalues by Lanczos (0: the full spectrum)"
+        ),
+        which: str = typer.Option("both", "--which", help="largest, smallest or both (with --k)"),
+        n: int = typer.Option(
+            None, "--n", help="use the first N examples (a seeded subset for datasets)"
+        ),
+        activation: str = typer.Option(
+            "relu", "--activation", help="hidden activation of a plain state dict"
+        ),
+        project_rescaling: bool = typer.Option(
+            False, "--project-rescaling", help="project out ReLU rescalings"
+        ),
+        float64: bool = typer.Option(
+            True, "--float64/--native", help="compute in float64 (default)"
+        ),
+        zero_tol: float = typer.Option(
+            1e-7, "--zero-tol", help="relative threshold for a zero eigenvalue"
+        ),
+        seed: int = typer.Option(0, "--seed"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    ) -> None:
+        """Hessian eigenvalues of the model's loss on data: full spectrum, or k extreme ones by Lanczos."""
+        from ..hessian import HessianOperator, count_eigenvalues, hessian_eigenvalues
+
+        if k < 0:
+            raise InvalidInput(f"--k must be >= 0, got {k}")
+        net = load_model(model, activation=activation)
+        X, y, default = load_xy(data, n=n, seed=seed)
+        loss_name = loss or default
+        if float64:
+            net = net.double()
+            X = X.double()
+            y = y.double() if y.is_floating_point() else y
+        else:
+            dtype = next(net.parameters()).dtype
+            X = X.to(dtype)
+            y = y.to(dtype) if y.is_floating_point() else y
+        if loss_name == "ce":
+            y = y.long().reshape(-1)
+        op = HessianOperator(net, X, y, loss_name)
+        ev = hessian_eigenvalues(
+            net,
+            X,
+            y,
+            loss_name,
+            k=k or None,
+            which=which,
+            project="rescaling" if project_rescaling else None,
+            seed=seed,
+        )
+        out = {
+            "model": str(model),
+            "data": data,
+            "loss": loss_name,
+            "n_examples": int(X.shape[0]),
+            "n_parameters": op.n,
+            "loss_value": op.loss(),
+            "grad_norm": float(torch.linalg.vector_norm(op.gradient())),
+            "method": "full" if not k else f"lanczos ({which}, k={k})",
+            "projected_rescaling": bool(project_rescaling),
+            "eigenvalues": ev.tolist(),
+        }
+        if not k:
+            neg, zero, pos = count_eigenvalues(ev, zero_tol)
+            out.update({"n_negative": neg, "n_zero": zero, "n_positive": pos, "zero_tol": zero_tol})
+        if as_json:
+            typer.echo(json.dumps(out))
+            return
+        typer.echo(
+            f"{out['n_parameters']} parameters, {out['n_examples']} examples, loss {loss_name} = "
+            f"{out['loss_value']:.6g}, gradient norm {out['grad_norm']:.3e}"
+        )
+        typer.echo(
+            f"method: {out['method']}"
+            + (" (ReLU rescaling directions projected out)" if project_rescaling else "")
+        )
+        if not k:
+            typer.echo(
+                f"negative: {out['n_negative']}  zero (|l| <= {zero_tol:g} max|l|): {out['n_zero']}  "
+                f"positive: {out['n_positive']}"
+            )
+            shown = ev if ev.size <= 20 else np.concatenate([ev[:10], ev[-10:]])
+            typer.echo(
+                ("eigenvalues: " if ev.size <= 20 else "10 smallest and 10 largest: ")
+                + " ".join(f"{v:.4g}" for v in shown)
+            )
+        else:
+            typer.echo("eigenvalues: " + " ".join(f"{v:.6g}" for v in ev))
