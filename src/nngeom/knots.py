@@ -332,16 +332,24 @@ def _partition_fast(
         Aeff = np.where(np.abs(Az) > errA, Az, 0.0)
         xtol = xrtol * scale_x
         with np.errstate(divide="ignore", invalid="ignore"):
-            if relu:
-                T = (-Cz / Aeff)[:, :, None]
+            if relu:  # one breakpoint at 0: 2-D arrays
+                T = -Cz / Aeff
+                inside = (T > (left + xtol)[:, None]) & (T < (right - xtol)[:, None])
             else:
                 T = (bp[None, :, :] - Cz[:, :, None]) / Aeff[:, :, None]
-            inside = (T > left[:, None, None] + xtol) & (T < right[:, None, None] - xtol)
-        pi, ui, ki = np.nonzero(inside)
+                inside = (T > left[:, None, None] + xtol) & (T < right[:, None, None] - xtol)
+        if relu:
+            pi, ui = np.nonzero(inside)
+            t = T[pi, ui]
+            order = np.argsort(t, kind="stable")
+            t, pi, ui = t[order], pi[order], ui[order]
+            ki = None
+        else:
+            pi, ui, ki = np.nonzero(inside)
+            t = T[pi, ui, ki]
+            order = np.argsort(t, kind="stable")
+            t, pi, ui, ki = t[order], pi[order], ui[order], ki[order]
         E = pi.size
-        t = T[pi, ui, ki]
-        order = np.argsort(t, kind="stable")
-        t, pi, ui, ki = t[order], pi[order], ui[order], ki[order]
         start = np.searchsorted(pi, np.arange(K1), side="left")  # first event of each parent
         # the state on each parent's leftmost sub-piece, judged at that sub-piece's midpoint
         # (at least half the merge tolerance away from every crossing)
@@ -352,7 +360,7 @@ def _partition_fast(
         zmid = Az * mids[:, None] + Cz
         errz = errA * np.abs(mids)[:, None] + errC
         if relu:
-            r_left = (zmid > 0).astype(np.intp)
+            on = zmid > 0
             dist = np.abs(zmid)
         else:
             r_left = (zmid[:, :, None] > bp[None, :, :]).sum(-1)
@@ -363,22 +371,30 @@ def _partition_fast(
                 f"layer {li}: {int(close.sum())} unit(s) within rounding of a breakpoint at a "
                 "piece's midpoint"
             )
-        cols = np.arange(n)[None, :]
-        s_left = sl[cols, r_left]
-        baseA = (s_left * Az) @ W2.T  # (K+1, n2)
-        baseC = (s_left * Cz + ic[cols, r_left]) @ W2.T + b2
+        if relu:
+            baseA = (Az * on) @ W2.T  # (K+1, n2)
+            baseC = (Cz * on) @ W2.T + b2
+        else:
+            cols = np.arange(n)[None, :]
+            s_left = sl[cols, r_left]
+            baseA = (s_left * Az) @ W2.T
+            baseC = (s_left * Cz + ic[cols, r_left]) @ W2.T + b2
         if E == 0:
             Az, Cz = baseA, baseC
             errA = 4.0 * _EPS * fan * max(float(np.abs(Az).max(initial=0.0)), _TINY)
             errC = 4.0 * _EPS * fan * max(float(np.abs(Cz).max(initial=0.0)), _TINY)
             continue
         a, c = Az[pi, ui], Cz[pi, ui]
-        dsl = sl[ui, ki + 1] - sl[ui, ki]
-        dic = ic[ui, ki + 1] - ic[ui, ki]
-        up = a > 0
-        # crossing breakpoint ki of unit ui moving right: up -> piece ki+1, down -> piece ki
-        gA = np.where(up, dsl * a, -dsl * a)
-        gC = np.where(up, dsl * c + dic, -(dsl * c + dic))
+        if relu:  # off -> on moving right when a > 0, on -> off when a < 0
+            gA = np.abs(a)
+            gC = np.where(a > 0, c, -c)
+        else:
+            dsl = sl[ui, ki + 1] - sl[ui, ki]
+            dic = ic[ui, ki + 1] - ic[ui, ki]
+            up = a > 0
+            # crossing breakpoint ki of unit ui moving right: up -> piece ki+1, down -> piece ki
+            gA = np.where(up, dsl * a, -dsl * a)
+            gC = np.where(up, dsl * c + dic, -(dsl * c + dic))
         WT = W2.T  # (n, n2)
         dA = gA[:, None] * WT[ui]  # (E, n2)
         dC = gC[:, None] * WT[ui]
