@@ -74,3 +74,21 @@ def test_missing_and_garbage(tmp_path):
     (tmp_path / "g.safetensors").write_bytes(b"garbage")
     with pytest.raises(ng.ModelFileError, match="safetensors"):
         ng.load_model(tmp_path / "g.safetensors")
+
+
+@pytest.mark.parametrize("share", ["layer", "neuron"])
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_round_trip_of_a_vaf_net(tmp_path, share, suffix):
+    from nngeom.activations import VAF
+
+    net = ng.mlp(
+        [1, 6, 5, 1],
+        VAF(3, share=share, init="tanh", num_channels=6 if share == "neuron" else None),
+    )
+    if share == "neuron":
+        net[3] = VAF(3, share="neuron", init="tanh", num_channels=5)
+    x = torch.linspace(-2, 2, 50).unsqueeze(1)
+    want = net(x)
+    back = ng.load_model(ng.save_model(net, tmp_path / f"v{suffix}"))
+    assert torch.equal(back(x), want)
+    assert ng.knots(back, -3, 3).count == ng.knots(net, -3, 3).count

@@ -52,6 +52,19 @@ def arch_of(model: nn.Module) -> dict[str, Any]:
     first = view.activations[0] if view.activations else None
     if isinstance(first, nn.LeakyReLU):
         spec["negative_slope"] = first.negative_slope
+    if (
+        act == "vaf"
+    ):  # trainable activations: their settings per layer, their values in the state dict
+        spec["vaf"] = [
+            {
+                "k": a.k,
+                "share": a.share,
+                "hidden": a.hidden,
+                "channel_dim": a.channel_dim,
+                "unit_shape": None if a.unit_shape is None else list(a.unit_shape),
+            }
+            for a in view.activations
+        ]
     return spec
 
 
@@ -61,14 +74,37 @@ def _build(arch: dict[str, Any]) -> nn.Sequential:
     act: str | nn.Module = arch.get("activation", "relu")
     if act == "leaky_relu":
         act = nn.LeakyReLU(float(arch.get("negative_slope", 0.01)))
+    vaf = arch.get("vaf")
+    if act == "vaf":
+        act = "identity"  # replaced layer by layer below
     dtype = getattr(torch, str(arch.get("dtype", "float32")), torch.float32)
-    return mlp(
+    net = mlp(
         [int(s) for s in arch["sizes"]],
         act,
         bias=bool(arch.get("bias", True)),
         dtype=dtype,
         output_activation=arch.get("output_activation"),
     )
+    if vaf is not None:
+        from .activations import VAF
+
+        if len(vaf) != len(arch["sizes"]) - 2:
+            raise ModelFileError("the file's VAF settings do not match its number of hidden layers")
+        for l, cfg in enumerate(vaf):
+            shape = cfg.get("unit_shape")
+            channels = (
+                None if not shape else (shape[0] if cfg["share"] == "channel" else tuple(shape))
+            )
+            net[2 * l + 1] = VAF(
+                int(cfg["k"]),
+                share=cfg["share"],
+                init=cfg["hidden"],
+                hidden=cfg["hidden"],
+                channel_dim=int(cfg["channel_dim"]),
+                num_channels=channels,
+                dtype=dtype,
+            )
+    return net
 
 
 def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
