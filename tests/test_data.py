@@ -145,3 +145,26 @@ def test_teacher_student_grid():
     want = torch.nn.functional.softplus(X @ W.T).sum(dim=1, keepdim=True)
     assert torch.allclose(y, want)
     assert float(X.min()) == -5 and float(X.max()) == 5
+
+
+def test_load_arrays_and_inputs(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((3, 2)))
+    np.savez(tmp_path / "b.npz", X=np.ones((4, 2)), y=np.arange(4))
+    torch.save({"X": torch.ones(5, 1, 2, 2), "note": "ignored"}, tmp_path / "c.pt")
+    torch.save(torch.zeros(2, 3, dtype=torch.int64), tmp_path / "d.pt")
+    assert data.load_inputs(tmp_path / "a.npy").shape == (3, 2)
+    got = data.load_arrays(tmp_path / "b.npz", ("X", "y"))
+    assert got["y"].tolist() == [0, 1, 2, 3]
+    assert data.load_inputs(tmp_path / "c.pt").shape == (5, 4)
+    assert data.load_inputs(tmp_path / "d.pt").dtype == torch.float64
+    with pytest.raises(ng.DataError, match="must hold 'X' and 'y'"):
+        data.load_arrays(tmp_path / "a.npy", ("X", "y"))
+    with pytest.raises(ng.DataError, match="unsupported"):
+        (tmp_path / "e.csv").write_text("1,2")
+        data.load_arrays(tmp_path / "e.csv")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ng.DataError, match="plain numpy"):
+        data.load_arrays(tmp_path / "obj.npy")
+    with pytest.raises(ng.DataError, match="shape"):
+        np.save(tmp_path / "v.npy", np.ones(3))
+        data.load_inputs(tmp_path / "v.npy")

@@ -28,6 +28,8 @@ __all__ = [
     "image_classification",
     "teacher_student_grid",
     "split",
+    "load_arrays",
+    "load_inputs",
 ]
 
 _IDX_TYPES = {
@@ -273,3 +275,58 @@ def teacher_student_grid(
     with torch.no_grad():
         y = teacher(X)
     return X, y, teacher
+
+
+def load_arrays(
+    path: str | os.PathLike[str], require: tuple[str, ...] = ("X",)
+) -> dict[str, Tensor]:
+    """Read named arrays from a data file without executing code.
+
+    ``.npy``: one array, named ``X``. ``.npz``: its arrays by name (``allow_pickle=False``).
+    ``.pt``/``.pth``: a tensor (named ``X``) or a dict of tensors (``weights_only=True``).
+    Raises :class:`DataError` if the file is missing, unreadable, or lacks a name in ``require``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    arrays: dict[str, Tensor] = {}
+    if path.suffix in (".npy", ".npz"):
+        try:
+            loaded = np.load(path, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                arrays = {"X": torch.from_numpy(np.ascontiguousarray(loaded))}
+            else:
+                with loaded:
+                    arrays = {k: torch.from_numpy(np.array(loaded[k])) for k in loaded.files}
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path} is not a plain numpy file ({exc})") from exc
+    elif path.suffix in (".pt", ".pth"):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise DataError(f"{path} is not a tensor file nngeom can read safely ({exc})") from exc
+        if isinstance(obj, Tensor):
+            arrays = {"X": obj}
+        elif isinstance(obj, dict):
+            arrays = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
+    else:
+        raise DataError(
+            f"{path}: unsupported data file type {path.suffix!r}; use .npy, .npz or .pt"
+        )
+    missing = [k for k in require if k not in arrays]
+    if missing:
+        raise DataError(
+            f"{path} must hold {' and '.join(repr(k) for k in require)} "
+            f"(found {sorted(arrays) or 'nothing usable'})"
+        )
+    return arrays
+
+
+def load_inputs(path: str | os.PathLike[str]) -> Tensor:
+    """Inputs ``X`` of shape ``(N, d)`` (floating point; images flattened) from a data file."""
+    X = load_arrays(path)["X"]
+    if X.ndim == 1:
+        raise DataError(f"{path}: X must have shape (N, d), got {tuple(X.shape)}")
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    return X if X.is_floating_point() else X.double()

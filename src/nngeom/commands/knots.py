@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 import typer
 
-from .._errors import DataError, InvalidInput
+from .._errors import InvalidInput
+from ..data import load_inputs
 from ..modelfile import load_model
 
 
@@ -42,32 +42,6 @@ def _vector(text: str | None, name: str) -> list[float] | None:
         raise InvalidInput(
             f"{name} must be comma-separated numbers like '0,1.5', got {text!r}"
         ) from exc
-
-
-def _load_X(path: Path) -> torch.Tensor:
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{path} is not a plain .npy array ({exc})") from exc
-        X = torch.from_numpy(np.ascontiguousarray(arr))
-    elif path.suffix in (".pt", ".pth"):
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise DataError(f"{path} is not a tensor file nngeom can read safely ({exc})") from exc
-        if isinstance(obj, dict):
-            obj = obj.get("X")
-        if not isinstance(obj, torch.Tensor):
-            raise DataError(f"{path} must hold a tensor or a dict with a tensor under 'X'")
-        X = obj
-    else:
-        raise DataError(f"{path}: unsupported data file type {path.suffix!r}; use .npy or .pt")
-    if X.ndim > 2:
-        X = X.reshape(X.shape[0], -1)
-    return X if X.is_floating_point() else X.double()
 
 
 def register(app: typer.Typer) -> None:
@@ -174,7 +148,7 @@ def register(app: typer.Typer) -> None:
                 f"regions per unit length    {lr.n_regions / lr.length:.4g}",
             ]
         elif data is not None:
-            X = _load_X(data)
+            X = load_inputs(data)
             stats = pattern_statistics(net, X)
             lines = regions_along_lines(net, X, n_lines=n_lines, length=length, seed=seed)
             dist = boundary_distances(net, X, n_directions=n_directions, seed=seed)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import typer
 
 from .._errors import DataError, InvalidInput, UnsupportedModel
+from ..data import load_inputs as read_inputs
 from ..modelfile import load_model
 
 DATASETS = ("auto", "fashion-mnist", "digits")
@@ -43,26 +43,7 @@ def load_inputs(
             raise DataError(
                 f"--data {spec!r} is neither a dataset name ({', '.join(DATASETS)}) nor a file"
             )
-        if path.suffix == ".npy":
-            try:
-                arr = np.load(path, allow_pickle=False)
-            except (ValueError, OSError) as exc:
-                raise DataError(f"{path} is not a plain .npy array ({exc})") from exc
-            X = torch.from_numpy(np.ascontiguousarray(arr))
-        elif path.suffix in (".pt", ".pth"):
-            try:
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise DataError(
-                    f"{path} is not a tensor file nngeom can read safely ({exc})"
-                ) from exc
-            if isinstance(obj, dict):
-                obj = obj.get("X")
-            if not isinstance(obj, torch.Tensor):
-                raise DataError(f"{path} must hold a tensor or a dict with a tensor under 'X'")
-            X = obj
-        else:
-            raise DataError(f"{path}: unsupported data file type {path.suffix!r}; use .npy or .pt")
+        X = read_inputs(path)
         if n is not None:
             X = X[:n]
     if X.ndim != 2:
