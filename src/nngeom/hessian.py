@@ -45,6 +45,7 @@ __all__ = [
     "SpectralDensity",
     "hessian_eigenvalues",
     "count_eigenvalues",
+    "eigvalsh",
     "MAX_FULL_PARAMETERS",
 ]
 
@@ -557,7 +558,7 @@ def hessian_eigenvalues(
             full_q, _ = torch.linalg.qr(Q, mode="complete")
             B = full_q[:, Q.shape[1] :]
             H = B.T @ H @ B
-        return torch.linalg.eigvalsh(H.to(torch.float64)).cpu().numpy()
+        return eigvalsh(H)
     res = lanczos(
         op.matvec,
         op.n,
@@ -571,6 +572,21 @@ def hessian_eigenvalues(
         project=Q,
     )
     return res.eigenvalues
+
+
+def eigvalsh(H: Tensor) -> np.ndarray:
+    """All eigenvalues of a symmetric matrix, ascending, float64 (LAPACK ``syevr`` on CPU: about
+    twice as fast as ``syevd`` for eigenvalues only, measured here; torch elsewhere)."""
+    if H.device.type == "cpu":
+        import scipy.linalg
+
+        return scipy.linalg.eigh(
+            H.detach().to(torch.float64).numpy(),
+            eigvals_only=True,
+            driver="evr",
+            check_finite=False,
+        )
+    return torch.linalg.eigvalsh(H.detach().to(torch.float64)).cpu().numpy()
 
 
 def count_eigenvalues(eigenvalues: np.ndarray, zero_tol: float = 1e-7) -> tuple[int, int, int]:

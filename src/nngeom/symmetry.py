@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
-from .hessian import MAX_FULL_PARAMETERS, HessianOperator, count_eigenvalues, lanczos
+from .hessian import MAX_FULL_PARAMETERS, HessianOperator, count_eigenvalues, eigvalsh, lanczos
 from .nets import MLP, as_mlp
 from .train import LossFn, loss_fn, train
 
@@ -686,7 +686,7 @@ def spectrum_at(
     """Full spectrum when ``n <= full_limit`` (and ``k`` is None), else ``k`` at both ends."""
     op = HessianOperator(model, X, y, loss, batch_size=batch_size)
     if k is None and op.n <= min(full_limit, MAX_FULL_PARAMETERS):
-        return torch.linalg.eigvalsh(op.full()).cpu().numpy(), True, op
+        return eigvalsh(op.full()), True, op
     kk = 20 if k is None else k
     res = lanczos(
         op.matvec, op.n, kk, "both", tol=1e-6, seed=seed, dtype=op.dtype, device=op.device
