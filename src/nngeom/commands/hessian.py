@@ -42,37 +42,15 @@ def load_xy(
             )
             X, y, default = ds.X_train, ds.y_train, "ce"
     else:
+        from ..data import load_arrays
+
         path = Path(spec)
         if not path.is_file():
             raise DataError(
                 f"--data {spec!r} is neither a dataset name ({', '.join(DATASETS)}) nor a file"
             )
-        if path.suffix == ".npz":
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    if "X" not in z or "y" not in z:
-                        raise DataError(
-                            f"{path} must hold arrays named 'X' and 'y' (found {sorted(z.files)})"
-                        )
-                    X, y = torch.from_numpy(np.array(z["X"])), torch.from_numpy(np.array(z["y"]))
-            except (ValueError, OSError) as exc:
-                raise DataError(f"{path} is not a plain .npz archive ({exc})") from exc
-        elif path.suffix in (".pt", ".pth"):
-            try:
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise DataError(
-                    f"{path} is not a tensor file nngeom can read safely ({exc})"
-                ) from exc
-            if (
-                not isinstance(obj, dict)
-                or not isinstance(obj.get("X"), torch.Tensor)
-                or not isinstance(obj.get("y"), torch.Tensor)
-            ):
-                raise DataError(f"{path} must hold a dict with tensors 'X' and 'y'")
-            X, y = obj["X"], obj["y"]
-        else:
-            raise DataError(f"--data file {path} must be .npz or .pt/.pth (with X and y)")
+        arrays = load_arrays(path, require=("X", "y"))
+        X, y = arrays["X"], arrays["y"]
         default = "mse" if y.is_floating_point() else "ce"
         if y.is_floating_point() and y.ndim == 1:
             y = y[:, None]
