@@ -130,6 +130,7 @@ def _wait_rows(db: Path, n: int, proc: subprocess.Popen, timeout: float = 60) ->
 def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executor):
     n = 10
     out = tmp_path / "run"
+    before = _forkservers()
     with open(tmp_path / "log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, str(RUNNER), str(out), str(n), "0.25", executor],
@@ -152,6 +153,19 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executo
     )
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
+    # the killed driver's pool workers (and their fork server) do not linger
+    deadline = time.time() + 20
+    while _forkservers() > before and time.time() < deadline:
+        time.sleep(0.25)
+    assert _forkservers() <= before
+
+
+def _forkservers() -> int:
+    """How many multiprocessing fork-server processes (servers and pool workers) exist."""
+    proc = subprocess.run(
+        ["pgrep", "-fc", "multiprocessing.forkserver"], capture_output=True, text=True
+    )
+    return int(proc.stdout.strip() or 0)
 
 
 def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
@@ -180,3 +194,28 @@ def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     )
     assert proc.returncode == 0 and f"skipped={len(kept)}" in proc.stdout
     assert len(_rows(out)) == 12
+
+
+def test_a_killed_pool_worker_stops_the_run_with_a_clear_error(tmp_path):
+    import os
+    import threading
+
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+
+    def assassin() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for marker in pid_dir.iterdir():
+                os.kill(int(marker.name.split("-")[0]), signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=assassin)
+    thread.start()
+    study = probe_study(6, epochs=5, sleep=0.5, pid_dir=str(pid_dir))
+    with pytest.raises(ng.RunError, match="worker process died.*--resume"):
+        reproduce([study], tmp_path / "run", executor=LocalExecutor(2), progress=False)
+    thread.join()
+    s = reproduce([study], tmp_path / "run", resume=True, progress=False)
+    assert s.skipped + s.finished == 6 and not s.failed

@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -155,8 +156,20 @@ class Executor(ABC):
         self.close()
 
 
-def _worker_init(threads: int) -> None:
+def _watch_driver(driver_pid: int) -> None:
+    while True:  # a worker whose driver was killed (SIGKILL, OOM) must not linger
+        time.sleep(1.0)
+        try:
+            os.kill(driver_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # pragma: no cover - the pid was reused by another user
+            os._exit(1)
+
+
+def _worker_init(threads: int, driver_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops workers
+    threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True).start()
     try:
         import torch
 
@@ -194,18 +207,8 @@ class LocalExecutor(Executor):
                 self._in_process_running = 0
                 yield outcome
             return
-        threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
-        if "forkserver" in mp.get_all_start_methods():
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["torch", "nngeom.executors"])  # workers start warm
-        else:  # pragma: no cover - platforms without fork
-            ctx = mp.get_context("spawn")
-        self._pool = ProcessPoolExecutor(
-            max_workers=min(self.n_jobs, len(jobs)),
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(threads,),
-        )
+        if self._pool is None:  # the pool stays up across run() calls until close()
+            self._pool = self._start_pool()
         futures = {self._pool.submit(call_task, j.ref, i, j.config): i for i, j in enumerate(jobs)}
         self._pending = set(futures)
         while self._pending:
@@ -213,10 +216,25 @@ class LocalExecutor(Executor):
             for fut in done:
                 exc = fut.exception()
                 if exc is not None:  # the worker process died (killed, out of memory)
-                    yield Outcome(futures[fut], None, error=f"worker process died: {exc}")
-                else:
-                    yield fut.result()
-        self.close()
+                    self.close()  # a broken pool cannot take more work: the rest are lost too
+                    raise RunError(
+                        f"a worker process died ({exc}); finished tasks are saved, rerun with --resume"
+                    ) from exc
+                yield fut.result()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["torch", "nngeom.executors"])  # workers start warm
+        else:  # pragma: no cover - platforms without fork
+            ctx = mp.get_context("spawn")
+        return ProcessPoolExecutor(
+            max_workers=self.n_jobs,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(threads, os.getpid()),
+        )
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
