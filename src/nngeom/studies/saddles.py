@@ -529,7 +529,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
             ax[0].plot(
                 np.linspace(0, 1, len(P["valley"])), P["valley"], label="equal-loss valley path"
             )
-            for b in P["valley_breaks"][1:-1]:
+            for b in P["valley_breaks"][1:]:
                 ax[0].axvline(b / (len(P["valley"]) - 1), color="0.7", lw=0.8)
             ax[0].set_title(
                 f"3-segment path (width {r['width']}): loss {P['point_loss']:.3e}", fontsize=9
