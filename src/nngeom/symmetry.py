@@ -533,6 +533,32 @@ def _trust_exact(op: HessianOperator, theta: Tensor, maxiter: int, gtol: float) 
     return out
 
 
+def _trust_krylov(op: HessianOperator, theta: Tensor, maxiter: int, gtol: float) -> Tensor:
+    from scipy.optimize import minimize
+
+    def as_t(v: np.ndarray) -> Tensor:
+        return torch.as_tensor(v, dtype=op.dtype, device=op.device)
+
+    def hessp(v: np.ndarray, p: np.ndarray) -> np.ndarray:
+        op.theta = as_t(v).clone()  # a "func" operator: its products use op.theta
+        return op.matvec(as_t(p)).cpu().numpy()
+
+    res = minimize(
+        lambda v: op.loss(as_t(v)),
+        theta.cpu().numpy(),
+        jac=lambda v: op.gradient(as_t(v)).cpu().numpy(),
+        hessp=hessp,
+        method="trust-krylov",
+        options={"maxiter": int(maxiter), "gtol": gtol},
+    )
+    out = as_t(res.x).clone()
+    if not torch.isfinite(out).all():
+        raise InvalidModel(
+            "the trust-region search produced non-finite weights; check the data scale"
+        )
+    return out
+
+
 def find_critical_point(
     model: nn.Module,
     X: Tensor,
@@ -549,8 +575,9 @@ def find_critical_point(
     """Drive a float64 copy of ``model`` to a critical point of the loss.
 
     L-BFGS (``nngeom.train``, strong Wolfe) first; for nets up to ``dense_limit`` parameters
-    then an exact-Hessian trust-region minimisation (scipy ``trust-exact``, at most
-    ``trust_steps`` iterations); then Newton steps ``theta -= H^+ g`` (dense
+    then an exact-Hessian trust-region minimisation (scipy ``trust-exact``; above
+    ``dense_limit``, ``trust-krylov`` on Hessian-vector products; at most ``trust_steps``
+    iterations); then Newton steps ``theta -= H^+ g`` (dense
     pseudo-inverse up to ``dense_limit`` parameters, MINRES on Hessian-vector products above),
     each accepted only if it lowers the gradient norm (with step halving). Newton converges to
     the nearby critical point whatever its index, so the result may be a saddle.
@@ -584,8 +611,12 @@ def find_critical_point(
     op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size)
     theta = op.theta.clone()
     dense = op.n <= dense_limit
-    if dense and trust_steps > 0:
-        theta = _trust_exact(op, theta, trust_steps, grad_tol)
+    if trust_steps > 0:
+        if dense:
+            theta = _trust_exact(op, theta, trust_steps, grad_tol)
+        else:
+            fop = HessianOperator(net, Xd, yd, loss, batch_size=batch_size, method="func")
+            theta = _trust_krylov(fop, theta, trust_steps, grad_tol)
         torch.nn.utils.vector_to_parameters(theta, params)
         finite_loss("after the trust-region steps")
     g = op.gradient(theta)
