@@ -31,7 +31,9 @@ def sweep(executor) -> float:
     t0 = time.perf_counter()
     outcomes = list(executor.run(jobs))
     elapsed = time.perf_counter() - t0
-    assert len(outcomes) == N_TASKS and all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    assert len(outcomes) == N_TASKS and all(o.ok for o in outcomes), [
+        o.error for o in outcomes if not o.ok
+    ]
     return elapsed
 
 
@@ -79,7 +81,9 @@ def main() -> None:
     path = Path(__file__).with_name("results") / "executors.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in out.items() if k not in ("seconds", "environment")}, indent=2))
+    print(
+        json.dumps({k: v for k, v in out.items() if k not in ("seconds", "environment")}, indent=2)
+    )
 
 
 if __name__ == "__main__":
