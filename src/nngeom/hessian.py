@@ -579,17 +579,11 @@ def hessian_eigenvalues(
 
 
 def eigvalsh(H: Tensor) -> np.ndarray:
-    """All eigenvalues of a symmetric matrix, ascending, float64 (LAPACK ``syevr`` on CPU: about
-    twice as fast as ``syevd`` for eigenvalues only, measured here; torch elsewhere)."""
-    if H.device.type == "cpu":
-        import scipy.linalg
+    """All eigenvalues of a symmetric matrix ``(P, P)``, ascending, float64.
 
-        return scipy.linalg.eigh(
-            H.detach().to(torch.float64).numpy(),
-            eigvals_only=True,
-            driver="evr",
-            check_finite=False,
-        )
+    ``torch.linalg.eigvalsh`` (MKL on x86 CPU builds): measured here on a 9,550 x 9,550 matrix at
+    25 s against 51 s for scipy's LAPACK ``syevr`` and about 50 s for numpy's ``syevd``.
+    """
     return torch.linalg.eigvalsh(H.detach().to(torch.float64)).cpu().numpy()
 
 

@@ -172,6 +172,11 @@ def _pwl_view(model: nn.Module) -> MLP | None:
     return view
 
 
+def _sq_norm(t: Tensor) -> Tensor:
+    """Squared Euclidean norm over the last axis, without a squared temporary."""
+    return torch.linalg.vector_norm(t, dim=-1).square_()
+
+
 def _delta_norms(
     view: MLP, slopes: list[Tensor], out_slope: Tensor | None, ks: list[int]
 ) -> list[Tensor]:
@@ -187,10 +192,10 @@ def _delta_norms(
     else:
         delta = eye.unsqueeze(0)  # (1, K, p), broadcast over N
     norms: list[Tensor] = [torch.empty(0)] * (L + 1)
-    norms[L] = (delta**2).sum(-1)
+    norms[L] = _sq_norm(delta)
     for li in range(L - 1, -1, -1):
         delta = (delta @ W[li + 1]) * slopes[li].unsqueeze(1)  # (N, K, n_l)
-        norms[li] = (delta**2).sum(-1)
+        norms[li] = _sq_norm(delta)
     if N is not None:
         norms = [n.expand(N, len(ks)) for n in norms]
     return norms
@@ -554,7 +559,10 @@ class HutchinsonEstimate:
 
 
 def _rademacher(shape: tuple[int, ...], g: torch.Generator, dtype, device) -> Tensor:
-    return (torch.randint(0, 2, shape, generator=g) * 2 - 1).to(dtype=dtype, device=device)
+    # int8 draws: 4x less to write than int64, the same seeded stream of 0/1 values
+    return (torch.randint(0, 2, shape, generator=g, dtype=torch.int8) * 2 - 1).to(
+        dtype=dtype, device=device
+    )
 
 
 def tangent_sensitivity_hutchinson(
@@ -607,7 +615,7 @@ def tangent_sensitivity_hutchinson(
                 U = V
                 for li in range(view.depth):
                     U = (U @ view.weights[li].T) * slopes[li].unsqueeze(1)  # (n, m, n_l)
-                    est = est + dn[li + 1].unsqueeze(-1) * (U**2).sum(-1).unsqueeze(1)
+                    est = est + dn[li + 1].unsqueeze(-1) * _sq_norm(U).unsqueeze(1)
                 per_probe.append(est)
         samples = torch.cat(per_probe)  # (N, K, m)
     else:
