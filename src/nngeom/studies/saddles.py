@@ -88,8 +88,10 @@ SCALES: dict[str, dict[str, Any]] = {
             "widths": [3, 4, 5],
             "seeds": 1,
             "step": 0.5,
-            "lbfgs": 20,
-            "trust": 150,
+            "adam": 2000,
+            "attempts": 6,
+            "lbfgs": 50,
+            "trust": 2000,
             "pair_lbfgs": 10,
             "pair_trust": 300,
             "path_steps": 20,
@@ -115,8 +117,10 @@ SCALES: dict[str, dict[str, Any]] = {
             "widths": [4, 5, 6, 8],
             "seeds": 5,
             "step": 0.25,
+            "adam": 3000,
+            "attempts": 10,
             "lbfgs": 50,
-            "trust": 500,
+            "trust": 3000,
             "pair_lbfgs": 30,
             "pair_trust": 500,
             "path_steps": 40,
@@ -188,20 +192,49 @@ def _spectrum(
     return ev, float(torch.linalg.vector_norm(op.gradient()))
 
 
+GLOBAL_LOSS = 1e-12  # a student below this loss is at a global minimum (the teacher is realisable)
+TEACHER_WIDTH = 4
+
+
+def _train_student(c: dict[str, Any], X: torch.Tensor, y: torch.Tensor):
+    """Train a softplus student to a critical point; retry from new inits until it is global.
+
+    As in the paper, students of width >= the teacher's are trained from several initialisations
+    (incoming weights N(0, 0.5^2), outgoing weights 1, the teacher's scale), Adam then L-BFGS then
+    an exact trust-region finish, keeping the first that reaches loss < ``GLOBAL_LOSS`` (or the
+    lowest). Narrower students cannot reach zero loss: one attempt. Returns ``(point, attempts)``.
+    """
+    width = int(c["width"])
+    tries = int(c.get("attempts", 1)) if width >= TEACHER_WIDTH else 1
+    best = None
+    for attempt in range(tries):
+        init_seed = int(c["seed"]) * 1000 + attempt
+        student = mlp([2, width, 1], "softplus", bias=False, dtype=torch.float64, seed=init_seed)
+        g = torch.Generator().manual_seed(init_seed)
+        with torch.no_grad():
+            student[0].weight.copy_(0.5 * torch.randn(width, 2, generator=g, dtype=torch.float64))
+            student[2].weight.fill_(1.0)
+        if int(c.get("adam", 0)) > 0:
+            train(student, X, y, loss="sse", epochs=int(c["adam"]), lr=1e-2, seed=init_seed)
+        crit = find_critical_point(
+            student,
+            X,
+            y,
+            "sse",
+            lbfgs_steps=int(c["lbfgs"]),
+            trust_steps=int(c["trust"]),
+            newton_steps=5,
+        )
+        if best is None or crit.loss < best.loss:
+            best = crit
+        if best.loss < GLOBAL_LOSS:
+            return best, attempt + 1
+    return best, tries
+
+
 def _run_toy(c: dict[str, Any]) -> dict[str, Any]:
     X, y, _ = teacher_student_grid("softplus", step=float(c["step"]))
-    student = mlp(
-        [2, int(c["width"]), 1], "softplus", bias=False, dtype=torch.float64, seed=int(c["seed"])
-    )
-    crit = find_critical_point(
-        student,
-        X,
-        y,
-        "sse",
-        lbfgs_steps=int(c["lbfgs"]),
-        trust_steps=int(c["trust"]),
-        newton_steps=5,
-    )
+    crit, attempts = _train_student(c, X, y)
     net = crit.model
     ev, gn = _spectrum(net, X, y, "sse")
     neg, zero, _ = count_eigenvalues(ev)
@@ -209,6 +242,7 @@ def _run_toy(c: dict[str, Any]) -> dict[str, Any]:
         "kind": "toy",
         "width": int(c["width"]),
         "seed": int(c["seed"]),
+        "attempts": attempts,
         "n_points": int(X.shape[0]),
         "student": {
             "loss": crit.loss,
@@ -395,7 +429,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         tables.append(
             Table(
                 "Toy task: students at their critical points (float64, loss = 0.5 sum (f-y)^2 / N). "
-                "'global' means loss < 1e-12 (the teacher has 4 neurons, so every student of width >= 4 can reach 0).",
+                "'global' means loss < 1e-12 (the teacher has 4 neurons, so every student of width >= 4 can reach 0); such students are retrained from new initialisations (teacher-scaled) until one is global, as in the paper.",
                 [
                     "width",
                     "seed",
@@ -557,16 +591,19 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                     "Fig. 1 of Brea et al. (paths between minima)",
                 )
             )
+            # variation relative to the point's loss; a point at (numerically) zero loss is judged
+            # by the absolute variation, since relative rounding noise of a ~0 loss is meaningless
             spread = max(
-                np.ptp(x["paths"]["valley"]) / max(abs(x["paths"]["point_loss"]), 1e-300)
+                np.ptp(x["paths"]["valley"]) / max(abs(x["paths"]["point_loss"]), GLOBAL_LOSS)
                 for x in withpath
             )
+            absolute = max(float(np.ptp(x["paths"]["valley"])) for x in withpath)
             keys.append(
                 KeyNumber(
-                    "relative loss variation along the equal-loss path",
-                    f"{spread:.1e}",
+                    "loss variation along the equal-loss path (relative; absolute)",
+                    f"{spread:.1e}; {absolute:.1e}",
                     "0 (constant loss)",
-                    "reproduced" if spread < 1e-9 else "differs",
+                    "reproduced" if spread < 1e-9 or absolute < 1e-15 else "differs",
                 )
             )
             lb = np.median([x["paths"]["line_barrier"] for x in withpath])
