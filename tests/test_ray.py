@@ -18,7 +18,7 @@ import nngeom.report
 import nngeom.studies
 from nngeom.executors import RayExecutor
 from nngeom.runs import RunDir, reproduce
-from nngeom.studies._probe import probe_study
+from nngeom.studies._probe import mixed_probe_study, probe_study
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -80,19 +80,7 @@ def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_nothing(tmp_path):
 
 
 def test_failing_and_unserialisable_tasks_on_ray(tmp_path):
-    study = probe_study(2, epochs=5)
-    bad = ng.studies.Study(
-        name="probe",
-        title="Probe",
-        paper="",
-        run_task=study.run_task,
-        summarize=study.summarize,
-        tasks=lambda scale, seed: [
-            {"seed": 0, "epochs": 5},
-            {"seed": 1, "epochs": 5, "fail": True},
-            {"seed": 2, "epochs": 5, "unserialisable": True},
-        ],
-    )
+    bad = mixed_probe_study()
     s = reproduce([bad], tmp_path / "run", executor=RayExecutor(), progress=False)
     errors = sorted(e for _, _, e in s.failed)
     assert s.finished == 1 and len(errors) == 2

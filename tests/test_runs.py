@@ -17,7 +17,7 @@ import nngeom.report
 import nngeom.studies
 from nngeom.executors import LocalExecutor
 from nngeom.runs import RunDir, reproduce, task_key
-from nngeom.studies._probe import probe_study
+from nngeom.studies._probe import mixed_probe_study, probe_study
 
 RUNNER = Path(__file__).with_name("_runner.py")
 
@@ -62,19 +62,7 @@ def test_parallel_equals_serial(tmp_path):
 
 
 def test_failed_task_is_recorded_and_the_others_go_on(tmp_path):
-    study = probe_study(3, epochs=5)
-    failing = ng.studies.Study(
-        name="probe",
-        title="Probe",
-        paper="",
-        run_task=study.run_task,
-        summarize=study.summarize,
-        tasks=lambda scale, seed: [
-            {"seed": 0, "epochs": 5},
-            {"seed": 1, "epochs": 5, "fail": True},
-            {"seed": 2, "epochs": 5, "unserialisable": True},
-        ],
-    )
+    failing = mixed_probe_study()
     s = reproduce([failing], tmp_path / "run", progress=False)
     assert s.finished == 1 and len(s.failed) == 2
     errors = sorted(e for _, _, e in s.failed)

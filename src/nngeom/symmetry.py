@@ -507,7 +507,10 @@ def _newton_step(op: HessianOperator, g: Tensor, dense: bool) -> Tensor:
     return torch.as_tensor(s, dtype=op.dtype, device=op.device)
 
 
-def _trust_exact(op: HessianOperator, theta: Tensor, maxiter: int, gtol: float) -> Tensor:
+def _trust_region(
+    op: HessianOperator, theta: Tensor, maxiter: int, gtol: float, *, exact: bool
+) -> Tensor:
+    """scipy's ``trust-exact`` (dense Hessian) or ``trust-krylov`` (Hessian-vector products)."""
     from scipy.optimize import minimize
 
     def as_t(v: np.ndarray) -> Tensor:
@@ -517,39 +520,18 @@ def _trust_exact(op: HessianOperator, theta: Tensor, maxiter: int, gtol: float) 
         op.theta = as_t(v).clone()
         return op.full().cpu().numpy()
 
-    res = minimize(
-        lambda v: op.loss(as_t(v)),
-        theta.cpu().numpy(),
-        jac=lambda v: op.gradient(as_t(v)).cpu().numpy(),
-        hess=hess,
-        method="trust-exact",
-        options={"maxiter": int(maxiter), "gtol": gtol},
-    )
-    out = as_t(res.x).clone()
-    if not torch.isfinite(out).all():
-        raise InvalidModel(
-            "the trust-region search produced non-finite weights; check the data scale"
-        )
-    return out
-
-
-def _trust_krylov(op: HessianOperator, theta: Tensor, maxiter: int, gtol: float) -> Tensor:
-    from scipy.optimize import minimize
-
-    def as_t(v: np.ndarray) -> Tensor:
-        return torch.as_tensor(v, dtype=op.dtype, device=op.device)
-
     def hessp(v: np.ndarray, p: np.ndarray) -> np.ndarray:
         op.theta = as_t(v).clone()  # a "func" operator: its products use op.theta
         return op.matvec(as_t(p)).cpu().numpy()
 
+    curvature = {"hess": hess} if exact else {"hessp": hessp}
     res = minimize(
         lambda v: op.loss(as_t(v)),
         theta.cpu().numpy(),
         jac=lambda v: op.gradient(as_t(v)).cpu().numpy(),
-        hessp=hessp,
-        method="trust-krylov",
+        method="trust-exact" if exact else "trust-krylov",
         options={"maxiter": int(maxiter), "gtol": gtol},
+        **curvature,
     )
     out = as_t(res.x).clone()
     if not torch.isfinite(out).all():
@@ -613,10 +595,10 @@ def find_critical_point(
     dense = op.n <= dense_limit
     if trust_steps > 0:
         if dense:
-            theta = _trust_exact(op, theta, trust_steps, grad_tol)
+            theta = _trust_region(op, theta, trust_steps, grad_tol, exact=True)
         else:
             fop = HessianOperator(net, Xd, yd, loss, batch_size=batch_size, method="func")
-            theta = _trust_krylov(fop, theta, trust_steps, grad_tol)
+            theta = _trust_region(fop, theta, trust_steps, grad_tol, exact=False)
         torch.nn.utils.vector_to_parameters(theta, params)
         finite_loss("after the trust-region steps")
     g = op.gradient(theta)

@@ -65,3 +65,20 @@ def probe_study(n: int = 8, **extra: Any) -> Study:
         run_task=run_task,
         summarize=summarize,
     )
+
+
+def mixed_probe_study() -> Study:
+    """Three probe tasks: one succeeds, one raises, one returns an unserialisable result."""
+    ok = probe_study()
+    return Study(
+        name="probe",
+        title="Probe",
+        paper="(test workload)",
+        tasks=lambda scale, seed: [
+            {"seed": 0, "epochs": 5},
+            {"seed": 1, "epochs": 5, "fail": True},
+            {"seed": 2, "epochs": 5, "unserialisable": True},
+        ],
+        run_task=ok.run_task,
+        summarize=ok.summarize,
+    )
