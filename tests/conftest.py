@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import matplotlib
+import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
@@ -17,3 +19,14 @@ settings.register_profile(
     derandomize=True,
 )
 settings.load_profile("default")
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with single-threaded torch: on 2 shared cores, small ops only lose to thread sync
+    (and the executor's workers run tasks single-threaded too). Opt in per module with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -33,13 +33,7 @@ def _custom_functions(monkeypatch):
     monkeypatch.setattr(A, "FAST_MIN", 1 << 14)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matmuls on a shared 2-core machine are faster (and steadier) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _perturb(v: nn.Module, seed: int, scale: float = 0.5) -> None:

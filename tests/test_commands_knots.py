@@ -13,14 +13,7 @@ from typer.testing import CliRunner
 import nngeom as ng
 from nngeom.commands.knots import register
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Single-threaded torch: the suite shares 2 cores, and small ops only lose to thread sync."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -21,13 +21,7 @@ from nngeom.hessian import (
 )
 from nngeom.symmetry import rescaling_directions
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(d, out, n=40, seed=0, labels=False):

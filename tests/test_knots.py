@@ -16,14 +16,7 @@ import nngeom as ng
 from nngeom.knots import _knots_from, _partition, knot_upper_bound, knots, layer_forms
 from nngeom.knots import tight_knot_network as tight
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Single-threaded torch: the suite shares 2 cores, and small ops only lose to thread sync."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class HardTanh3(nn.Module):

@@ -22,14 +22,7 @@ from nngeom.regions import (
     regions_on_line,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Single-threaded torch: the suite shares 2 cores, and small ops only lose to thread sync."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _patterns(model, x: torch.Tensor) -> np.ndarray:

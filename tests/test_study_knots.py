@@ -5,20 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from nngeom import StudyError, knot_upper_bound
 from nngeom.studies import available
 from nngeom.studies.knots import STUDY, _attainable, tasks
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run tasks single-threaded, as the executor's workers do (2 shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tasks_are_json_and_deterministic() -> None:

@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from nngeom.studies import Section, get, saddles
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_study_is_registered_and_scales_are_checked():
