@@ -31,7 +31,7 @@ def test_tiny_study_end_to_end(tmp_path):
     toy = next(r for c, r in results if c["kind"] == "toy")
     assert len(toy["pairs"]) == 3
     for p in toy["pairs"]:
-        assert p["grad_norm"] < 1e-8
+        assert p["grad_norm"] < 1e-8 and p["converged"]
         assert p["n_zero"] >= p["n_zero_theory"] == 1
     assert max(toy["paths"]["valley"]) - min(toy["paths"]["valley"]) < 1e-12
     counting = next(r for c, r in results if c["kind"] == "counting")

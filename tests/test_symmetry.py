@@ -302,3 +302,75 @@ def test_bad_input_is_refused_clearly():
         ng.count_equivalent_minima([])
     with pytest.raises(ng.UnsupportedModel):
         ng.permute(torch.nn.Conv1d(1, 1, 1), 0, [0])
+
+
+def _autograd_hessian(model, X, y):
+    names = [k for k, _ in model.named_parameters()]
+    params = tuple(p.detach() for p in model.parameters())
+
+    def L(*ps):
+        out = functional_call(model, dict(zip(names, ps)), (X,))
+        return ((out - y) ** 2).mean()
+
+    blocks = torch.autograd.functional.hessian(L, params)
+    sizes = [p.numel() for p in params]
+    return torch.cat(
+        [
+            torch.cat([blocks[a][b].reshape(sizes[a], sizes[b]) for b in range(len(params))], 1)
+            for a in range(len(params))
+        ]
+    )
+
+
+def test_constant_zero_inputs_are_held_fixed_and_the_search_converges():
+    # inputs 3 and 4 are 0 in every example: the first-layer weights from them (and nothing
+    # else here) are exactly flat, a singular Hessian for Newton; the reduced net is a
+    # perturbed teacher, so a critical point exists nearby
+    g = torch.Generator().manual_seed(0)
+    X = 2 * torch.randn(60, 5, generator=g, dtype=torch.float64)
+    X[:, 3:] = 0.0
+    teacher = ng.mlp([5, 3, 2, 2], "softplus", dtype=torch.float64, seed=1)
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.mul_(3.0)
+        y = teacher(X)
+    net = embed_merged(teacher, 1, 0, 2, lam=0.3)
+    th = flatten_parameters(net)
+    net = ng.symmetry.load_flat_parameters(
+        net, th + 0.02 * torch.randn(th.shape, generator=g, dtype=torch.float64)
+    )
+    pp = ng.find_permutation_saddle(net, X, y, 1, 0, 2, "mse", lbfgs_steps=20, trust_steps=50)
+    assert pp.converged and pp.grad_norm < 1e-8
+    # [X, 1] has rank 4 of 6 columns: 2 null directions per first-layer neuron
+    assert pp.n_data_null == 3 * 2
+    assert pp.n_zero_theory == 2
+    assert pp.n_zero_free >= pp.n_zero_theory
+    assert pp.n_zero >= pp.n_zero_theory + pp.n_data_null
+    # oracle: the spectrum is the autograd Hessian's, and the restricted spectrum is that of
+    # B^T H B with B the explicit orthonormal basis of the free subspace
+    H = _autograd_hessian(pp.model, X, y)
+    assert np.allclose(pp.eigenvalues, torch.linalg.eigvalsh(H).numpy(), atol=1e-12)
+    sub = ng.symmetry.data_null_subspace(pp.model, X)
+    B = sub.to_full(torch.eye(sub.m, dtype=torch.float64))
+    assert torch.allclose(B.T @ B, torch.eye(sub.m, dtype=torch.float64), atol=1e-12)
+    free = torch.linalg.eigvalsh(B.T @ H @ B).numpy()
+    assert np.allclose(pp.eigenvalues_free, free, atol=1e-12)
+    # the null directions are exactly flat: H annihilates them and the gradient has no part there
+    N = torch.linalg.svd(torch.eye(sub.n, dtype=torch.float64) - B @ B.T).U[:, : sub.n_null]
+    assert float((H @ N).abs().max()) < 1e-12
+    n_per = 5 * 3  # first-layer weights are the first 15 parameters, inputs 3, 4 of each row
+    assert float(H[:n_per].reshape(3, 5, -1)[:, 3:].abs().max()) == 0.0
+    # the returned point is a permutation point of the input net's shape
+    assert [p.shape for p in pp.model.parameters()] == [p.shape for p in net.parameters()]
+
+
+def test_critical_point_search_reports_failure_instead_of_hiding_it():
+    X, y = _toy()
+    student = ng.mlp([2, 3, 1], "softplus", bias=False, dtype=torch.float64, seed=4)
+    crit = ng.symmetry.find_critical_point(
+        student, X, y, "sse", lbfgs_steps=0, trust_steps=0, newton_steps=0, restarts=0
+    )
+    assert not crit.converged and crit.grad_norm > 1e-8
+    done = ng.symmetry.find_critical_point(student, X, y, "sse", lbfgs_steps=20)
+    assert done.converged and done.grad_norm < 1e-8
+    assert done.n_data_null == 0  # 2-D inputs on a grid: [X] has full rank

@@ -55,6 +55,8 @@ __all__ = [
     "rescaling_directions",
     "find_critical_point",
     "find_permutation_saddle",
+    "FreeSubspace",
+    "data_null_subspace",
     "PermutationPoint",
     "CriticalPoint",
     "equal_loss_path",
@@ -477,33 +479,233 @@ def rescaling_directions(model: nn.Module) -> Tensor:
 
 @dataclass
 class CriticalPoint:
-    """A critical point found by :func:`find_critical_point` (model is a float64 copy)."""
+    """A critical point found by :func:`find_critical_point` (model is a float64 copy).
+
+    Attributes:
+        converged: ``grad_norm <= accept_tol`` (the issue's definition: ``< 1e-8``).
+        n_data_null: parameters held fixed because they are exactly flat (see
+            :func:`data_null_subspace`); 0 when nothing was projected out.
+        restarts: perturbed restarts used (0 when the first round converged).
+        history: gradient norm after each Newton / Levenberg-Marquardt step.
+    """
 
     model: nn.Module
     loss: float
     grad_norm: float
     lbfgs_steps: int
     newton_steps: int
-    history: list[float] = field(default_factory=list)  # gradient norm after each Newton step
+    history: list[float] = field(default_factory=list)
+    converged: bool = False
+    n_data_null: int = 0
+    restarts: int = 0
 
 
-def _newton_step(op: HessianOperator, g: Tensor, dense: bool) -> Tensor:
-    if dense:
-        H = op.full()
-        evals, evecs = torch.linalg.eigh(H)
-        thr = 1e-12 * max(float(evals.abs().max()), 1e-300)
-        inv = torch.where(evals.abs() > thr, 1.0 / evals, torch.zeros_like(evals))
-        return -(evecs @ (inv * (evecs.T @ g)))
-    from scipy.sparse.linalg import LinearOperator, minres
+class FreeSubspace:
+    """The parameters of an MLP minus the exactly flat first-layer directions of the data.
 
-    A = LinearOperator(
-        (op.n, op.n),
-        matvec=lambda v: (
-            op.matvec(torch.as_tensor(np.asarray(v).ravel(), dtype=op.dtype)).cpu().numpy()
-        ),
-        dtype=np.float64,
+    With ``Xa = [X, 1]`` (or ``X`` when the first Linear has no bias), a first-layer incoming
+    vector ``(w_m, b_m)`` enters the net only through ``Xa (w_m, b_m)``: every component in the
+    null space of ``Xa`` (input pixels that are 0 in every example, and ``d + 1 - rank(Xa)`` in
+    all, e.g. when there are fewer examples than inputs) has zero gradient and zero curvature at
+    *every* point. ``theta = theta_0 + B z`` with orthonormal ``B`` ``(n, m)`` keeps the incoming
+    vectors in the row space ``V`` ``(d_a, r)`` of ``Xa`` and every other parameter free:
+    ``m = n - n_null``, ``n_null = width_0 * (d_a - r)``. ``B`` is applied, never stored.
+    """
+
+    def __init__(self, model: nn.Module, X: Tensor, *, rtol: float | None = None) -> None:
+        view = _view(model)
+        lin = view.linears[0]
+        offsets = _param_offsets(model)
+        self.n = sum(p.numel() for p in model.parameters())
+        self.h, self.d = lin.out_features, lin.in_features
+        self.off_w = offsets[id(lin.weight)]
+        self.off_b = offsets[id(lin.bias)] if lin.bias is not None else None
+        Xa = X.detach().to(torch.float64)
+        if lin.bias is not None:
+            Xa = torch.cat([Xa, torch.ones(Xa.shape[0], 1, dtype=Xa.dtype, device=Xa.device)], 1)
+        _, s, Vh = torch.linalg.svd(Xa, full_matrices=False)
+        tol = (max(Xa.shape) * torch.finfo(Xa.dtype).eps if rtol is None else rtol) * float(
+            s.max() if s.numel() else 0.0
+        )
+        r = int((s > tol).sum())
+        self.V = Vh[:r].T.to(dtype=view.dtype, device=view.device).contiguous()  # (d_a, r)
+        self.d_a = Xa.shape[1]
+        self.rank = r
+        self.n_null = self.h * (self.d_a - r)
+        self.m = self.n - self.n_null
+        self.constant_zero_inputs = int((X == 0).all(0).sum())
+
+    def _first(self, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``v`` ``(n, k)`` -> the first layer's incoming block ``(h, d_a, k)`` and the rest."""
+        hd = self.h * self.d
+        W = v[self.off_w : self.off_w + hd].reshape(self.h, self.d, -1)
+        mask = torch.ones(self.n, dtype=torch.bool, device=v.device)
+        mask[self.off_w : self.off_w + hd] = False
+        if self.off_b is not None:
+            W = torch.cat([W, v[self.off_b : self.off_b + self.h].reshape(self.h, 1, -1)], 1)
+            mask[self.off_b : self.off_b + self.h] = False
+        return W, v[mask]
+
+    @classmethod
+    def whole(cls, n: int) -> FreeSubspace:
+        """All ``n`` parameters free (``B = I``)."""
+        sub = cls.__new__(cls)
+        sub.n = sub.m = int(n)
+        sub.n_null = sub.rank = sub.constant_zero_inputs = 0
+        return sub
+
+    def to_free(self, v: Tensor) -> Tensor:
+        """``B^T v``: ``(n,)`` or ``(n, k)`` -> ``(m,)`` or ``(m, k)``."""
+        if self.n_null == 0:
+            return v
+        one = v.ndim == 1
+        v2 = v[:, None] if one else v
+        W, rest = self._first(v2)
+        Z = torch.einsum("hdk,dr->hrk", W, self.V).reshape(self.h * self.rank, -1)
+        out = torch.cat([Z, rest])
+        return out[:, 0] if one else out
+
+    def to_full(self, z: Tensor) -> Tensor:
+        """``B z``: ``(m,)`` or ``(m, k)`` -> ``(n,)`` or ``(n, k)``."""
+        if self.n_null == 0:
+            return z
+        one = z.ndim == 1
+        z2 = z[:, None] if one else z
+        k = z2.shape[1]
+        hr = self.h * self.rank
+        W = torch.einsum("hrk,dr->hdk", z2[:hr].reshape(self.h, self.rank, k), self.V)
+        out = torch.zeros(self.n, k, dtype=z2.dtype, device=z2.device)
+        hd = self.h * self.d
+        mask = torch.ones(self.n, dtype=torch.bool, device=z2.device)
+        out[self.off_w : self.off_w + hd] = W[:, : self.d].reshape(hd, k)
+        mask[self.off_w : self.off_w + hd] = False
+        if self.off_b is not None:
+            out[self.off_b : self.off_b + self.h] = W[:, self.d]
+            mask[self.off_b : self.off_b + self.h] = False
+        out[mask] = z2[hr:]
+        return out[:, 0] if one else out
+
+    def hessian(self, op: HessianOperator) -> Tensor:
+        """``B^T H B`` ``(m, m)`` from ``m`` batched Hessian-vector products."""
+        if self.n_null == 0:
+            return op.full()
+        B = self.to_full(torch.eye(self.m, dtype=op.dtype, device=op.device))  # (n, m)
+        HB = op.matmat(B.T)  # (m, n): row c is (H b_c)^T
+        Hm = self.to_free(HB.T)
+        return 0.5 * (Hm + Hm.T)
+
+
+def data_null_subspace(model: nn.Module, X: Tensor) -> FreeSubspace:
+    """The :class:`FreeSubspace` of ``model`` on inputs ``X`` ``(N, input_dim)``."""
+    view = _view(model, need_hidden=False)
+    if not isinstance(X, Tensor) or X.ndim != 2 or X.shape[1] != view.input_dim:
+        raise InvalidInput(
+            f"X must be a tensor of shape (N, {view.input_dim}), got {getattr(X, 'shape', X)}"
+        )
+    return FreeSubspace(model, X)
+
+
+def _lm_steps(
+    net: nn.Module,
+    Xd: Tensor,
+    yd: Tensor,
+    loss: str | LossFn,
+    theta: Tensor,
+    sub: FreeSubspace,
+    steps: int,
+    grad_tol: float,
+    dense: bool,
+    batch_size: int | None,
+    history: list[float],
+) -> tuple[Tensor, int]:
+    """Levenberg-Marquardt on ``||grad||^2`` (Gauss-Newton with Jacobian ``H``) in the free
+    subspace: ``s = -(H^2 + mu I)^{-1} H g``; ``mu = 0`` is Newton with the pseudo-inverse.
+
+    Dense (``m`` up to the dense limit): one ``eigh`` of ``B^T H B`` per step, then trial
+    ``mu`` values, each costing one gradient. Matrix-free above: CG on the normal equations with
+    Hessian-vector products. A step is accepted when it lowers the gradient norm; ``mu`` shrinks
+    after a success and grows after a failure; three accepted steps in a row that do not halve
+    the gradient norm count as a stall and end the loop. Returns ``(theta, steps taken)``.
+    """
+    params = list(net.parameters())
+    op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size)
+    g = op.gradient(theta)
+    gn = float(torch.linalg.vector_norm(g))
+    mu = 0.0
+    taken = slow = 0
+    while taken < steps and gn > grad_tol and slow < 3:
+        torch.nn.utils.vector_to_parameters(theta, params)
+        op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size, method="func")
+        gz = sub.to_free(g)
+        if dense:
+            lam, U = torch.linalg.eigh(sub.hessian(op))
+            c = U.T @ gz
+            top = max(float(lam.abs().max()), 1e-300)
+            cut = 1e-14 * top
+
+            def solve(mu: float, lam=lam, U=U, c=c, cut=cut) -> Tensor:
+                if mu == 0.0:
+                    inv = torch.where(lam.abs() > cut, 1.0 / lam, torch.zeros_like(lam))
+                else:
+                    inv = lam / (lam * lam + mu)
+                return -(U @ (inv * c))
+        else:
+            top = _top_eigenvalue(op, sub)
+
+            def solve(mu: float, op=op, gz=gz, top=top) -> Tensor:
+                return _lm_matrix_free(op, sub, gz, mu if mu > 0 else 1e-20 * top * top)
+
+        accepted = False
+        trial_mus = ([0.0] if mu == 0.0 else [mu]) + [
+            max(mu, (1e-8 * top) ** 2) * 100.0**e for e in range(1, 10)
+        ]
+        for trial in trial_mus:
+            cand = theta + sub.to_full(solve(trial))
+            gc = op.gradient(cand)
+            gcn = float(torch.linalg.vector_norm(gc))
+            if math.isfinite(gcn) and gcn < gn:
+                slow = slow + 1 if gcn > 0.5 * gn else 0
+                theta, g, gn, accepted = cand, gc, gcn, True
+                mu = 0.0 if trial <= (1e-8 * top) ** 2 else trial / 100.0
+                break
+        taken += 1
+        history.append(gn)
+        if not accepted:
+            break
+    return theta, taken
+
+
+def _top_eigenvalue(op: HessianOperator, sub: FreeSubspace) -> float:
+    res = lanczos(
+        lambda v: sub.to_free(op.matvec(sub.to_full(v))),
+        sub.m,
+        1,
+        "largest",
+        tol=1e-3,
+        seed=0,
+        dtype=op.dtype,
+        device=op.device,
     )
-    s, _ = minres(A, -g.cpu().numpy(), maxiter=200, rtol=1e-10)
+    return max(abs(float(res.eigenvalues[-1])), 1e-300)
+
+
+def _lm_matrix_free(
+    op: HessianOperator, sub: FreeSubspace, gz: Tensor, mu: float, maxiter: int = 200
+) -> Tensor:
+    """CG on ``(H^2 + mu I) s = -H g`` in the free subspace (two products per iteration)."""
+    from scipy.sparse.linalg import LinearOperator, cg
+
+    def Hz(v: Tensor) -> Tensor:
+        return sub.to_free(op.matvec(sub.to_full(v)))
+
+    def A(v: np.ndarray) -> np.ndarray:
+        t = torch.as_tensor(np.asarray(v).ravel(), dtype=op.dtype, device=op.device)
+        return (Hz(Hz(t)) + mu * t).cpu().numpy()
+
+    rhs = -Hz(gz).cpu().numpy()
+    s, _ = cg(
+        LinearOperator((sub.m, sub.m), matvec=A, dtype=np.float64), rhs, maxiter=maxiter, rtol=1e-10
+    )
     return torch.as_tensor(s, dtype=op.dtype, device=op.device)
 
 
@@ -550,19 +752,34 @@ def find_critical_point(
     lbfgs_steps: int = 50,
     newton_steps: int = 30,
     grad_tol: float = 1e-12,
+    accept_tol: float = 1e-8,
     trust_steps: int = 300,
+    restarts: int = 2,
     dense_limit: int = 3000,
+    project_data_null: bool = True,
     batch_size: int | None = None,
+    seed: int = 0,
 ) -> CriticalPoint:
     """Drive a float64 copy of ``model`` to a critical point of the loss.
 
-    L-BFGS (``nngeom.train``, strong Wolfe) first; for nets up to ``dense_limit`` parameters
-    then an exact-Hessian trust-region minimisation (scipy ``trust-exact``; above
-    ``dense_limit``, ``trust-krylov`` on Hessian-vector products; at most ``trust_steps``
-    iterations); then Newton steps ``theta -= H^+ g`` (dense
-    pseudo-inverse up to ``dense_limit`` parameters, MINRES on Hessian-vector products above),
-    each accepted only if it lowers the gradient norm (with step halving). Newton converges to
-    the nearby critical point whatever its index, so the result may be a saddle.
+    1. L-BFGS (``nngeom.train``, strong Wolfe), ``lbfgs_steps`` iterations.
+    2. A trust-region minimisation, at most ``trust_steps`` iterations: scipy ``trust-exact``
+       (dense Hessian) for nets up to ``dense_limit`` parameters, ``trust-krylov``
+       (Hessian-vector products) above.
+    3. Levenberg-Marquardt on the squared gradient norm, at most ``newton_steps`` steps
+       (:func:`_lm_steps`: Newton with the eigenvalue pseudo-inverse when it lowers the gradient
+       norm, damped ``(H^2 + mu I)^{-1} H g`` steps otherwise). With ``project_data_null``
+       (MLPs only) the steps are taken in the :class:`FreeSubspace`: the first-layer directions
+       along the null space of ``[X, 1]`` (exactly flat: zero gradient and zero curvature
+       everywhere) are held fixed, which keeps the Newton system nonsingular there. The dense
+       path is used when the free subspace has at most ``dense_limit`` dimensions.
+    4. While the gradient norm is above ``accept_tol``: another round of steps 2-3 from the
+       best point, then up to ``restarts`` rounds from seeded perturbations of it (relative
+       size 1e-5, in the free subspace). The point with the smallest gradient norm is kept.
+
+    Newton/LM converges to a nearby critical point whatever its index, so the result may be a
+    saddle; ``converged`` says whether ``grad_norm <= accept_tol``. Nothing is hidden: a search
+    that fails returns its best point with ``converged=False``.
 
     Raises:
         InvalidModel: the loss becomes NaN or infinite during the search.
@@ -591,41 +808,66 @@ def find_critical_point(
     finite_loss("after L-BFGS")
     params = list(net.parameters())
     op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size)
-    theta = op.theta.clone()
-    dense = op.n <= dense_limit
-    if trust_steps > 0:
-        if dense:
-            theta = _trust_region(op, theta, trust_steps, grad_tol, exact=True)
-        else:
-            fop = HessianOperator(net, Xd, yd, loss, batch_size=batch_size, method="func")
-            theta = _trust_region(fop, theta, trust_steps, grad_tol, exact=False)
-        torch.nn.utils.vector_to_parameters(theta, params)
-        finite_loss("after the trust-region steps")
-    g = op.gradient(theta)
-    gn = float(torch.linalg.vector_norm(g))
-    history = [gn]
-    steps = 0
-    while steps < newton_steps and gn > grad_tol:
-        torch.nn.utils.vector_to_parameters(theta, params)
-        op = HessianOperator(net, Xd, yd, loss, batch_size=batch_size)
-        step = _newton_step(op, g, dense)
-        t = 1.0
-        accepted = False
-        for _ in range(30):
-            cand = theta + t * step
-            gc = op.gradient(cand)
-            gcn = float(torch.linalg.vector_norm(gc))
-            if math.isfinite(gcn) and gcn < gn:
-                theta, g, gn, accepted = cand, gc, gcn, True
-                break
-            t *= 0.5
-        steps += 1
-        history.append(gn)
-        if not accepted:
+    n = op.n
+    sub = None
+    if project_data_null:
+        try:
+            sub = FreeSubspace(net, Xd)
+        except (UnsupportedModel, InvalidModel):
+            sub = None
+    if sub is None or sub.n_null == 0:
+        sub = FreeSubspace.whole(n)
+    dense_trust = n <= dense_limit
+    dense_lm = sub.m <= dense_limit
+
+    def grad_norm(theta: Tensor) -> float:
+        return float(torch.linalg.vector_norm(op.gradient(theta)))
+
+    def one_round(theta: Tensor, history: list[float]) -> tuple[Tensor, int]:
+        if trust_steps > 0:
+            torch.nn.utils.vector_to_parameters(theta, params)
+            top = HessianOperator(net, Xd, yd, loss, batch_size=batch_size, method="func")
+            theta = _trust_region(top, theta, trust_steps, grad_tol, exact=dense_trust)
+            torch.nn.utils.vector_to_parameters(theta, params)
+            finite_loss("after the trust-region steps")
+        history.append(grad_norm(theta))
+        return _lm_steps(
+            net, Xd, yd, loss, theta, sub, newton_steps, grad_tol, dense_lm, batch_size, history
+        )
+
+    history: list[float] = []
+    best, steps = one_round(op.theta.clone(), history)
+    best_gn = grad_norm(best)
+    used = 0
+    gen = torch.Generator().manual_seed(int(seed))
+    for attempt in range(int(restarts) + 1):
+        if best_gn <= accept_tol:
             break
-    torch.nn.utils.vector_to_parameters(theta, params)
+        if attempt == 0:
+            start = best  # continue: more trust-region and LM steps from the best point
+        else:
+            used += 1
+            z = torch.randn(sub.m, generator=gen, dtype=torch.float64).to(best)
+            scale = 1e-5 * float(torch.linalg.vector_norm(best)) / math.sqrt(sub.m)
+            start = best + sub.to_full(scale * z)
+        theta, k = one_round(start, history)
+        steps += k
+        gn = grad_norm(theta)
+        if gn < best_gn:
+            best, best_gn = theta, gn
+    torch.nn.utils.vector_to_parameters(best, params)
     value = finite_loss("after the Newton steps")
-    return CriticalPoint(net, value, gn, res.steps if res else 0, steps, history)
+    return CriticalPoint(
+        net,
+        value,
+        best_gn,
+        res.steps if res else 0,
+        steps,
+        history,
+        converged=best_gn <= accept_tol,
+        n_data_null=sub.n_null,
+        restarts=used,
+    )
 
 
 @dataclass
@@ -644,6 +886,14 @@ class PermutationPoint:
             the zero eigenvalues are certified through the flat directions, see ``flat_residual``).
         n_zero_theory: ``n_{layer+1}``, the guaranteed number of zero eigenvalues.
         flat_residual: ``max ||H d|| / max|lambda|`` over the flat directions ``d``.
+        converged: the reduced net's search converged and ``grad_norm <= accept_tol``; a point
+            with ``converged=False`` is *not* a certified critical point.
+        n_data_null: first-layer directions along the null space of ``[X, 1]`` (exactly flat
+            everywhere, see :class:`FreeSubspace`); held fixed by the search and included in
+            ``n_zero``.
+        n_zero_free: zero eigenvalues of the Hessian restricted to the complement of those
+            directions (full spectrum only); this is the count to compare with the theory.
+        eigenvalues_free: the spectrum behind ``n_zero_free`` (None when it equals ``eigenvalues``).
     """
 
     model: nn.Module
@@ -662,6 +912,10 @@ class PermutationPoint:
     n_zero_theory: int
     zero_tol: float
     flat_residual: float
+    converged: bool = False
+    n_data_null: int = 0
+    n_zero_free: int | None = None
+    eigenvalues_free: np.ndarray | None = None
 
     @property
     def is_saddle(self) -> bool:
@@ -720,7 +974,10 @@ def find_permutation_saddle(
     lbfgs_steps: int = 50,
     newton_steps: int = 30,
     trust_steps: int = 300,
+    restarts: int = 2,
     dense_limit: int = 3000,
+    project_data_null: bool = True,
+    accept_tol: float = 1e-8,
     k: int | None = None,
     full_limit: int = 5000,
     zero_tol: float = 1e-7,
@@ -741,6 +998,8 @@ def find_permutation_saddle(
         k: number of eigenvalues at each end by Lanczos; None: the full spectrum if the net has
             at most ``full_limit`` parameters, else 20 at each end.
         zero_tol: relative threshold for a zero eigenvalue.
+        lbfgs_steps, newton_steps, trust_steps, restarts, dense_limit, project_data_null,
+            accept_tol: passed to :func:`find_critical_point` (``seed`` seeds its restarts).
 
     Raises:
         InvalidInput: i == j, out-of-range layer or neuron, a layer of width 1, bad data shapes.
@@ -759,8 +1018,12 @@ def find_permutation_saddle(
         lbfgs_steps=lbfgs_steps,
         newton_steps=newton_steps,
         trust_steps=trust_steps,
+        restarts=restarts,
         dense_limit=dense_limit,
+        project_data_null=project_data_null,
+        accept_tol=accept_tol,
         batch_size=batch_size,
+        seed=seed,
     )
     point = embed_merged(crit.model, layer, i, j, lam)
     Xd = X.double() if X.is_floating_point() else X
@@ -769,7 +1032,14 @@ def find_permutation_saddle(
         point, Xd, yd, loss, k=k, full_limit=full_limit, seed=seed, batch_size=batch_size
     )
     g = op.gradient()
+    gn = float(torch.linalg.vector_norm(g))
     n_neg, n_zero, _ = count_eigenvalues(ev, zero_tol)
+    sub = FreeSubspace(point, Xd) if project_data_null else FreeSubspace.whole(op.n)
+    ev_free, n_zero_free = None, (n_zero if full else None)
+    if full and sub.n_null > 0:
+        fop = HessianOperator(point, Xd, yd, loss, batch_size=batch_size, method="func")
+        ev_free = eigvalsh(sub.hessian(fop))
+        n_neg, n_zero_free, _ = count_eigenvalues(ev_free, zero_tol)
     D = flat_directions(point, layer, i, j)
     scale = max(float(np.abs(ev).max()), 1e-300)
     flat = (
@@ -783,7 +1053,7 @@ def find_permutation_saddle(
         j=j,
         lam=float(lam),
         loss=op.loss(),
-        grad_norm=float(torch.linalg.vector_norm(g)),
+        grad_norm=gn,
         reduced_grad_norm=crit.grad_norm,
         eigenvalues=ev,
         full_spectrum=full,
@@ -792,6 +1062,10 @@ def find_permutation_saddle(
         n_zero_theory=int(view.sizes[layer + 2]),
         zero_tol=zero_tol,
         flat_residual=flat,
+        converged=bool(crit.converged and gn <= accept_tol),
+        n_data_null=sub.n_null,
+        n_zero_free=n_zero_free,
+        eigenvalues_free=ev_free,
     )
 
 
