@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ._checks import all_finite
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 
 __all__ = [
@@ -194,7 +195,7 @@ class MLP:
         """Raise :class:`InvalidModel` if any weight or bias is NaN or infinite."""
         for l, lin in enumerate(self.linears):
             for what, p in (("weight", lin.weight), ("bias", lin.bias)):
-                if p is not None and not torch.isfinite(p).all():
+                if p is not None and not all_finite(p):
                     raise InvalidModel(
                         f"Linear layer {l} has a non-finite {what} (NaN or inf); "
                         "re-initialise or retrain the model before analysing it"

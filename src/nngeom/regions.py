@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._checks import all_finite
 from ._errors import InvalidInput, UnsupportedModel
 from .knots import Layer, _partition, _partition_fast, layer_forms
 from .nets import MLP, as_mlp, piecewise_linear_form
@@ -58,7 +59,7 @@ def _check_X(X: Tensor, view: MLP) -> Tensor:
         raise InvalidInput("X is empty (N = 0): pass at least one example")
     if not X.is_floating_point():
         X = X.to(torch.float64)
-    if not torch.isfinite(X).all():
+    if not all_finite(X):
         raise InvalidInput("X contains NaN or inf; clean the data first")
     return X
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ._checks import all_finite
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 from .nets import MLP, as_mlp, piecewise_linear_form
 
@@ -78,7 +79,7 @@ def _check_model(model: nn.Module) -> None:
             "respect to the parameters, so pass a model with at least one trainable tensor"
         )
     for name, p in model.named_parameters():
-        if not torch.isfinite(p).all():
+        if not all_finite(p):
             raise InvalidModel(
                 f"parameter {name!r} has NaN or inf entries; re-initialise or retrain the model"
             )
@@ -96,7 +97,7 @@ def _check_X(X: Tensor, n_features: int | None = None) -> Tensor:
         raise InvalidInput("X is an empty batch (N = 0); pass at least one example")
     if not X.is_floating_point():
         raise InvalidInput(f"X must be a floating-point tensor, got {X.dtype}")
-    if not torch.isfinite(X).all():
+    if not all_finite(X):
         raise InvalidInput("X contains NaN or inf; clean the data first")
     if n_features is not None and (X.ndim != 2 or X.shape[1] != n_features):
         raise InvalidInput(

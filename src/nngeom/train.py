@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ._checks import all_finite
 from ._errors import InvalidInput
 
 __all__ = ["TrainResult", "train", "loss_fn"]
@@ -60,7 +61,7 @@ def _check_data(model: nn.Module, X: Tensor, y: Tensor) -> None:
         raise InvalidInput(f"X must have shape (N, ...) with N >= 1, got {tuple(X.shape)}")
     if y.shape[0] != X.shape[0]:
         raise InvalidInput(f"X has {X.shape[0]} examples but y has {y.shape[0]}")
-    if X.is_floating_point() and not torch.isfinite(X).all():
+    if X.is_floating_point() and not all_finite(X):
         raise InvalidInput("X contains NaN or inf; clean the data first")
     if not any(True for _ in model.parameters()):
         raise InvalidInput("the model has no parameters to train")
