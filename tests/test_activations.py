@@ -100,7 +100,8 @@ def test_relu_init_extra_units_get_gradients():
     v = A.VAF(k=3)
     x = torch.linspace(-3, 3, 101)
     (v(x) - torch.sin(x)).pow(2).sum().backward()
-    assert (v.a.grad[1:] != 0).all()  # the a_j = 0 units are alive
+    grad_a = v.theta.grad[1 : v.k + 1]  # theta = [a0, a, b, c]
+    assert (grad_a[1:] != 0).all()  # the a_j = 0 units are alive
 
 
 # -- gradients ------------------------------------------------------------------------------
@@ -547,3 +548,105 @@ def test_torch_compile_eager_backend():
     g1 = torch.autograd.grad(got.sum(), x)[0]
     g2 = torch.autograd.grad(want.sum(), x)[0]
     torch.testing.assert_close(g1, g2)
+
+
+# -- the fused (torch.compile-generated) kernels of the layer/ReLU fast path ------------------
+
+
+def _hinge_vaf(dtype, fused):
+    v = A.VAF(k=3, fused=fused).to(dtype)
+    with torch.no_grad():  # three active units, one with b < 0, and a non-zero linear part
+        v.a.copy_(torch.tensor([1.0, 0.4, -0.3]))
+        v.b.copy_(torch.tensor([1.0, -0.7, 1.3]))
+        v.c.copy_(torch.tensor([0.1, -0.9, -0.6]))
+        v.a0.fill_(0.05)
+    return v
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_kernels_equal_autograd(dtype, monkeypatch):
+    """Forward and every gradient of the fused path (and its eager tail) equal plain autograd."""
+    monkeypatch.setattr(A, "_FUSED_FAILED", [])
+    n = 5 * A.FUSED_COLS + 123  # 5 fused rows and an eager tail
+    g = torch.Generator().manual_seed(31)
+    x = (2 * torch.randn(n, generator=g, dtype=dtype)).requires_grad_(True)
+    gout = torch.randn(n, generator=g, dtype=dtype)
+    results = {}
+    for fused in (True, False):
+        v = _hinge_vaf(dtype, fused)
+        y = v(x)
+        results[fused] = (y, *torch.autograd.grad(y, (x, *v.parameters()), gout))
+    assert not A._FUSED_FAILED
+    want_v = _hinge_vaf(dtype, False)
+    want_y = _reference(want_v, x)
+    want = (want_y, *torch.autograd.grad(want_y, (x, *want_v.parameters()), gout))
+    tol = dict(rtol=1e-12, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-5, atol=2e-4)
+    for fused in (True, False):
+        for got, ref in zip(results[fused], want):
+            torch.testing.assert_close(got, ref, **tol)
+
+
+def test_fused_kernels_fall_back_when_compiling_fails(monkeypatch):
+    """No working compiler: one RuntimeWarning, then the eager kernels, with the same numbers."""
+    monkeypatch.setattr(A, "_FUSED_FAILED", [])
+
+    def broken(which):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(A, "_compiled", broken)
+    n = 5 * A.FUSED_COLS + 5
+    x = torch.randn(n, generator=torch.Generator().manual_seed(32), dtype=torch.float64)
+    x.requires_grad_(True)
+    v = _hinge_vaf(torch.float64, True)
+    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+        y = v(x)
+    grads = torch.autograd.grad(y.sum(), (x, *v.parameters()))  # no second warning
+    assert A._FUSED_FAILED and "no C++ compiler" in A._FUSED_FAILED[0]
+    want_y = _reference(v, x)
+    want = torch.autograd.grad(want_y.sum(), (x, *v.parameters()))
+    torch.testing.assert_close(y, want_y)
+    for a, b in zip(grads, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_fast_path_double_backward_and_torch_func(monkeypatch):
+    """create_graph=True and torch.func transforms get exact higher derivatives on the fast path."""
+    monkeypatch.setattr(A, "FAST_MIN", 16)
+    v = _hinge_vaf(torch.float64, False)
+    x = _x((64,), seed=33)
+    params = tuple(v.parameters())
+
+    def second(fn):
+        y = fn(x)
+        g = torch.autograd.grad((y**2).sum(), params, create_graph=True)
+        flat = torch.cat([t.reshape(-1) for t in g])
+        return torch.autograd.grad(flat.sum(), (x, *params))
+
+    got = second(v)
+    want = second(lambda xx: _reference(v, xx))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # jvp of grad (the tangent-sensitivity generic path) through the module
+    from torch.func import functional_call, grad, jvp
+
+    p = dict(v.named_parameters())
+
+    def loss(pp, xx):
+        return (functional_call(v, pp, (xx,)) ** 2).sum()
+
+    direction = torch.ones_like(x)
+    _, got_t = jvp(lambda xx: grad(loss)(p, xx), (x.detach(),), (direction,))
+
+    def loss_ref(pp, xx):
+        t = pp["theta"]  # [a0, a_1..a_3, b_1..b_3, c_1..c_3]
+        a0, a, b, c = t[0], t[1:4, None], t[4:7, None], t[7:10, None]
+        return (A.vaf_reference(xx, a0, a, b, c) ** 2).sum()
+
+    _, want_t = jvp(lambda xx: grad(loss_ref)(p, xx), (x.detach(),), (direction,))
+    for k in got_t:
+        torch.testing.assert_close(got_t[k], want_t[k], rtol=1e-12, atol=1e-12)
+
+
+def test_fused_argument_is_checked():
+    with pytest.raises(ng.InvalidInput, match="fused"):
+        A.VAF(fused="yes")

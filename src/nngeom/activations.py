@@ -10,7 +10,9 @@ ReLU hidden unit a VAF is a learned piecewise-linear function with at most ``k``
 network using it stays piecewise linear: :func:`nngeom.nets.as_mlp` accepts it and
 :func:`nngeom.knots` counts its knots.
 
-Shapes: parameters ``a0`` have shape ``S``, ``a, b, c`` shape ``S + (k,)``, with ``S = ()`` for
+Shapes: one parameter tensor ``theta`` of shape ``S + (3k + 1,)`` holds ``[a0, a_1..a_k,
+b_1..b_k, c_1..c_k]`` (one tensor per activation: an optimizer step costs one tensor, not four);
+``a0`` (shape ``S``) and ``a, b, c`` (shape ``S + (k,)``) are views of it. ``S = ()`` for
 ``share="layer"``, ``(C,)`` for ``share="channel"`` (``C`` = size of ``channel_dim``) and the
 per-example feature shape (``x.shape[1:]``) for ``share="neuron"``.
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -57,8 +61,16 @@ INITS: dict[str, Callable[[Tensor], Tensor]] = {
     "silu": nn.functional.silu,
 }
 # Elements per chunk in the fast (layer-shared ReLU) path: keeps temporaries cache-sized and far
-# below one input-sized tensor.
+# below one input-sized tensor. Its scratch rows (one per hinge) come from a reused per-thread
+# buffer of at most SCRATCH elements, so a call allocates nothing but its outputs.
 CHUNK = 1 << 17
+SCRATCH = 1 << 19
+# Inputs of at least FUSED_MIN elements on CPU take kernels that torch.compile (inductor) generates
+# once per process (the fused forward is one pass, the backward one pass with all parameter sums),
+# on the leading multiple of FUSED_COLS elements; the rest, and every input where compiling fails
+# (no C++ compiler), take the eager chunked kernels. ``VAF(fused=False)`` opts out.
+FUSED_MIN = 1 << 20
+FUSED_COLS = 4096
 # Inputs with fewer elements than SMALL are differentiated by plain autograd through
 # vaf_reference (fewer Python-level ops: faster on tiny tensors, where memory does not matter);
 # larger ones use the memory-lean Functions (the chunked layer/ReLU path from FAST_MIN elements).
@@ -166,85 +178,292 @@ def _hinges(
     return alpha, beta, hinges
 
 
-class _VAFLayerReLU(torch.autograd.Function):
-    """Fast path: one shared (a0, a, b, c) and ReLU hidden units, chunked so temporaries stay small.
+_SCRATCH = threading.local()
 
-    Uses ``a0 + sum_j a_j relu(b_j x + c_j) = alpha x + beta + sum_j w_j max(x, t_j)`` (see
-    :func:`_hinges`): two passes per unit forward. Backward uses, on unit ``j``'s active set ``P_j``
-    (``x > t_j`` for ``b_j > 0``, ``x < t_j`` for ``b_j < 0``): ``dL/da_j = b_j S^x_j + c_j S^1_j``,
-    ``dL/db_j = a_j S^x_j``, ``dL/dc_j = a_j S^1_j`` with ``S^1_j = sum_{P_j} g``,
-    ``S^x_j = sum_{P_j} g x`` (chunk sums accumulated in float64), and
-    ``dL/dx = g * (alpha + sum_j w_j 1[x > t_j])``. Saves only ``x``; temporaries are chunk-sized.
+
+def _functorch_active() -> bool:
+    """True inside a torch.func transform (vmap, grad, jvp, ...): the plain formula is used there."""
+    probe = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(probe()) if probe is not None else False
+
+
+def _scratch(rows: int, n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A ``(rows, chunk)`` work matrix, ``chunk = min(n, CHUNK, SCRATCH // rows)`` (at least 1024).
+
+    Reuses one buffer per thread, dtype and device instead of allocating per call: on machines
+    where malloc returns freed memory to the OS, a fresh multi-MB temporary per call costs page
+    faults that can exceed the arithmetic. Callers in one thread never overlap (a Function's
+    forward returns before its backward starts), so the reuse is safe.
+    """
+    chunk = max(1, min(n, CHUNK, max(1024, SCRATCH // rows)))
+    cache = getattr(_SCRATCH, "bufs", None)
+    if cache is None:
+        cache = _SCRATCH.bufs = {}
+    key = (dtype, device)
+    buf = cache.get(key)
+    if buf is None or buf.numel() < rows * chunk:
+        buf = cache[key] = torch.empty(max(rows * chunk, SCRATCH), dtype=dtype, device=device)
+    return buf[: rows * chunk].view(rows, chunk)
+
+
+def _fused_forward_kernel(x: Tensor, out: Tensor, ts: Tensor, ws: Tensor, beta: Tensor) -> None:
+    """``out = beta + sum_j ws[j] max(x, ts[j])`` for ``x, out: (R, C)``, ``ts, ws: (r,)``."""
+    y = beta + ws[0] * torch.maximum(x, ts[0])
+    for j in range(1, ts.shape[0]):
+        y = y + ws[j] * torch.maximum(x, ts[j])
+    out.copy_(y)
+
+
+def _fused_backward_kernel(
+    x: Tensor, g: Tensor, gx: Tensor, ts: Tensor, slopes: Tensor
+) -> tuple[Tensor, Tensor]:
+    """One pass: ``gx = g (slopes[0] + sum_j slopes[j + 1] [x > ts[j]])`` and per-row sums.
+
+    ``x, g, gx: (R, C)``, ``ts: (r - 1,)``, ``slopes: (r,)``. Returns ``(S1, SX)``, each
+    ``(R, r)``: column 0 the row sums of ``g`` and ``g x``, column ``1 + j`` the same over
+    ``x > ts[j]``.
+    """
+    gp = g * x
+    slope = slopes[0] + torch.zeros_like(x)
+    s1, sx = [g.sum(1)], [gp.sum(1)]
+    for j in range(ts.shape[0]):
+        m = x > ts[j]
+        slope = slope + torch.where(m, slopes[j + 1], 0.0)
+        s1.append(torch.where(m, g, 0.0).sum(1))
+        sx.append(torch.where(m, gp, 0.0).sum(1))
+    gx.copy_(g * slope)
+    return torch.stack(s1, 1), torch.stack(sx, 1)
+
+
+_FUSED_FAILED: list[str] = []  # the reason, once compiling failed in this process
+
+
+@functools.cache
+def _compiled(which: str) -> Callable[..., Any]:
+    fn = _fused_forward_kernel if which == "forward" else _fused_backward_kernel
+    return torch.compile(fn, dynamic=False)
+
+
+def _run_fused(which: str, *args: Tensor) -> tuple[bool, Any]:
+    """Call the compiled kernel on ``(R, C)`` views (R dynamic): ``(ok, its result)``."""
+    if _FUSED_FAILED:
+        return False, None
+    for t in args:
+        if t.dim() == 2:
+            torch._dynamo.mark_dynamic(t, 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's own deprecation notices while compiling
+            return True, _compiled(which)(*args)
+    except Exception as exc:  # no working compiler, an unsupported platform, ...
+        _FUSED_FAILED.append(f"{type(exc).__name__}: {exc}")
+        warnings.warn(
+            f"nngeom: the fused VAF kernels could not be compiled ({_FUSED_FAILED[0][:200]}); "
+            "using the eager kernels (correct, slower). Pass VAF(fused=False) to skip them.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False, None
+
+
+def _fused_split(x: Tensor, fused: bool | None) -> int:
+    """How many leading elements of ``x`` the fused kernels take (0: none)."""
+    n = x.numel()
+    if fused is False or _FUSED_FAILED or x.device.type != "cpu":
+        return 0
+    if (fused is None and n < FUSED_MIN) or n < 2 * FUSED_COLS:  # (R = 1 would be specialised)
+        return 0
+    if x.dtype not in (torch.float32, torch.float64):
+        return 0
+    return (n // FUSED_COLS) * FUSED_COLS
+
+
+def _hinge_forward(
+    x: Tensor, a0: float, a: list[float], b: list[float], c: list[float], fused: bool | None = None
+) -> Tensor:
+    """Layer-shared ReLU-hidden VAF of ``x`` (any shape); parameters as Python floats (``k`` each).
+
+    ``alpha x + beta + sum_j w_j max(x, t_j)`` (:func:`_hinges`; ``x`` itself is the row
+    ``t = -inf`` when ``alpha != 0``). Eager: per chunk ``T = max(x, t)`` (``(r, chunk)`` scratch)
+    and one matrix-vector product ``beta + T^T w``; a single hinge (ReLU itself) is one clamp.
+    Large CPU inputs: the fused kernel (see ``FUSED_MIN``).
+    """
+    alpha, beta, hinges = _hinges(a0, a, b, c)
+    hinges = [(t, w) for t, w in hinges if w != 0.0]
+    if alpha != 0.0:
+        hinges.append((-math.inf, alpha))  # max(x, -inf) = x
+    xf = x.reshape(-1)
+    n = xf.numel()
+    if not hinges:
+        return torch.full_like(x, beta)
+    if len(hinges) == 1:  # e.g. ReLU itself: one clamp, then scale and shift only if needed
+        t, w = hinges[0]
+        out = torch.clamp_min(xf, t)
+        if w != 1.0:
+            out.mul_(w)
+        if beta != 0.0:
+            out.add_(beta)
+        return out.view_as(x)
+    r = len(hinges)
+    packed = torch.tensor(  # each float rounded once, straight to x's dtype
+        [*(t for t, _ in hinges), *(w for _, w in hinges), beta], dtype=x.dtype, device=x.device
+    )
+    ts, ws, b0 = packed[:r], packed[r : 2 * r], packed[2 * r]  # (r,), (r,), ()
+    out = torch.empty_like(xf)
+    start = _fused_split(xf, fused)
+    if start:
+        rows = (xf[:start].view(-1, FUSED_COLS), out[:start].view(-1, FUSED_COLS))
+        if not _run_fused("forward", *rows, ts, ws, b0)[0]:
+            start = 0
+    if start < n:
+        T = _scratch(r, n - start, x.dtype, x.device)
+        chunk, tcol = T.shape[1], ts.unsqueeze(1)
+        for s in range(start, n, chunk):
+            xc = xf[s : s + chunk]
+            Tc = T[:, : xc.shape[0]]
+            torch.maximum(xc, tcol, out=Tc)
+            torch.addmv(b0, Tc.T, ws, out=out[s : s + chunk])
+    return out.view_as(x)
+
+
+def _hinge_backward(
+    x: Tensor,
+    a0: float,
+    a: list[float],
+    b: list[float],
+    c: list[float],
+    grad: Tensor,
+    need_x: bool,
+    fused: bool | None = None,
+) -> tuple[Tensor | None, Tensor]:
+    """Gradients of :func:`_hinge_forward`: ``dL/dx`` (or None) and, packed like ``theta``,
+    ``[dL/da0, dL/da, dL/db, dL/dc]`` (a float64 ``(3k + 1,)`` tensor on ``x``'s device).
+
+    Eager, per chunk: step masks ``M = [x > t]`` (``(r, chunk)``; row 0 is ``t = -inf``, all
+    ones), the sums ``M g`` and ``M (g x)`` (chunk sums added in float64), and
+    ``dL/dx = g * (M^T [alpha, w])``; large CPU inputs: one fused pass. On unit ``j``'s active
+    set ``P_j`` (``x > t_j`` for ``b_j > 0``, ``x < t_j`` for ``b_j < 0``):
+    ``dL/da_j = b_j S^x_j + c_j S^1_j``, ``dL/db_j = a_j S^x_j``, ``dL/dc_j = a_j S^1_j`` with
+    ``S^1_j = sum_{P_j} g``, ``S^x_j = sum_{P_j} g x``; ``dL/da0 = sum g``.
+    """
+    al, bl, cl = a, b, c
+    k = len(al)
+    alpha, _, _ = _hinges(0.0, al, bl, cl)
+    units = [j for j in range(k) if bl[j] != 0.0]
+    xf, gf = x.reshape(-1), grad.reshape(-1)
+    n = xf.numel()
+    r = len(units) + 1
+    packed = torch.tensor(
+        [-math.inf, *(-cl[j] / bl[j] for j in units), alpha, *(al[j] * abs(bl[j]) for j in units)],
+        dtype=x.dtype,
+        device=x.device,
+    )
+    ts, slopes = packed[:r], packed[r:]  # (r,), (r,)
+    gx = torch.empty_like(xf)
+    parts: list[Tensor] = []  # (rows, 2, r) partial sums: M g, M (g x)
+    start = _fused_split(xf, fused)
+    if start:
+        views = (t[:start].view(-1, FUSED_COLS) for t in (xf, gf, gx))
+        ok, got = _run_fused("backward", *views, ts[1:], slopes)
+        if ok:
+            parts.append(torch.stack(got, 1))
+        else:
+            start = 0
+    if start < n:
+        work = _scratch(r + 1, n - start, x.dtype, x.device)
+        M, gp = work[:-1], work[-1]  # step masks (r, chunk) and g * x (chunk,)
+        chunk, tcol = work.shape[1], ts.unsqueeze(1)
+        sums = torch.empty(-(-(n - start) // chunk), 2, r, dtype=x.dtype, device=x.device)
+        for i, s in enumerate(range(start, n, chunk)):
+            xc, gc = xf[s : s + chunk], gf[s : s + chunk]
+            L = xc.shape[0]
+            Mc, gpc = M[:, :L], gp[:L]
+            torch.gt(xc, tcol, out=Mc)
+            torch.mul(gc, xc, out=gpc)
+            torch.mv(Mc, gc, out=sums[i, 0])
+            torch.mv(Mc, gpc, out=sums[i, 1])
+            gxc = gx[s : s + chunk]
+            torch.mv(Mc.T, slopes, out=gxc)
+            gxc.mul_(gc)
+        parts.append(sums)
+    tot = (parts[0] if len(parts) == 1 else torch.cat(parts)).to(torch.float64).sum(0).tolist()
+    total1, totalx = tot[0][0], tot[1][0]
+    s1, sx = [0.0] * k, [0.0] * k
+    for i, j in enumerate(units):
+        s1[j], sx[j] = tot[0][i + 1], tot[1][i + 1]
+    for j in range(k):
+        if bl[j] < 0:  # active on the other side
+            s1[j], sx[j] = total1 - s1[j], totalx - sx[j]
+        elif bl[j] == 0.0:
+            s1[j], sx[j] = (total1, totalx) if cl[j] > 0 else (0.0, 0.0)
+    grads = torch.tensor(
+        [
+            total1,
+            *(bl[j] * sx[j] + cl[j] * s1[j] for j in range(k)),
+            *(al[j] * sx[j] for j in range(k)),
+            *(al[j] * s1[j] for j in range(k)),
+        ],
+        dtype=torch.float64,
+    ).to(device=x.device)
+    return (gx.view_as(x) if need_x else None), grads
+
+
+class _VAFLayerReLU(torch.autograd.Function):
+    """Fast path: one shared ``theta = [a0, a, b, c]`` (``(3k + 1,)``) and ReLU hidden units.
+
+    Saves only ``x`` and ``theta``; eager temporaries are ``(r, chunk)`` scratch rows
+    (:func:`_scratch`); the gradient of ``theta`` comes back as one packed tensor.
+    Old-style (``forward(ctx, ...)``, no ``setup_context``): ``apply`` then skips a per-call
+    ``inspect.signature`` bind, which is a measurable share of a small layer's time. The module
+    routes torch.func transforms and torch.compile to :func:`vaf_reference` instead. With
+    ``create_graph=True`` the backward is the reference formula's, so it is differentiable.
     """
 
     @staticmethod
-    def forward(x: Tensor, a0: Tensor, a: Tensor, b: Tensor, c: Tensor) -> Tensor:  # type: ignore[override]
-        alpha, beta, hinges = _hinges(float(a0), a.tolist(), b.tolist(), c.tolist())
-        hinges = [(t, w) for t, w in hinges if w != 0.0]
-        xf = x.reshape(-1)
-        out = torch.empty_like(xf)
-        n = xf.numel()
-        tmp = torch.empty(min(CHUNK, n), dtype=x.dtype, device=x.device)
-        for s in range(0, n, CHUNK):
-            xc, oc = xf[s : s + CHUNK], out[s : s + CHUNK]
-            torch.mul(xc, alpha, out=oc)
-            oc.add_(beta)
-            tc = tmp[: xc.shape[0]]
-            for t, w in hinges:
-                torch.clamp_min(xc, t, out=tc)
-                oc.add_(tc, alpha=w)
-        return out.view_as(x)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        x, a0, a, b, c = inputs
-        ctx.save_for_backward(x, a, b, c)
+    def forward(ctx: Any, x: Tensor, theta: Tensor, fused: bool | None) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, theta)
+        ctx.fused = fused
+        a0, a, b, c = _split(theta.tolist())
+        return _hinge_forward(x, a0, a, b, c, fused)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
-        x, a, b, c = ctx.saved_tensors
-        al, bl, cl = a.tolist(), b.tolist(), c.tolist()
-        k = len(al)
-        alpha, _, _ = _hinges(0.0, al, bl, cl)
-        units = [j for j in range(k) if bl[j] != 0.0]
-        ts = {j: -cl[j] / bl[j] for j in units}
-        xf, gf = x.reshape(-1), grad.reshape(-1)
-        n = xf.numel()
-        need_x = ctx.needs_input_grad[0]
-        gx = torch.empty_like(xf) if need_x else None
-        s1, sx = [0.0] * k, [0.0] * k
-        total1 = totalx = 0.0
-        m = torch.empty(min(CHUNK, n), dtype=x.dtype, device=x.device)
-        gxp = torch.empty_like(m)
-        for s in range(0, n, CHUNK):
-            xc, gc = xf[s : s + CHUNK], gf[s : s + CHUNK]
-            L = xc.shape[0]
-            mc, gp = m[:L], gxp[:L]
-            torch.mul(gc, xc, out=gp)
-            total1 += float(gc.sum())
-            totalx += float(gp.sum())
-            if need_x:
-                gxc = gx[s : s + CHUNK]
-                gxc.fill_(alpha)
-            for j in units:
-                torch.gt(xc, ts[j], out=mc)
-                if need_x and al[j] != 0.0:
-                    gxc.add_(mc, alpha=al[j] * abs(bl[j]))
-                s1[j] += float(torch.dot(gc, mc))
-                sx[j] += float(torch.dot(gp, mc))
-            if need_x:
-                gxc.mul_(gc)
-        for j in range(k):
-            if bl[j] < 0:  # active on the other side
-                s1[j], sx[j] = total1 - s1[j], totalx - sx[j]
-            elif bl[j] == 0.0:
-                s1[j], sx[j] = (total1, totalx) if cl[j] > 0 else (0.0, 0.0)
-        dev = dict(dtype=a.dtype, device=a.device)
-        ga = torch.tensor([bl[j] * sx[j] + cl[j] * s1[j] for j in range(k)], **dev)
-        gb = torch.tensor([al[j] * sx[j] for j in range(k)], **dev)
-        gcc = torch.tensor([al[j] * s1[j] for j in range(k)], **dev)
-        g0 = torch.tensor(total1, **dev)
-        return (gx.view_as(x) if need_x else None), g0, ga, gb, gcc
+        x, theta = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: a backward that is itself differentiable
+            return (*_reference_vjp(ctx, grad, x, theta), None)
+        a0, a, b, c = _split(theta.tolist())
+        gx, gtheta = _hinge_backward(x, a0, a, b, c, grad, ctx.needs_input_grad[0], ctx.fused)
+        return gx, gtheta.to(dtype=theta.dtype, device=theta.device), None
+
+
+def _split(p: list[float]) -> tuple[float, list[float], list[float], list[float]]:
+    """``[a0, a_1..a_k, b_1..b_k, c_1..c_k]`` -> ``(a0, a, b, c)``."""
+    k = (len(p) - 1) // 3
+    return p[0], p[1 : k + 1], p[k + 1 : 2 * k + 1], p[2 * k + 1 :]
+
+
+def _reference_vjp(ctx: Any, grad: Tensor, x: Tensor, theta: Tensor) -> tuple[Tensor | None, ...]:
+    """``grad^T d vaf_reference / d (x, theta)`` built with a graph (double backward), ReLU units.
+
+    Inside a ``create_graph=True`` backward the saved inputs keep their autograd identity, so the
+    returned gradients are differentiable functions of them.
+    """
+    needs = ctx.needs_input_grad[:2]
+    k = (theta.shape[-1] - 1) // 3
+    with torch.enable_grad():
+        a0, a, b, c = theta[0], theta[1 : k + 1], theta[k + 1 : 2 * k + 1], theta[2 * k + 1 :]
+        y = vaf_reference(x, a0, a, b, c, "relu")
+        inputs = (x, theta)
+        got = iter(
+            torch.autograd.grad(
+                y,
+                [t for t, need in zip(inputs, needs) if need],
+                grad,
+                create_graph=True,
+                allow_unused=True,
+            )
+        )
+    return tuple(next(got) if need else None for need in needs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,6 +552,11 @@ class VAF(nn.Module):
             per-example feature shape (int or tuple). If None the parameters are created on the first
             call (run one forward pass before building the optimizer).
         fit_range: the interval of the least-squares fit for non-exact inits.
+        fused: layer sharing with ReLU units only: ``None`` (default) runs inputs of at least
+            ``FUSED_MIN`` elements on CPU through two kernels that ``torch.compile`` generates
+            once per process (a few seconds on first use; one pass forward, one backward),
+            falling back to the eager kernels with a warning where compiling fails; ``True``
+            uses them from ``2 * FUSED_COLS`` elements; ``False`` never (eager kernels only).
 
     Input ``x``: any shape ``(N, ...)``; output: same shape. Parameters: ``a0`` (shape ``S``),
     ``a, b, c`` (shape ``S + (k,)``), see the module docstring.
@@ -341,7 +565,9 @@ class VAF(nn.Module):
     that save only ``x`` and recompute the rest in backward (layer sharing with ReLU units takes a
     chunked path whose temporaries stay far below one input-sized tensor); smaller inputs use plain
     autograd on :func:`vaf_reference` (fewer Python-level ops, faster there); under
-    ``torch.compile`` the plain formula is traced and fused by the compiler.
+    ``torch.compile`` the plain formula is traced and fused by the compiler, and inside torch.func
+    transforms (vmap, jvp, grad) the plain formula is used too. Double backward
+    (``create_graph=True``) is exact on every path.
     """
 
     nngeom_elementwise = True
@@ -360,8 +586,12 @@ class VAF(nn.Module):
         fit_range: tuple[float, float] = (-3.0, 3.0),
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        fused: bool | None = None,
     ) -> None:
         super().__init__()
+        if fused not in (None, True, False):
+            raise InvalidInput(f"fused must be None (automatic), True or False, got {fused!r}")
+        self.fused = fused
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInput(f"VAF needs k >= 1 hidden units (an int), got k={k!r}")
         if k > 10_000:
@@ -409,8 +639,7 @@ class VAF(nn.Module):
         if shape is not None:
             self._materialize(shape)
         else:
-            for name in ("a0", "a", "b", "c"):
-                self.register_parameter(name, None)
+            self.register_parameter("theta", None)
 
     @staticmethod
     def _initial(init: Any, k: int, hidden: str, lo: float, hi: float) -> np.ndarray:
@@ -431,14 +660,33 @@ class VAF(nn.Module):
         k, base = self.k, self._base
         f = self._factory
 
-        def param(v: Tensor) -> nn.Parameter:
-            return nn.Parameter(v.to(**f).expand((*shape, *v.shape)).clone())
-
-        self.a0 = param(base[0])
-        self.a = param(base[1 : k + 1])
-        self.b = param(base[k + 1 : 2 * k + 1])
-        self.c = param(base[2 * k + 1 :])
+        self.theta = nn.Parameter(base.to(**f).expand((*shape, 3 * k + 1)).clone())
         self.unit_shape = shape
+
+    # -- the parameters, as views of theta ------------------------------------------------------
+    def _theta(self) -> Tensor:
+        self._require_materialized()
+        return self.theta
+
+    @property
+    def a0(self) -> Tensor:
+        """Output bias ``a_0``, shape ``S`` (a view of ``theta``)."""
+        return self._theta()[..., 0]
+
+    @property
+    def a(self) -> Tensor:
+        """Output weights ``a_j``, shape ``S + (k,)`` (a view of ``theta``)."""
+        return self._theta()[..., 1 : self.k + 1]
+
+    @property
+    def b(self) -> Tensor:
+        """Hidden weights ``b_j``, shape ``S + (k,)`` (a view of ``theta``)."""
+        return self._theta()[..., self.k + 1 : 2 * self.k + 1]
+
+    @property
+    def c(self) -> Tensor:
+        """Hidden biases ``c_j``, shape ``S + (k,)`` (a view of ``theta``)."""
+        return self._theta()[..., 2 * self.k + 1 :]
 
     # -- nngeom's MLP view ---------------------------------------------------------------------
     @property
@@ -553,15 +801,14 @@ class VAF(nn.Module):
                 f"construction or on the first call) but got an input of shape {tuple(x.shape)} "
                 f"with {what} {shape}; use one VAF per layer"
             )
+        # under torch.compile the plain formula is traced (the compiler fuses it and plans its own
+        # recomputation); inside torch.func transforms it is differentiated like any formula
+        plain = x.numel() < SMALL or torch.compiler.is_compiling() or _functorch_active()
+        if not plain and self.share == "layer" and self.hidden == "relu" and x.numel() >= FAST_MIN:
+            return _VAFLayerReLU.apply(x, self.theta, self.fused)
         a0, a, b, c = self._broadcast(x)
-        if torch.compiler.is_compiling():
-            # under torch.compile the plain formula is traced: the compiler fuses it and plans its
-            # own recomputation, so the hand-written Function is not needed there
+        if plain:
             return vaf_reference(x, a0, a, b, c, self.hidden)
-        if x.numel() < SMALL:
-            return vaf_reference(x, a0, a, b, c, self.hidden)
-        if self.share == "layer" and self.hidden == "relu" and x.numel() >= FAST_MIN:
-            return _VAFLayerReLU.apply(x, a0, a, b, c)
         return _VAFFunction.apply(x, a0, a, b, c, self.hidden)
 
     def extra_repr(self) -> str:
