@@ -88,6 +88,22 @@ def test_text_output_and_hutchinson(app, saved) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
+    # one hidden layer: every term of the estimate is computed exactly, so no sampling error
+    assert json.loads(res.output)["mean_squared_stderr"] == 0
+    deep = ng.save_model(ng.mlp((6, 8, 8, 3), seed=1), tmp / "deep.pt")
+    res = CliRunner().invoke(
+        app,
+        [
+            "sensitivity",
+            str(deep),
+            "--data",
+            str(tmp / "X.npy"),
+            "--method",
+            "hutchinson",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
     assert json.loads(res.output)["mean_squared_stderr"] > 0
 
 

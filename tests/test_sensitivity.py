@@ -173,6 +173,17 @@ def test_hutchinson_is_unbiased_with_honest_stderr() -> None:
     assert not torch.equal(other.squared, est.squared)
 
 
+def test_hutchinson_exact_terms() -> None:
+    """The J_0 and J_1 terms are exact: one hidden layer gives the closed form with zero error."""
+    net = ng.mlp((7, 9, 4), seed=3, dtype=F64)
+    X = _x(12, 7, seed=4)
+    est = tangent_sensitivity_hutchinson(net, X, probes=2, seed=0)
+    torch.testing.assert_close(est.squared, tangent_sensitivity_squared(net, X), rtol=1e-12, atol=0)
+    assert float(est.stderr.abs().max()) == 0.0
+    deep = ng.mlp((7, 9, 9, 4), seed=3, dtype=F64)
+    assert float(tangent_sensitivity_hutchinson(deep, X, probes=2, seed=0).stderr.max()) > 0
+
+
 def test_hutchinson_generic_path() -> None:
     net = ng.mlp((4, 5, 2), "tanh", seed=1, dtype=F64)
     X = _x(6, 4)

@@ -579,9 +579,10 @@ def tangent_sensitivity_hutchinson(
 ) -> HutchinsonEstimate:
     """Hutchinson estimate of ``TS_k(x)^2 = E_v ||M v||^2`` with Rademacher probes ``v`` in input space.
 
-    Closed form (piecewise-linear MLPs): ``||delta_l||^2`` is exact and only ``||J_l||_F^2``
-    (``l >= 1``) is estimated, by ``probes`` forward JVPs ``J_l v`` per example (independent probes
-    per example, so the error of a mean over examples shrinks like ``1/sqrt(N * probes)``).
+    Closed form (piecewise-linear MLPs): ``||delta_l||^2`` is exact, and so are ``||J_0||_F^2 = d``
+    and ``||J_1||_F^2 = sum_i s_0i^2 ||W_0i||^2`` (cheap); only ``||J_l||_F^2`` for ``l >= 2`` is
+    estimated, by ``probes`` forward JVPs ``J_l v`` per example (independent probes per example,
+    so the error of a mean over examples shrinks like ``1/sqrt(N * probes)``).
     Generic models: ``probes`` jvp-of-grad products per example and output.
 
     Returns:
@@ -610,13 +611,18 @@ def tangent_sensitivity_hutchinson(
                 slopes, out_slope = activation_slopes(view, xb)
                 dn = _delta_norms(view, slopes, out_slope, ks)
                 dn = [t.expand(n, len(ks)) for t in dn]
-                V = _rademacher((n, probes, view.input_dim), g, view.dtype, view.device)
-                est = dn[0].unsqueeze(-1) * float(view.input_dim)  # (n, K, 1): J_0 = I exactly
-                est = est.expand(n, len(ks), probes)
-                U = V
-                for li in range(view.depth):
-                    U = (U @ view.weights[li].T) * slopes[li].unsqueeze(1)  # (n, m, n_l)
-                    est = est + dn[li + 1].unsqueeze(-1) * _sq_norm(U).unsqueeze(1)
+                # exact where cheap: J_0 = I (norm^2 d) and J_1 = diag(s_0) W_0 (row norms)
+                exact = dn[0] * float(view.input_dim)  # (n, K)
+                if view.depth >= 1:
+                    row_sq = _sq_norm(view.weights[0])  # (n_0,)
+                    exact = exact + dn[1] * ((slopes[0] ** 2) @ row_sq).unsqueeze(-1)
+                est = exact.unsqueeze(-1).expand(n, len(ks), probes)
+                if view.depth >= 2:
+                    U = _rademacher((n, probes, view.input_dim), g, view.dtype, view.device)
+                    for li in range(view.depth):
+                        U = (U @ view.weights[li].T) * slopes[li].unsqueeze(1)  # (n, m, n_l)
+                        if li >= 1:
+                            est = est + dn[li + 1].unsqueeze(-1) * _sq_norm(U).unsqueeze(1)
                 per_probe.append(est)
         samples = torch.cat(per_probe)  # (N, K, m)
     else:
