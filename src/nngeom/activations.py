@@ -236,6 +236,7 @@ def _fused_backward_kernel(
 
 
 _FUSED_FAILED: list[str] = []  # the reason, once compiling failed in this process
+_FUSED_SEEN: set[tuple[Any, ...]] = set()  # kernels compiled in this process
 
 
 @functools.cache
@@ -251,10 +252,15 @@ def _run_fused(which: str, *args: Tensor) -> tuple[bool, Any]:
     for t in args:
         if t.dim() == 2:
             torch._dynamo.mark_dynamic(t, 0)
+    key = (which, args[0].dtype, args[0].device, args[-2].shape[0])  # what a recompile keys on
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's own deprecation notices while compiling
+        if key in _FUSED_SEEN:
             return True, _compiled(which)(*args)
+        with warnings.catch_warnings():  # (not thread-safe, so only around compiling)
+            warnings.simplefilter("ignore")  # torch's own deprecation notices while compiling
+            out = _compiled(which)(*args)
+        _FUSED_SEEN.add(key)
+        return True, out
     except Exception as exc:  # no working compiler, an unsupported platform, ...
         _FUSED_FAILED.append(f"{type(exc).__name__}: {exc}")
         warnings.warn(
