@@ -150,7 +150,7 @@ def activation_slopes(view: MLP, X: Tensor) -> tuple[list[Tensor], Tensor | None
 
 def _slope(act: nn.Module, z: Tensor) -> Tensor:
     if type(act) is nn.ReLU:
-        return (z > 0).to(z.dtype)
+        return torch.gt(z, 0, out=torch.empty_like(z))  # 1.0 / 0.0 in one pass
     if type(act) is nn.LeakyReLU:
         return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, act.negative_slope))
     if type(act) is nn.Identity:
@@ -163,9 +163,9 @@ def _slope(act: nn.Module, z: Tensor) -> Tensor:
 
 
 def _pwl_view(model: nn.Module) -> MLP | None:
-    """The MLP view if the closed form applies, else None."""
+    """The MLP view if the closed form applies, else None (call :func:`_check_model` first)."""
     try:
-        view = as_mlp(model)
+        view = as_mlp(model, check_finite=False)  # _check_model has checked every parameter
     except UnsupportedModel:
         return None
     if not view.piecewise_linear:
@@ -618,11 +618,16 @@ def tangent_sensitivity_hutchinson(
                     exact = exact + dn[1] * ((slopes[0] ** 2) @ row_sq).unsqueeze(-1)
                 est = exact.unsqueeze(-1).expand(n, len(ks), probes)
                 if view.depth >= 2:
-                    U = _rademacher((n, probes, view.input_dim), g, view.dtype, view.device)
-                    for li in range(view.depth):
+                    # Rademacher v = 2 B - 1 with B in {0, 1}: W_0 v = 2 W_0 B - W_0 1, so the
+                    # first product needs no +-1 tensor (one pass fewer to draw and convert)
+                    B = torch.empty((n * probes, view.input_dim), dtype=view.dtype)
+                    B = B.random_(0, 2, generator=g).to(view.device)  # (CPU generator)
+                    W0 = view.weights[0]
+                    U = torch.addmm(W0.sum(1), B, W0.T, beta=-1, alpha=2).view(n, probes, -1)
+                    U = U * slopes[0].unsqueeze(1)  # (n, m, n_0)
+                    for li in range(1, view.depth):
                         U = (U @ view.weights[li].T) * slopes[li].unsqueeze(1)  # (n, m, n_l)
-                        if li >= 1:
-                            est = est + dn[li + 1].unsqueeze(-1) * _sq_norm(U).unsqueeze(1)
+                        est = est + dn[li + 1].unsqueeze(-1) * _sq_norm(U).unsqueeze(1)
                 per_probe.append(est)
         samples = torch.cat(per_probe)  # (N, K, m)
     else:
