@@ -324,6 +324,10 @@ def _hinge_forward(
     if start < n:
         T = _scratch(r, n - start, x.dtype, x.device)
         chunk, tcol = T.shape[1], ts.unsqueeze(1)
+        if start == 0 and chunk == n:  # one chunk: no slicing (a small layer's common case)
+            torch.maximum(xf, tcol, out=T)
+            torch.addmv(b0, T.T, ws, out=out)
+            return out.view_as(x)
         for s in range(start, n, chunk):
             xc = xf[s : s + chunk]
             Tc = T[:, : xc.shape[0]]
@@ -380,17 +384,25 @@ def _hinge_backward(
         M, gp = work[:-1], work[-1]  # step masks (r, chunk) and g * x (chunk,)
         chunk, tcol = work.shape[1], ts.unsqueeze(1)
         sums = torch.empty(-(-(n - start) // chunk), 2, r, dtype=x.dtype, device=x.device)
-        for i, s in enumerate(range(start, n, chunk)):
-            xc, gc = xf[s : s + chunk], gf[s : s + chunk]
-            L = xc.shape[0]
-            Mc, gpc = M[:, :L], gp[:L]
-            torch.gt(xc, tcol, out=Mc)
-            torch.mul(gc, xc, out=gpc)
-            torch.mv(Mc, gc, out=sums[i, 0])
-            torch.mv(Mc, gpc, out=sums[i, 1])
-            gxc = gx[s : s + chunk]
-            torch.mv(Mc.T, slopes, out=gxc)
-            gxc.mul_(gc)
+        if start == 0 and chunk == n:  # one chunk: no slicing (a small layer's common case)
+            torch.gt(xf, tcol, out=M)
+            torch.mul(gf, xf, out=gp)
+            torch.mv(M, gf, out=sums[0, 0])
+            torch.mv(M, gp, out=sums[0, 1])
+            torch.mv(M.T, slopes, out=gx)
+            gx.mul_(gf)
+        else:
+            for i, s in enumerate(range(start, n, chunk)):
+                xc, gc = xf[s : s + chunk], gf[s : s + chunk]
+                L = xc.shape[0]
+                Mc, gpc = M[:, :L], gp[:L]
+                torch.gt(xc, tcol, out=Mc)
+                torch.mul(gc, xc, out=gpc)
+                torch.mv(Mc, gc, out=sums[i, 0])
+                torch.mv(Mc, gpc, out=sums[i, 1])
+                gxc = gx[s : s + chunk]
+                torch.mv(Mc.T, slopes, out=gxc)
+                gxc.mul_(gc)
         parts.append(sums)
     tot = (parts[0] if len(parts) == 1 else torch.cat(parts)).to(torch.float64).sum(0).tolist()
     total1, totalx = tot[0][0], tot[1][0]
