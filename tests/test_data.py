@@ -168,3 +168,20 @@ def test_load_arrays_and_inputs(tmp_path):
     with pytest.raises(ng.DataError, match="shape"):
         np.save(tmp_path / "v.npy", np.ones(3))
         data.load_inputs(tmp_path / "v.npy")
+
+
+def test_pool_images_averages_blocks():
+    X = torch.arange(2 * 16, dtype=torch.float64).reshape(2, 16)  # two 4x4 images
+    P = data.pool_images(X, 2)
+    assert P.shape == (2, 4)
+    img = X[0].reshape(4, 4)
+    expected = torch.stack([img[r : r + 2, c : c + 2].mean() for r in (0, 2) for c in (0, 2)])
+    assert torch.equal(P[0], expected)
+    assert torch.equal(data.pool_images(X, 1), X)
+    assert data.pool_images(torch.ones(3, 784), 4).shape == (3, 49)
+    with pytest.raises(ng.InvalidInput, match="multiple"):
+        data.pool_images(X, 3)
+    with pytest.raises(ng.InvalidInput, match="square"):
+        data.pool_images(torch.ones(2, 15), 1)
+    with pytest.raises(ng.InvalidInput, match="positive int"):
+        data.pool_images(X, 0)

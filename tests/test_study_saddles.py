@@ -47,3 +47,26 @@ def test_tiny_study_end_to_end(tmp_path):
     assert labels["factor for 784-100-100-10, K = 1"].ours == "99"
     assert labels["factor for 784-100-100-10, K = 2"].ours == "2376.5"
     assert section.summary
+
+
+@pytest.mark.parametrize("dataset", ["auto", "digits"])
+def test_multilayer_test_scale_reaches_a_critical_point(dataset):
+    config = next(t for t in saddles.tasks("test", 0) if t["kind"] == "multilayer")
+    config = {**config, "dataset": dataset}
+    r = saddles.run_task(config)
+    assert r["converged"] and r["grad_norm"] < 1e-8
+    assert r["preprocessing"]["standardized"] and r["preprocessing"]["n_inputs"] == 16
+    assert r["data_null_directions"] == 0 and r["full_spectrum"]
+    n3 = r["n_zero_theory"]
+    assert n3 == 10
+    # the loss is exactly flat on the n_3 directions (delta, -delta) ...
+    assert r["flat_quadratic_form"] < 1e-12
+    # ... but only n_3 - rank(H D) of them are zero modes (>= 1: the split line), and an
+    # n_3-dimensional flat subspace forces index + zeros >= n_3
+    assert 1 <= r["n_zero"] == r["n_zero_flat"] < n3
+    assert r["n_negative"] + r["n_zero"] >= n3
+    # the zero count does not hinge on the tolerance: a wide gap around it
+    assert r["zero_gap"][0] < 1e-12 < 1e-9 < r["zero_gap"][1]
+    assert r["lanczos"]["converged"] and r["lanczos"]["max_abs_diff_rel"] < 1e-8
+    ranges = r["preactivations"]
+    assert all(-40 < lo and hi < 40 for lo, hi in ranges)  # no saturated units

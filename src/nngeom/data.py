@@ -26,6 +26,7 @@ __all__ = [
     "fashion_mnist_available",
     "digits",
     "image_classification",
+    "pool_images",
     "teacher_student_grid",
     "split",
     "load_arrays",
@@ -217,6 +218,31 @@ def image_classification(
     Xtr, ytr = subset(ds.X_train, ds.y_train, n_train)
     Xte, yte = subset(ds.X_test, ds.y_test, n_test)
     return Dataset(ds.name, Xtr, ytr, Xte, yte, ds.n_classes)
+
+
+def pool_images(X: Tensor, factor: int) -> Tensor:
+    """Average-pool flattened square images: ``(N, s * s)`` -> ``(N, (s // factor) ** 2)``.
+
+    Each output pixel is the mean of a ``factor x factor`` block (28x28 with ``factor=4`` gives
+    7x7 = 49 inputs). ``factor=1`` returns ``X`` unchanged. Raises :class:`InvalidInput` when the
+    rows are not square images or ``s`` is not a multiple of ``factor``.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise InvalidInput(f"factor must be a positive int, got {factor!r}")
+    if not isinstance(X, Tensor) or X.ndim != 2:
+        raise InvalidInput(
+            f"X must be a tensor of shape (N, side * side), got {getattr(X, 'shape', X)}"
+        )
+    side = int(round(X.shape[1] ** 0.5))
+    if side * side != X.shape[1]:
+        raise InvalidInput(f"rows of X are not square images: {X.shape[1]} is not a square")
+    if side % int(factor):
+        raise InvalidInput(f"image side {side} is not a multiple of the pooling factor {factor}")
+    if factor == 1:
+        return X
+    f = int(factor)
+    out = X.reshape(X.shape[0], side // f, f, side // f, f).mean(dim=(2, 4))
+    return out.reshape(X.shape[0], -1)
 
 
 def split(
