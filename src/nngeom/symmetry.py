@@ -16,8 +16,10 @@ Conventions: hidden layers are numbered from 0; neuron ``m`` of hidden layer ``l
   ``a -> (lam a, (1 - lam) a)``; every ``lam`` gives the same function.
 * :func:`find_permutation_saddle` — optimise the reduced net to a critical point (float64
   L-BFGS, then Newton steps with a pseudo-inverse / MINRES), embed it back, and report its loss,
-  gradient norm, Hessian spectrum, saddle index and zero eigenvalues against the theory
-  (at least ``n_{l+1}`` zero eigenvalues: the flat directions ``(delta, -delta)``).
+  gradient norm, Hessian spectrum, saddle index and zero eigenvalues against the paper's
+  ``n_{l+1}`` (the loss is constant along the ``n_{l+1}`` directions ``(delta, -delta)``; at a
+  critical point that makes ``n_negative + n_zero >= n_{l+1}``, and ``n_{l+1} - rank(H D) >= 1``
+  of them are zero modes: all of them when ``n_{l+1} = 1``, not in general).
 * :func:`equal_loss_path` — the three-segment constant-loss path from a configuration to its
   ``(i j)``-swapped copy; :func:`linear_path_losses`, :func:`bezier_path` for comparison.
 * :func:`count_equivalent_minima`, :func:`count_permutation_points`,
@@ -422,7 +424,10 @@ def flat_directions(model: nn.Module, layer: int, i: int, j: int) -> Tensor:
     """The ``n_{layer+1}`` directions ``(delta on a_i, -delta on a_j)`` of the outgoing weights.
 
     At a permutation point (equal incoming vectors of ``i`` and ``j``) the loss is constant
-    along each: they span part of the Hessian's kernel. Returns an ``(n, n_{layer+1})`` matrix of
+    along each (``d^T H d = 0``). ``H d = 0`` only for ``sum_k delta_k G_k = 0`` (``G_k``: the
+    gradient with respect to the pair's incoming vector through output ``k``); a critical point
+    guarantees it for ``delta`` along the merged outgoing vector, so at least one (all when
+    ``n_{layer+1} = 1``) lies in the Hessian's kernel. Returns an ``(n, n_{layer+1})`` matrix of
     unit columns in :func:`flatten_parameters` order.
     """
     view = _view(model)
@@ -884,7 +889,10 @@ class PermutationPoint:
         n_negative: saddle index (negative eigenvalues found; a lower bound when not full).
         n_zero: eigenvalues with ``|lambda| <= zero_tol * max|lambda|`` (full spectrum only, else
             the zero eigenvalues are certified through the flat directions, see ``flat_residual``).
-        n_zero_theory: ``n_{layer+1}``, the guaranteed number of zero eigenvalues.
+        n_zero_theory: ``n_{layer+1}``, the paper's count: the dimension of the equal-loss
+            subspace of flat directions, which bounds ``n_negative + n_zero`` from below; the
+            zero eigenvalues it certifies are ``n_{layer+1} - rank(H D)`` (>= 1, see
+            :func:`flat_directions`).
         flat_residual: ``max ||H d|| / max|lambda|`` over the flat directions ``d``.
         converged: the reduced net's search converged and ``grad_norm <= accept_tol``; a point
             with ``converged=False`` is *not* a certified critical point.
