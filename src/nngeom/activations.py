@@ -503,6 +503,20 @@ def _fit_cached(name: str, k: int, hidden: str, lo: float, hi: float) -> tuple[f
     return tuple(_fit(INITS[name], k, hidden, lo, hi).tolist())
 
 
+def _lbfgs(params: Tensor, err: Callable[[Tensor], Tensor], max_iter: int) -> Tensor:
+    """Minimise ``err(params)`` (a leaf requiring grad) by deterministic full-batch L-BFGS."""
+    opt = torch.optim.LBFGS([params], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        v = err(params)
+        v.backward()
+        return v
+
+    opt.step(closure)
+    return params.detach()
+
+
 def _fit(fn: Callable[[Tensor], Tensor], k: int, hidden: str, lo: float, hi: float) -> np.ndarray:
     """Least-squares fit of ``(a0, a, b, c)`` (flattened, ``3k + 1``) to ``fn`` on ``[lo, hi]``.
 
@@ -533,16 +547,7 @@ def _fit(fn: Callable[[Tensor], Tensor], k: int, hidden: str, lo: float, hi: flo
         ).mean()
 
     start = float(err(params.detach()))
-    opt = torch.optim.LBFGS([params], lr=1.0, max_iter=300, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        v = err(params)
-        v.backward()
-        return v
-
-    opt.step(closure)
-    p = params.detach()
+    p = _lbfgs(params, err, max_iter=300)
     if not (torch.isfinite(p).all() and float(err(p)) < start):
         p = torch.cat([coef, b, c])
     return p.numpy()
@@ -1053,16 +1058,7 @@ def _rational_init(target: str, lo: float, hi: float) -> tuple[float, ...]:
     def err(p: Tensor) -> Tensor:
         return ((_rational(z, p[:6], p[6:]) - y) ** 2).mean()
 
-    opt = torch.optim.LBFGS([params], lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        v = err(params)
-        v.backward()
-        return v
-
-    opt.step(closure)
-    p = params.detach()
+    p = _lbfgs(params, err, max_iter=500)
     if not torch.isfinite(p).all():
         p = torch.cat([p0, q0])
     return tuple(p.tolist())
