@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         if method == "hutchinson":
             est = tangent_sensitivity_hutchinson(net, X, probes=probes, output=sel, seed=seed)
             per = est.values
-            stderr = float((est.stderr**2).sum().sqrt() / est.stderr.numel())
+            stderr = est.mean_stderr()
         else:
             per = tangent_sensitivity(
                 net, X, output=sel if sel is not None else "all", method=method
