@@ -284,6 +284,11 @@ def _fused_split(x: Tensor, fused: bool | None) -> int:
     return (n // FUSED_COLS) * FUSED_COLS
 
 
+def _chunks(start: int, n: int, chunk: int) -> list[tuple[int, int]]:
+    """``[(s, e), ...]`` covering ``start..n`` in pieces of at most ``chunk``."""
+    return [(s, min(s + chunk, n)) for s in range(start, n, chunk)]
+
+
 def _hinge_forward(
     x: Tensor, a0: float, a: list[float], b: list[float], c: list[float], fused: bool | None = None
 ) -> Tensor:
@@ -324,21 +329,16 @@ def _hinge_forward(
     if start < n:
         T = _scratch(r, n - start, x.dtype, x.device)
         chunk, tcol = T.shape[1], ts.unsqueeze(1)
-        if start == 0 and chunk == n:  # one chunk: no slicing (a small layer's common case)
-            torch.maximum(xf, tcol, out=T)
-            torch.addmv(b0, T.T, ws, out=out)
-            return out.view_as(x)
-        for s in range(start, n, chunk):
-            xc = xf[s : s + chunk]
-            Tc = T[:, : xc.shape[0]]
+        for s, e in _chunks(start, n, chunk):
+            xc = xf if e - s == n else xf[s:e]  # one chunk: no slicing (a small layer)
+            Tc = T if e - s == chunk else T[:, : e - s]
             torch.maximum(xc, tcol, out=Tc)
-            torch.addmv(b0, Tc.T, ws, out=out[s : s + chunk])
+            torch.addmv(b0, Tc.T, ws, out=out if e - s == n else out[s:e])
     return out.view_as(x)
 
 
 def _hinge_backward(
     x: Tensor,
-    a0: float,
     a: list[float],
     b: list[float],
     c: list[float],
@@ -356,7 +356,7 @@ def _hinge_backward(
     ``dL/da_j = b_j S^x_j + c_j S^1_j``, ``dL/db_j = a_j S^x_j``, ``dL/dc_j = a_j S^1_j`` with
     ``S^1_j = sum_{P_j} g``, ``S^x_j = sum_{P_j} g x``; ``dL/da0 = sum g``.
     """
-    al, bl, cl = a, b, c
+    al, bl, cl = a, b, c  # short names for the formulas below
     k = len(al)
     alpha, _, _ = _hinges(0.0, al, bl, cl)
     units = [j for j in range(k) if bl[j] != 0.0]
@@ -384,25 +384,16 @@ def _hinge_backward(
         M, gp = work[:-1], work[-1]  # step masks (r, chunk) and g * x (chunk,)
         chunk, tcol = work.shape[1], ts.unsqueeze(1)
         sums = torch.empty(-(-(n - start) // chunk), 2, r, dtype=x.dtype, device=x.device)
-        if start == 0 and chunk == n:  # one chunk: no slicing (a small layer's common case)
-            torch.gt(xf, tcol, out=M)
-            torch.mul(gf, xf, out=gp)
-            torch.mv(M, gf, out=sums[0, 0])
-            torch.mv(M, gp, out=sums[0, 1])
-            torch.mv(M.T, slopes, out=gx)
-            gx.mul_(gf)
-        else:
-            for i, s in enumerate(range(start, n, chunk)):
-                xc, gc = xf[s : s + chunk], gf[s : s + chunk]
-                L = xc.shape[0]
-                Mc, gpc = M[:, :L], gp[:L]
-                torch.gt(xc, tcol, out=Mc)
-                torch.mul(gc, xc, out=gpc)
-                torch.mv(Mc, gc, out=sums[i, 0])
-                torch.mv(Mc, gpc, out=sums[i, 1])
-                gxc = gx[s : s + chunk]
-                torch.mv(Mc.T, slopes, out=gxc)
-                gxc.mul_(gc)
+        for i, (s, e) in enumerate(_chunks(start, n, chunk)):
+            whole = e - s == n  # one chunk: no slicing (a small layer)
+            xc, gc, gxc = (xf, gf, gx) if whole else (xf[s:e], gf[s:e], gx[s:e])
+            Mc, gpc = (M, gp) if e - s == chunk else (M[:, : e - s], gp[: e - s])
+            torch.gt(xc, tcol, out=Mc)
+            torch.mul(gc, xc, out=gpc)
+            torch.mv(Mc, gc, out=sums[i, 0])
+            torch.mv(Mc, gpc, out=sums[i, 1])
+            torch.mv(Mc.T, slopes, out=gxc)
+            gxc.mul_(gc)
         parts.append(sums)
     tot = (parts[0] if len(parts) == 1 else torch.cat(parts)).to(torch.float64).sum(0).tolist()
     total1, totalx = tot[0][0], tot[1][0]
@@ -449,13 +440,13 @@ class _VAFLayerReLU(torch.autograd.Function):
         x, theta = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: a backward that is itself differentiable
             return (*_reference_vjp(ctx, grad, x, theta), None)
-        a0, a, b, c = _split(theta.tolist())
-        gx, gtheta = _hinge_backward(x, a0, a, b, c, grad, ctx.needs_input_grad[0], ctx.fused)
+        _, a, b, c = _split(theta.tolist())
+        gx, gtheta = _hinge_backward(x, a, b, c, grad, ctx.needs_input_grad[0], ctx.fused)
         return gx, gtheta.to(dtype=theta.dtype, device=theta.device), None
 
 
-def _split(p: list[float]) -> tuple[float, list[float], list[float], list[float]]:
-    """``[a0, a_1..a_k, b_1..b_k, c_1..c_k]`` -> ``(a0, a, b, c)``."""
+def _split(p: Any) -> tuple[Any, Any, Any, Any]:
+    """``[a0, a_1..a_k, b_1..b_k, c_1..c_k]`` -> ``(a0, a, b, c)`` (a list, or a 1-D tensor)."""
     k = (len(p) - 1) // 3
     return p[0], p[1 : k + 1], p[k + 1 : 2 * k + 1], p[2 * k + 1 :]
 
@@ -467,9 +458,8 @@ def _reference_vjp(ctx: Any, grad: Tensor, x: Tensor, theta: Tensor) -> tuple[Te
     returned gradients are differentiable functions of them.
     """
     needs = ctx.needs_input_grad[:2]
-    k = (theta.shape[-1] - 1) // 3
     with torch.enable_grad():
-        a0, a, b, c = theta[0], theta[1 : k + 1], theta[k + 1 : 2 * k + 1], theta[2 * k + 1 :]
+        a0, a, b, c = _split(theta)
         y = vaf_reference(x, a0, a, b, c, "relu")
         inputs = (x, theta)
         got = iter(
@@ -541,7 +531,7 @@ def _fit(fn: Callable[[Tensor], Tensor], k: int, hidden: str, lo: float, hi: flo
     params = torch.cat([coef, b, c]).clone().requires_grad_(True)
 
     def err(p: Tensor) -> Tensor:
-        a0, a, bb, cc = p[0], p[1 : k + 1], p[k + 1 : 2 * k + 1], p[2 * k + 1 :]
+        a0, a, bb, cc = _split(p)
         return (
             (vaf_reference(z, a0, a[:, None], bb[:, None], cc[:, None], hidden) - target) ** 2
         ).mean()

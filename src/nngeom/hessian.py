@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from ._checks import all_finite
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 from .train import LossFn, loss_fn
 
@@ -72,12 +73,12 @@ def _check_data(model: nn.Module, X: Tensor, y: Tensor) -> None:
             f"X has {X.shape[1]} features but the model's first Linear layer takes "
             f"{first.in_features}; pass data of the model's input size"
         )
-    if X.is_floating_point() and not torch.isfinite(X).all():
+    if X.is_floating_point() and not all_finite(X):
         raise InvalidInput("X contains NaN or inf; clean the data first")
-    if y.is_floating_point() and not torch.isfinite(y).all():
+    if y.is_floating_point() and not all_finite(y):
         raise InvalidInput("y contains NaN or inf; clean the data first")
     for name, p in model.named_parameters():
-        if not torch.isfinite(p).all():
+        if not all_finite(p):
             raise InvalidModel(
                 f"parameter {name} has NaN or inf entries; retrain or re-initialise the model"
             )
