@@ -54,25 +54,225 @@ __all__ = [
 MAX_FULL_PARAMETERS = 20_000
 
 
-def _check_data(model: nn.Module, X: Tensor, y: Tensor) -> None:
+def _mse(f: Tensor, y: Tensor) -> Tensor:
+    # nn.functional.mse_loss fails under torch.func forward-over-reverse in torch 2.13
+    # ("ZeroTensors are immutable"); this is the same quantity, written out.
+    return ((f - y) ** 2).mean()
+
+
+# Layers whose forward is random or depends on the batch in training mode.
+def _train_mode_problem(m: nn.Module) -> str | None:
+    """Why ``m`` (in training mode) makes the loss random or batch-dependent, or None."""
+    if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
+        return "it drops random units, so the loss is random"
+    if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
+        if m.track_running_stats:
+            return (
+                "it normalises with the statistics of the batch (not its running statistics) "
+                "and updates them on every forward pass"
+            )
+        return None
+    if isinstance(m, nn.RReLU):
+        return "it draws random negative slopes, so the loss is random"
+    if isinstance(m, nn.MultiheadAttention) and m.dropout > 0:
+        return "it applies attention dropout, so the loss is random"
+    if isinstance(m, nn.RNNBase) and m.dropout > 0 and m.num_layers > 1:
+        return "it applies dropout between its layers, so the loss is random"
+    return None
+
+
+def _check_eval_mode(model: nn.Module) -> None:
+    for name, m in model.named_modules():
+        if not m.training:
+            continue
+        why = _train_mode_problem(m)
+        if why is not None:
+            where = f"submodule {name!r}" if name else "the model itself"
+            raise InvalidModel(
+                f"{where} ({type(m).__name__}) is in training mode: {why}; the Hessian of such "
+                "a loss is not defined (or not reproducible). Call model.eval() first; the "
+                "Hessian is then that of the deterministic eval-mode loss"
+            )
+
+
+_DTYPE_METHOD = {
+    torch.float64: "double",
+    torch.float32: "float",
+    torch.float16: "half",
+    torch.bfloat16: "bfloat16",
+}
+
+
+def _to(dtype: torch.dtype) -> str:
+    m = _DTYPE_METHOD.get(dtype)
+    return f".{m}()" if m else f".to({dtype})"
+
+
+def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype | None, torch.device | None]:
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point():
+            return t.dtype, t.device
+    return None, None
+
+
+def _first_layer_hint(model: nn.Module, X: Tensor) -> str:
+    """A hint when the first registered leaf layer plainly does not fit X (else "")."""
+    first = next((m for m in model.modules() if next(m.children(), None) is None), None)
+    if isinstance(first, nn.Linear) and first.in_features != X.shape[-1]:
+        return (
+            f" (the model's first layer, a Linear, takes {first.in_features} features but X "
+            f"has {X.shape[-1]}; pass data of shape (N, {first.in_features}))"
+        )
+    convs = {nn.Conv1d: "L", nn.Conv2d: "H, W", nn.Conv3d: "D, H, W"}
+    for kind, dims in convs.items():
+        if type(first) is kind:
+            nd = dims.count(",") + 1
+            if X.ndim != nd + 2 or X.shape[1] != first.in_channels:
+                return (
+                    f" (the model's first layer, a {kind.__name__} with "
+                    f"in_channels={first.in_channels}, takes X of shape "
+                    f"(N, {first.in_channels}, {dims}))"
+                )
+    return ""
+
+
+# examples the model is first run on, to check that it accepts X and that y fits its output
+_PROBE = 8
+
+
+def _probe(model: nn.Module, X: Tensor, m: int) -> Tensor:
+    """``model(X[:m])`` under no_grad, its buffers restored (and checked) afterwards."""
+    saved = {k: b.detach().clone() for k, b in model.named_buffers()}
+    try:
+        with torch.no_grad():
+            out = model(X[:m])
+    except Exception as e:  # the model's own error, whatever it is, with the shape it got
+        raise InvalidInput(
+            f"the model could not be evaluated on X of shape {tuple(X.shape)} "
+            f"(tried on its first {m} examples): {type(e).__name__}: {e}"
+            f"{_first_layer_hint(model, X)}. Pass X of the shape (N, ...) the model takes"
+        ) from e
+    finally:
+        changed = []
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                old = saved.get(k)
+                if old is not None and not torch.equal(b, old):
+                    b.copy_(old)
+                    changed.append(k)
+    if changed:
+        raise InvalidModel(
+            f"running the model changed its buffer(s) {', '.join(map(repr, changed))} (restored "
+            "now): a model that updates its state when evaluated (e.g. a normalisation layer in "
+            "training mode) has no fixed loss to differentiate; call model.eval() first"
+        )
+    return out
+
+
+def _nshape(per: tuple[int, ...]) -> str:
+    """``(N, 3)`` for per-example shape ``(3,)``; ``(N,)`` for ``()``."""
+    return "(N,)" if not per else "(N, " + ", ".join(map(str, per)) + ")"
+
+
+def _check_targets(out: Tensor, y: Tensor, loss: str | LossFn, m: int) -> None:
+    """``y`` (all of it) against the model's output ``out`` on the first ``m`` examples."""
+    name = loss if isinstance(loss, str) else None
+    if not isinstance(out, Tensor):
+        raise UnsupportedModel(
+            f"the model returned a {type(out).__name__}, not a tensor; Hessian analyses need a "
+            "model whose forward returns one tensor of shape (N, outputs) (wrap it if needed)"
+        )
+    if out.ndim == 0 or out.shape[0] != m:
+        raise UnsupportedModel(
+            f"the model's output on {m} examples has shape {tuple(out.shape)}: its first "
+            "dimension must be the batch (one row per example); check the model's reshapes"
+        )
+    if not out.is_floating_point():
+        raise UnsupportedModel(
+            f"the model's output has dtype {out.dtype}; the loss needs a floating-point output"
+        )
+    N = y.shape[0]
+    per = tuple(out.shape[1:])
+    if name in ("mse", "sse"):
+        if not y.is_floating_point():
+            raise InvalidInput(
+                f"y holds integers ({y.dtype}) but loss {name!r} needs float targets of the "
+                f"model's output shape {_nshape(per)}; for class labels use "
+                f"loss='ce', or pass float one-hot targets "
+                f"(torch.nn.functional.one_hot(y, {per[0] if per else 'C'}){_to(out.dtype)})"
+            )
+        if tuple(y.shape[1:]) != per:
+            hint = ""
+            if per == (1,) and y.ndim == 1:
+                hint = "; pass y.reshape(-1, 1)"
+            elif per == () and tuple(y.shape[1:]) == (1,):
+                hint = "; pass y.reshape(-1)"
+            raise InvalidInput(
+                f"y has shape {tuple(y.shape)} but the model's output has shape "
+                f"{_nshape(per)}: loss {name!r} needs targets of the "
+                f"output's shape{hint}"
+            )
+    elif name in ("ce", "cross_entropy"):
+        if out.ndim < 2:
+            raise InvalidInput(
+                f"loss 'ce' needs logits of shape (N, C) with C >= 2 classes, but the model "
+                f"outputs shape {tuple(out.shape)}; use loss='mse' with float targets, or a "
+                "model with one output per class"
+            )
+        C = int(out.shape[1])
+        if C < 2:
+            raise InvalidInput(
+                "the model has one output, and the cross-entropy of one logit is constant "
+                "(its log-softmax is 0), so its Hessian is all zeros; use loss='mse' (or 'sse') "
+                "with float targets, or a model with 2 outputs (one logit per class)"
+            )
+        if y.is_floating_point():
+            if tuple(y.shape[1:]) != per:
+                raise InvalidInput(
+                    f"float y for loss 'ce' means class probabilities of the logits' shape "
+                    f"{_nshape(per)}, got {tuple(y.shape)}; pass integer class "
+                    f"labels of shape (N,) in [0, {C})"
+                )
+        else:
+            if y.dtype == torch.bool or y.is_complex():
+                raise InvalidInput(f"y has dtype {y.dtype}; pass integer class labels in [0, {C})")
+            want = (N, *out.shape[2:])
+            if tuple(y.shape) != want:
+                raise InvalidInput(
+                    f"loss 'ce' needs integer class labels of shape {want} (one per example), "
+                    f"got y of shape {tuple(y.shape)}"
+                )
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= C:
+                raise InvalidInput(
+                    f"class labels must lie in [0, {C - 1}] (the model has {C} outputs), but y "
+                    f"ranges over [{lo}, {hi}]; relabel the classes 0..{C - 1} or give the "
+                    f"model one output per class"
+                )
+    if y.is_floating_point() and y.dtype != out.dtype:
+        raise InvalidInput(
+            f"y is {y.dtype} but the model's output is {out.dtype}; pass y{_to(out.dtype)} "
+            "(nngeom does not cast silently)"
+        )
+
+
+def _check_data(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn = "mse") -> Tensor:
+    """Check ``(model, X, y, loss)`` by running the model on a few examples; returns ``y``
+    (integer class labels as int64, what cross-entropy takes; nothing else is converted)."""
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
     if not isinstance(X, Tensor) or not isinstance(y, Tensor):
         raise InvalidInput("X and y must be torch tensors")
-    if X.ndim != 2:
-        raise InvalidInput(f"X must have shape (N, input_dim), got {tuple(X.shape)}")
+    if X.ndim < 2:
+        raise InvalidInput(
+            f"X must have shape (N, ...) with one row per example (e.g. (N, features) or "
+            f"(N, C, H, W)), got {tuple(X.shape)}; for one feature pass X.reshape(-1, 1)"
+        )
     if X.shape[0] == 0:
         raise InvalidInput("X is empty (N = 0): the loss of no data has no Hessian")
-    if y.shape[0] != X.shape[0]:
-        raise InvalidInput(
-            f"X has {X.shape[0]} examples but y has {y.shape[0]}; pass matching rows"
-        )
-    first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
-    if first is not None and first.in_features != X.shape[1]:
-        raise InvalidInput(
-            f"X has {X.shape[1]} features but the model's first Linear layer takes "
-            f"{first.in_features}; pass data of the model's input size"
-        )
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        got = y.shape[0] if y.ndim else "a scalar"
+        raise InvalidInput(f"X has {X.shape[0]} examples but y has {got}; pass matching rows")
     if X.is_floating_point() and not all_finite(X):
         raise InvalidInput("X contains NaN or inf; clean the data first")
     if y.is_floating_point() and not all_finite(y):
@@ -82,6 +282,41 @@ def _check_data(model: nn.Module, X: Tensor, y: Tensor) -> None:
             raise InvalidModel(
                 f"parameter {name} has NaN or inf entries; retrain or re-initialise the model"
             )
+    dtype, device = _model_dtype_device(model)
+    if device is not None:
+        for what, t in (("X", X), ("y", y)):
+            if t.device != device:
+                raise InvalidInput(
+                    f"{what} is on {t.device} but the model is on {device}; move one of them "
+                    f"(e.g. {what}.to({str(device)!r}))"
+                )
+    if dtype is not None and X.is_floating_point() and X.dtype != dtype:
+        raise InvalidInput(
+            f"X is {X.dtype} but the model's parameters are {dtype}; call model{_to(X.dtype)} "
+            f"or pass X{_to(dtype)} (nngeom does not cast silently)"
+        )
+    f = _mse if loss == "mse" else loss_fn(loss)
+    _check_eval_mode(model)
+    m = min(int(X.shape[0]), _PROBE)
+    out = _probe(model, X, m)
+    _check_targets(out, y, loss, m)
+    if isinstance(loss, str) and loss in ("ce", "cross_entropy") and not y.is_floating_point():
+        y = y.long()
+    try:
+        with torch.no_grad():
+            value = f(out, y[:m])
+    except Exception as e:
+        raise InvalidInput(
+            f"the loss could not be computed on the model's output of shape "
+            f"{tuple(out.shape)} and y of shape {tuple(y[:m].shape)}: {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(value, Tensor) or value.numel() != 1:
+        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise InvalidInput(
+            f"the loss must return a scalar (the mean over examples), got {shape}; "
+            "reduce it with .mean()"
+        )
+    return y
 
 
 def _load_jvp_decompositions() -> None:
@@ -96,19 +331,25 @@ def _load_jvp_decompositions() -> None:
         _maybe_load_decompositions()
 
 
-def _mse(f: Tensor, y: Tensor) -> Tensor:
-    # nn.functional.mse_loss fails under torch.func forward-over-reverse in torch 2.13
-    # ("ZeroTensors are immutable"); this is the same quantity, written out.
-    return ((f - y) ** 2).mean()
-
-
 class HessianOperator:
     """The Hessian of ``loss(model(X), y)`` with respect to the model's trainable parameters.
 
+    The model is first run (under ``no_grad``) on a few examples of ``X``: an input it cannot
+    take, an output that does not fit ``y`` and ``loss``, or a dtype/device mismatch is refused
+    with :class:`~nngeom.InvalidInput`. A submodule that is random or batch-dependent in training
+    mode (dropout, batch norm with running statistics, RReLU, ...) must be in eval mode
+    (:class:`~nngeom.InvalidModel` otherwise, naming it): the Hessian of a random loss is not
+    defined. Losses and products use copies of the model's buffers, so it is never modified.
+
     Args:
-        model: any module (an MLP from :func:`nngeom.mlp`, or another); not modified.
-        X: inputs ``(N, input_dim)``, same dtype/device as the model.
-        y: targets ``(N, output_dim)`` (float) or labels ``(N,)`` (int, for ``loss="ce"``).
+        model: any module whose forward maps ``X`` ``(N, ...)`` to one tensor ``(N, p)`` (an MLP
+            from :func:`nngeom.mlp`, a conv net, ...); not modified.
+        X: inputs ``(N, ...)`` of any per-example shape (``(N, d)``, ``(N, C, H, W)``, ...), the
+            same dtype (not cast) and device as the model.
+        y: for ``"mse"``/``"sse"``: float targets of the output's shape ``(N, p)`` (``(N,)`` if
+            the model outputs ``(N,)``). For ``"ce"``: integer class labels ``(N,)`` in
+            ``[0, p)`` with ``p >= 2`` (converted to int64), or float class probabilities
+            ``(N, p)``. A callable loss is only checked to return a scalar on a few examples.
         loss: ``"mse"``, ``"sse"``, ``"ce"`` or a callable ``(output, y) -> mean loss``.
         batch_size: process the data in chunks of this many examples (None: all at once).
         method: implementation of :meth:`matvec`: ``"func"`` (torch.func jvp of grad),
@@ -131,12 +372,12 @@ class HessianOperator:
         batch_size: int | None = None,
         method: str = "auto",
     ) -> None:
-        _check_data(model, X, y)
-        _load_jvp_decompositions()
         if method not in ("auto", "func", "autograd"):
             raise InvalidInput(f"unknown HVP method {method!r}; use 'auto', 'func' or 'autograd'")
         if batch_size is not None and batch_size < 1:
             raise InvalidInput(f"batch_size must be >= 1 or None, got {batch_size}")
+        y = _check_data(model, X, y, loss)
+        _load_jvp_decompositions()
         self.model = model
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "callable")
         self._f = _mse if loss == "mse" else loss_fn(loss)
@@ -150,7 +391,8 @@ class HessianOperator:
         self.theta = torch.cat([p.detach().reshape(-1) for _, p in named])
         self.dtype, self.device = self.theta.dtype, self.theta.device
         self._frozen = {k: p.detach() for k, p in model.named_parameters() if not p.requires_grad}
-        self._buffers = dict(model.named_buffers())
+        # copies: whatever the forward pass does to a buffer, the model's own stay untouched
+        self._buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
         N = X.shape[0]
         bs = N if batch_size is None else min(batch_size, N)
         self.chunks = [(X[s : s + bs], y[s : s + bs], min(bs, N - s) / N) for s in range(0, N, bs)]
@@ -274,7 +516,10 @@ def hvp(
     *,
     method: str = "func",
 ) -> Tensor:
-    """One Hessian-vector product ``H @ v`` (``v``: flat ``(n,)``, parameters in model order)."""
+    """One Hessian-vector product ``H @ v`` (``v``: flat ``(n,)``, parameters in model order).
+
+    ``model``, ``X`` ``(N, ...)``, ``y``, ``loss``: as in :class:`HessianOperator`.
+    """
     return HessianOperator(model, X, y, loss, method=method).matvec(v)
 
 
@@ -286,7 +531,11 @@ def hessian(
     *,
     batch_size: int | None = None,
 ) -> Tensor:
-    """The full Hessian ``(n, n)`` of the loss with respect to the trainable parameters."""
+    """The full Hessian ``(n, n)`` of the loss with respect to the trainable parameters.
+
+    ``model``, ``X`` ``(N, ...)``, ``y``, ``loss``, ``batch_size``: as in
+    :class:`HessianOperator` (any model with one tensor output, e.g. a conv net in eval mode).
+    """
     return HessianOperator(model, X, y, loss, batch_size=batch_size).full()
 
 
