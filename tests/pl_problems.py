@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import skip_init
 
 DTYPE = torch.float64
 
@@ -85,7 +86,7 @@ def _rand(g: torch.Generator, *shape: int) -> Tensor:
 def _random_linear(g: torch.Generator, n_in: int, n_out: int) -> nn.Linear:
     """A Linear layer with Gaussian weights (variance 2 / n_in) and biases (sd 0.5), so ReLUs
     switch inside the unit box."""
-    lin = nn.Linear(n_in, n_out, dtype=DTYPE)
+    lin = skip_init(nn.Linear, n_in, n_out, dtype=DTYPE)
     with torch.no_grad():
         lin.weight.copy_(_randn(g, n_out, n_in) * math.sqrt(2.0 / n_in))
         lin.bias.copy_(_randn(g, n_out) * 0.5)
@@ -96,7 +97,7 @@ def _linear(W: Tensor, b: Tensor) -> nn.Linear:
     """A Linear layer holding copies of ``W`` (out, in) and ``b`` (out,)."""
     W = W.detach().to(DTYPE)
     b = b.detach().to(DTYPE)
-    lin = nn.Linear(W.shape[1], W.shape[0], dtype=DTYPE)
+    lin = skip_init(nn.Linear, W.shape[1], W.shape[0], dtype=DTYPE)
     with torch.no_grad():
         lin.weight.copy_(W)
         lin.bias.copy_(b)
@@ -414,7 +415,7 @@ def _check_image(input_shape: Sequence[int], kernel: int, pool: int) -> tuple[in
 
 
 def _conv_model_parts(g, c_in, channels, kernel, n_pooled, out_dim):
-    conv = nn.Conv2d(c_in, channels, kernel, dtype=DTYPE)
+    conv = skip_init(nn.Conv2d, c_in, channels, kernel, dtype=DTYPE)
     with torch.no_grad():
         conv.weight.copy_(_randn(g, *conv.weight.shape) * math.sqrt(2.0 / (c_in * kernel**2)))
         conv.bias.copy_(_randn(g, channels) * 0.5)
