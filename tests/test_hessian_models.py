@@ -1,0 +1,404 @@
+"""Hessian analyses on models that are not MLPs: small conv nets (pooling, residual blocks,
+batch norm in eval mode) on image-shaped X, checked against torch.autograd.functional.hessian of
+the loss written out here; the model is never modified; bad inputs get nngeom errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.func import functional_call
+
+import nngeom as ng
+from nngeom.hessian import (
+    HessianOperator,
+    hessian,
+    hessian_eigenvalues,
+    lanczos,
+    spectral_density,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+F64 = torch.float64
+
+
+class Residual(nn.Module):
+    """``x + conv2(tanh(conv1(x)))`` (same channels and size)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.tanh(self.conv1(x)))
+
+
+def _bn(channels: int, gen: torch.Generator) -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(channels)
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(channels, generator=gen))
+        bn.running_var.copy_(torch.rand(channels, generator=gen) + 0.5)
+        bn.weight.copy_(torch.rand(channels, generator=gen) + 0.5)
+        bn.bias.copy_(torch.randn(channels, generator=gen))
+        bn.num_batches_tracked.fill_(7)
+    return bn
+
+
+def conv_net(kind: str, seed: int = 0, outputs: int = 3) -> nn.Module:
+    """Small float64 conv nets on (N, 1, 6, 6) images, in eval mode."""
+    torch.manual_seed(seed)  # only to initialise the layers here, in the test
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "tanh-avgpool":
+        layers = [
+            nn.Conv2d(1, 2, 3),
+            nn.Tanh(),
+            nn.AvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8, outputs),
+        ]
+    elif kind == "relu-maxpool":
+        layers = [
+            nn.Conv2d(1, 2, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8, outputs),
+        ]
+    elif kind == "residual":
+        layers = [
+            nn.Conv2d(1, 2, 3),
+            nn.Tanh(),
+            Residual(2),
+            nn.AvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8, outputs),
+        ]
+    elif kind == "bn-eval":
+        layers = [
+            nn.Conv2d(1, 2, 3),
+            _bn(2, gen),
+            nn.Tanh(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8, outputs),
+        ]
+    else:
+        raise AssertionError(kind)
+    return nn.Sequential(*layers).to(F64).eval()
+
+
+def _images(n=12, seed=0, outputs=3, labels=False):
+    g = torch.Generator().manual_seed(seed + 100)
+    X = torch.randn(n, 1, 6, 6, generator=g, dtype=F64)
+    if labels:
+        y = torch.arange(n) % outputs  # every class present
+    else:
+        y = torch.randn(n, outputs, generator=g, dtype=F64)
+    return X, y
+
+
+def _oracle(net: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """The loss Hessian by torch.autograd.functional.hessian of the loss written out here."""
+    f = {"mse": nn.functional.mse_loss, "ce": nn.functional.cross_entropy}[loss]
+    names = [k for k, _ in net.named_parameters()]
+    params = tuple(p.detach().clone() for p in net.parameters())
+    buffers = {k: b.detach().clone() for k, b in net.named_buffers()}
+
+    def L(*ps):
+        return f(functional_call(net, ({**dict(zip(names, ps)), **buffers},), (X,)), y)
+
+    blocks = torch.autograd.functional.hessian(L, params)
+    sizes = [p.numel() for p in params]
+    return torch.cat(
+        [
+            torch.cat([blocks[a][b].reshape(sizes[a], sizes[b]) for b in range(len(sizes))], 1)
+            for a in range(len(sizes))
+        ]
+    )
+
+
+def _state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: t.detach().clone() for k, t in net.state_dict(keep_vars=True).items()}
+
+
+def _same_state(net: nn.Module, before: dict[str, torch.Tensor]) -> bool:
+    now = net.state_dict(keep_vars=True)
+    return now.keys() == before.keys() and all(
+        now[k].dtype == before[k].dtype and torch.equal(now[k].detach(), before[k]) for k in now
+    )
+
+
+KINDS = ["tanh-avgpool", "relu-maxpool", "residual", "bn-eval"]
+
+
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_full_hessian_of_conv_nets_equals_autograd(kind, loss):
+    net = conv_net(kind, seed=1)
+    X, y = _images(labels=loss == "ce")
+    before = _state(net)
+    ref = _oracle(net, X, y, loss)
+    H = hessian(net, X, y, loss)
+    assert H.shape == ref.shape == (sum(p.numel() for p in net.parameters()),) * 2
+    assert torch.allclose(H, ref, rtol=1e-10, atol=1e-12)
+    # data in chunks (mean losses weighted by chunk size) give the same Hessian
+    assert torch.allclose(hessian(net, X, y, loss, batch_size=5), ref, rtol=1e-10, atol=1e-12)
+    # both Hessian-vector product methods
+    v = torch.randn(ref.shape[0], generator=torch.Generator().manual_seed(2), dtype=F64)
+    for method in ("func", "autograd"):
+        op = HessianOperator(net, X, y, loss, method=method)
+        assert torch.allclose(op.matvec(v), ref @ v, rtol=1e-10, atol=1e-12)
+    assert _same_state(net, before)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lanczos_top_k_and_full_spectrum_match_the_oracle(kind):
+    net = conv_net(kind, seed=2)
+    X, y = _images(n=16, labels=True)
+    ev = np.linalg.eigvalsh(_oracle(net, X, y, "ce").numpy())
+    scale = np.abs(ev).max()
+    assert np.allclose(hessian_eigenvalues(net, X, y, "ce"), ev, atol=1e-11 * scale)
+    top = hessian_eigenvalues(net, X, y, "ce", k=4, tol=1e-10)
+    assert np.allclose(top, ev[-4:], atol=1e-8 * scale)
+    both = hessian_eigenvalues(net, X, y, "ce", k=2, which="both", tol=1e-10)
+    assert np.allclose(both, np.concatenate([ev[:2], ev[-2:]]), atol=1e-8 * scale)
+
+
+def test_spectral_density_of_a_conv_net():
+    net = conv_net("bn-eval", seed=3)
+    X, y = _images(n=16)
+    before = _state(net)
+    H = _oracle(net, X, y, "mse")
+    op = HessianOperator(net, X, y, "mse")
+    n = op.n
+    sd = spectral_density(op.matvec, n, n_probes=3, steps=n, seed=4)
+    assert np.allclose(sd.weights.sum(axis=1), 1.0)
+    # each probe's quadrature reproduces its Rayleigh quotient v^T H v / n exactly
+    gen = torch.Generator().manual_seed(4)
+    for p in range(3):
+        v = torch.randint(0, 2, (n,), generator=gen).double() * 2 - 1
+        assert np.isclose((sd.weights[p] * sd.nodes[p]).sum(), float(v @ H @ v) / n, atol=1e-10)
+    ev = np.linalg.eigvalsh(H.numpy())
+    pad = 0.1 * (ev[-1] - ev[0]) + 1e-3
+    grid = np.linspace(ev[0] - pad, ev[-1] + pad, 4001)
+    sigma = (ev[-1] - ev[0]) / 200 + 1e-6
+    assert np.isclose(np.trapezoid(sd.density(grid, sigma), grid), 1.0, atol=1e-3)
+    assert _same_state(net, before)
+
+
+@settings(max_examples=6)
+@given(
+    channels=st.integers(1, 3),
+    kernel=st.integers(2, 3),
+    pool=st.sampled_from(["avg", "max", "none"]),
+    act=st.sampled_from([nn.Tanh, nn.Softplus, nn.ReLU]),
+    loss=st.sampled_from(["mse", "ce"]),
+    seed=st.integers(0, 1000),
+)
+def test_random_conv_nets_match_autograd(channels, kernel, pool, act, loss, seed):
+    torch.manual_seed(seed)
+    side = 6 - kernel + 1
+    layers = [nn.Conv2d(1, channels, kernel), act()]
+    if pool != "none":
+        layers.append((nn.AvgPool2d if pool == "avg" else nn.MaxPool2d)(2))
+        side //= 2
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, 2)).to(F64)
+    X, y = _images(n=8, seed=seed, outputs=2, labels=loss == "ce")
+    assert torch.allclose(
+        hessian(net, X, y, loss), _oracle(net, X, y, loss), rtol=1e-10, atol=1e-12
+    )
+
+
+def test_buffers_are_never_modified():
+    net = conv_net("bn-eval", seed=5)
+    X, y = _images(n=10, labels=True)
+    before = _state(net)
+    op = HessianOperator(net, X, y, "ce", batch_size=4)
+    op.loss()
+    op.gradient()
+    op.matvec(torch.ones(op.n, dtype=F64))
+    op.full()
+    HessianOperator(net, X, y, "ce", method="autograd").matvec(torch.ones(op.n, dtype=F64))
+    hessian_eigenvalues(net, X, y, "ce", k=2)
+    lanczos(op.matvec, op.n, 2)
+    assert _same_state(net, before)
+    assert int(net[1].num_batches_tracked) == 7
+    assert not net.training
+
+
+class _Counter(nn.Module):
+    """Updates a buffer on every forward pass (a stateful model the Hessian cannot be of)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        self.calls += 1
+        return self.lin(x)
+
+
+def test_a_model_that_changes_its_buffers_is_refused_and_restored():
+    net = _Counter().to(F64)
+    X = torch.randn(5, 3, dtype=F64)
+    with pytest.raises(ng.InvalidModel, match="calls"):
+        hessian(net, X, torch.randn(5, 2, dtype=F64))
+    assert int(net.calls) == 0
+
+
+def test_train_mode_layers_that_are_deterministic_are_accepted():
+    # dropout with p = 0 and instance norm without running statistics do not depend on the mode
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3),
+        nn.InstanceNorm2d(2, affine=True),
+        nn.Dropout(0.0),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(32, 3),
+    ).to(F64)
+    assert net.training
+    X, y = _images(n=6, labels=True)
+    assert torch.allclose(hessian(net, X, y, "ce"), _oracle(net, X, y, "ce"), rtol=1e-10)
+
+
+def test_one_dimensional_outputs_and_int32_labels():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(36, 1), nn.Flatten(0)).to(F64)  # output (N,)
+    X, _ = _images(n=7)
+    y = torch.randn(7, dtype=F64)
+    assert torch.allclose(hessian(net, X, y, "mse"), _oracle(net, X, y, "mse"), rtol=1e-10)
+    net3 = conv_net("tanh-avgpool")
+    X, y = _images(n=9, labels=True)
+    assert torch.equal(hessian(net3, X, y.int(), "ce"), hessian(net3, X, y, "ce"))
+
+
+def test_dropout_in_eval_mode_is_the_net_without_it():
+    torch.manual_seed(0)
+    body = [nn.Conv2d(1, 2, 3), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten()]
+    head = nn.Linear(8, 3)
+    with_dropout = nn.Sequential(*body, nn.Dropout(0.5), head).to(F64).eval()
+    without = nn.Sequential(*body, head).to(F64)
+    X, y = _images(n=8, labels=True)
+    H1 = hessian(with_dropout, X, y, "ce")
+    assert torch.equal(H1, hessian(with_dropout, X, y, "ce"))
+    assert torch.allclose(H1, hessian(without, X, y, "ce"), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: nngeom errors, never raw exceptions
+
+
+def test_conv_net_with_wrong_X_shape():
+    net = conv_net("relu-maxpool")
+    _, y = _images(labels=True)
+    with pytest.raises(ng.InvalidInput, match=r"could not be evaluated on X of shape \(12, 36\)"):
+        hessian(net, torch.randn(12, 36, dtype=F64), y, "ce")
+    with pytest.raises(ng.InvalidInput, match=r"in_channels=1.*\(N, 1, H, W\)"):
+        hessian_eigenvalues(net, torch.randn(12, 3, 6, 6, dtype=F64), y, "ce", k=2)
+    with pytest.raises(ng.InvalidInput, match="could not be evaluated"):
+        HessianOperator(net, torch.randn(12, 1, 9, 9, dtype=F64), y, "ce")
+
+
+def test_integer_targets_with_mse():
+    net = conv_net("tanh-avgpool")
+    X, y = _images(labels=True)
+    with pytest.raises(ng.InvalidInput, match=r"integers.*loss='ce'.*one_hot\(y, 3\)\.double\(\)"):
+        hessian(net, X, y, "mse")
+    with pytest.raises(ng.InvalidInput, match="integers"):
+        hessian(net, X, y, "sse")
+
+
+def test_target_shape_with_mse():
+    net = conv_net("tanh-avgpool", outputs=1)
+    X, y = _images(outputs=1)
+    with pytest.raises(ng.InvalidInput, match=r"reshape\(-1, 1\)"):
+        hessian(net, X, y[:, 0], "mse")
+    with pytest.raises(ng.InvalidInput, match=r"output has shape \(N, 3\)"):
+        hessian(conv_net("tanh-avgpool"), X, y, "mse")
+
+
+def test_out_of_range_class_labels():
+    net = conv_net("tanh-avgpool")
+    X, y = _images(labels=True)
+    with pytest.raises(ng.InvalidInput, match=r"\[0, 2\].*\[1, 3\]"):
+        hessian(net, X, y + 1, "ce")
+    with pytest.raises(ng.InvalidInput, match=r"\[0, 2\].*\[-1, 1\]"):
+        hessian_eigenvalues(net, X, y - 1, "ce", k=1)
+    with pytest.raises(ng.InvalidInput, match="labels of shape"):
+        hessian(net, X, torch.zeros(12, 3, dtype=torch.long), "ce")
+
+
+def test_cross_entropy_of_one_output():
+    net = conv_net("tanh-avgpool", outputs=1)
+    X, _ = _images()
+    with pytest.raises(ng.InvalidInput, match="one output.*constant.*'mse'.*2 outputs"):
+        hessian(net, X, torch.zeros(12, dtype=torch.long), "ce")
+
+
+@pytest.mark.parametrize(
+    ("model_dtype", "x_dtype", "hint"),
+    [
+        (torch.float32, F64, r"model\.double\(\) or pass X\.float\(\)"),
+        (F64, torch.float32, r"model\.float\(\) or pass X\.double\(\)"),
+    ],
+)
+def test_mixed_dtypes(model_dtype, x_dtype, hint):
+    net = conv_net("tanh-avgpool").to(model_dtype)
+    X, y = _images(labels=True)
+    with pytest.raises(ng.InvalidInput, match=hint):
+        hessian(net, X.to(x_dtype), y, "ce")
+    with pytest.raises(ng.InvalidInput, match=str(x_dtype)):
+        HessianOperator(net, X.to(x_dtype), y, "ce")
+
+
+def test_float_targets_of_another_dtype():
+    net = conv_net("tanh-avgpool")
+    X, y = _images()
+    with pytest.raises(ng.InvalidInput, match=r"y is torch.float32.*y\.double\(\)"):
+        hessian(net, X, y.float(), "mse")
+
+
+def test_train_mode_dropout():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Dropout(0.3), nn.Linear(32, 3)
+    ).to(F64)
+    X, y = _images(labels=True)
+    with pytest.raises(ng.InvalidModel, match=r"'3' \(Dropout\).*training mode.*model\.eval\(\)"):
+        hessian(net, X, y, "ce")
+    with pytest.raises(ng.InvalidModel, match="Dropout"):
+        HessianOperator(net, X, y, "ce")
+
+
+def test_train_mode_batch_norm():
+    net = conv_net("bn-eval").train()
+    X, y = _images(labels=True)
+    before = _state(net)
+    with pytest.raises(ng.InvalidModel, match=r"'1' \(BatchNorm2d\).*model\.eval\(\)"):
+        hessian_eigenvalues(net, X, y, "ce", k=2)
+    assert _same_state(net, before)  # refused before anything ran
+    nested = nn.Sequential(
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2, track_running_stats=True))
+    )
+    with pytest.raises(ng.InvalidModel, match=r"'0\.1' \(InstanceNorm2d\)"):
+        hessian(nested.to(F64), X, torch.randn(12, 2, 4, 4, dtype=F64))
+
+
+def test_bad_model_outputs_and_losses():
+    X, y = _images(labels=True)
+    with pytest.raises(ng.UnsupportedModel, match="returned a tuple"):
+        hessian(nn.LSTM(6, 3, batch_first=True).to(F64), X[:, 0], y, "ce")
+    net = conv_net("tanh-avgpool")
+    with pytest.raises(ng.InvalidInput, match="scalar"):
+        hessian(net, X, y, lambda f, t: nn.functional.cross_entropy(f, t, reduction="none"))
+    with pytest.raises(ng.InvalidInput, match="loss could not be computed"):
+        hessian(net, X, y, lambda f, t: f @ t)
+    with pytest.raises(ng.InvalidInput, match=r"\(N, \.\.\.\)"):
+        hessian(net, torch.randn(12, dtype=F64), y, "ce")
