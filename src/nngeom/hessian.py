@@ -17,6 +17,12 @@ Optionally, known symmetry directions (e.g. the ReLU rescaling directions of
 the Hessian restricted to their orthogonal complement (``n - r`` eigenvalues), and the result
 says so.
 
+Any differentiable model works (MLPs, conv nets with pooling, residual blocks, batch norm in
+eval mode), with ``X`` of any per-example shape ``(N, ...)``. The model is run on a few
+examples first, so that inputs it cannot take and targets that do not fit its output and the
+loss are refused with a clear error; layers that are random or batch-dependent in training mode
+must be in eval mode; the model (parameters and buffers) is never modified.
+
 The data loss is taken to be a *mean over examples* (true for "mse", "sse" and "ce"): with
 ``batch_size`` the data are processed in chunks and the chunks weighted by their size.
 """
@@ -781,7 +787,8 @@ def hessian_eigenvalues(
     """Eigenvalues of the loss Hessian, ascending (float64 numpy array).
 
     Args:
-        model, X, y, loss: as in :class:`HessianOperator`.
+        model, X, y, loss: as in :class:`HessianOperator` (``X`` ``(N, ...)``, any model with
+            one tensor output ``(N, p)``, random/batch-dependent layers in eval mode).
         k: None for the full spectrum (``n <= MAX_FULL_PARAMETERS``); otherwise the ``k``
             extreme eigenvalues by Lanczos: top-k (``which="largest"``), bottom-k
             (``"smallest"``: the most negative) or both ends (``"both"``: ``2k`` values).
