@@ -38,21 +38,44 @@ class Residual(nn.Module):
         return x + self.conv2(torch.tanh(self.conv1(x)))
 
 
-def _bn(channels: int, gen: torch.Generator) -> nn.BatchNorm2d:
-    bn = nn.BatchNorm2d(channels)
+def build(make, seed: int = 0) -> nn.Module:
+    """``make()`` built without initialising (the global RNG is untouched), in float64, with
+    parameters and buffers drawn from a generator seeded by ``seed``."""
+    with torch.device("meta"):
+        net = make()
+    net = net.to_empty(device="cpu").to(F64)
+    gen = torch.Generator().manual_seed(seed)
+
+    def draw(t, scale=1.0, shift=0.0, uniform=False):
+        r = torch.rand if uniform else torch.randn
+        t.copy_(r(t.shape, generator=gen, dtype=F64) * scale + shift)
+
     with torch.no_grad():
-        bn.running_mean.copy_(torch.randn(channels, generator=gen))
-        bn.running_var.copy_(torch.rand(channels, generator=gen) + 0.5)
-        bn.weight.copy_(torch.rand(channels, generator=gen) + 0.5)
-        bn.bias.copy_(torch.randn(channels, generator=gen))
-        bn.num_batches_tracked.fill_(7)
-    return bn
+        for mod in net.modules():
+            own = dict(mod.named_parameters(recurse=False))
+            if isinstance(mod, (nn.modules.batchnorm._BatchNorm, nn.InstanceNorm2d)):
+                if "weight" in own:
+                    draw(own.pop("weight"), 1.0, 0.5, uniform=True)
+                if mod.running_mean is not None:
+                    draw(mod.running_mean)
+                    draw(mod.running_var, 1.0, 0.5, uniform=True)
+                    mod.num_batches_tracked.fill_(7)
+            elif isinstance(mod, (nn.Conv2d, nn.Linear)):
+                draw(own.pop("weight"), mod.weight[0].numel() ** -0.5)
+            for t in own.values():
+                draw(t, 0.3)
+            for name, b in mod.named_buffers(recurse=False):
+                if name not in ("running_mean", "running_var", "num_batches_tracked"):
+                    b.zero_()
+    return net
 
 
 def conv_net(kind: str, seed: int = 0, outputs: int = 3) -> nn.Module:
     """Small float64 conv nets on (N, 1, 6, 6) images, in eval mode."""
-    torch.manual_seed(seed)  # only to initialise the layers here, in the test
-    gen = torch.Generator().manual_seed(seed)
+    return build(lambda: _conv_layers(kind, outputs), seed).eval()
+
+
+def _conv_layers(kind: str, outputs: int) -> nn.Module:
     if kind == "tanh-avgpool":
         layers = [
             nn.Conv2d(1, 2, 3),
@@ -81,7 +104,7 @@ def conv_net(kind: str, seed: int = 0, outputs: int = 3) -> nn.Module:
     elif kind == "bn-eval":
         layers = [
             nn.Conv2d(1, 2, 3),
-            _bn(2, gen),
+            nn.BatchNorm2d(2),
             nn.Tanh(),
             nn.MaxPool2d(2),
             nn.Flatten(),
@@ -89,7 +112,11 @@ def conv_net(kind: str, seed: int = 0, outputs: int = 3) -> nn.Module:
         ]
     else:
         raise AssertionError(kind)
-    return nn.Sequential(*layers).to(F64).eval()
+    return nn.Sequential(*layers)
+
+
+def _randn(*shape: int) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape)), dtype=F64)
 
 
 def _images(n=12, seed=0, outputs=3, labels=False):
@@ -201,13 +228,17 @@ def test_spectral_density_of_a_conv_net():
     seed=st.integers(0, 1000),
 )
 def test_random_conv_nets_match_autograd(channels, kernel, pool, act, loss, seed):
-    torch.manual_seed(seed)
     side = 6 - kernel + 1
-    layers = [nn.Conv2d(1, channels, kernel), act()]
     if pool != "none":
-        layers.append((nn.AvgPool2d if pool == "avg" else nn.MaxPool2d)(2))
         side //= 2
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, 2)).to(F64)
+
+    def make():
+        layers = [nn.Conv2d(1, channels, kernel), act()]
+        if pool != "none":
+            layers.append((nn.AvgPool2d if pool == "avg" else nn.MaxPool2d)(2))
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, 2))
+
+    net = build(make, seed)
     X, y = _images(n=8, seed=seed, outputs=2, labels=loss == "ce")
     assert torch.allclose(
         hessian(net, X, y, loss), _oracle(net, X, y, loss), rtol=1e-10, atol=1e-12
@@ -245,34 +276,33 @@ class _Counter(nn.Module):
 
 
 def test_a_model_that_changes_its_buffers_is_refused_and_restored():
-    net = _Counter().to(F64)
-    X = torch.randn(5, 3, dtype=F64)
+    net = build(_Counter)
     with pytest.raises(ng.InvalidModel, match="calls"):
-        hessian(net, X, torch.randn(5, 2, dtype=F64))
+        hessian(net, _randn(5, 3), _randn(5, 2))
     assert int(net.calls) == 0
 
 
 def test_train_mode_layers_that_are_deterministic_are_accepted():
     # dropout with p = 0 and instance norm without running statistics do not depend on the mode
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv2d(1, 2, 3),
-        nn.InstanceNorm2d(2, affine=True),
-        nn.Dropout(0.0),
-        nn.Tanh(),
-        nn.Flatten(),
-        nn.Linear(32, 3),
-    ).to(F64)
+    net = build(
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 3),
+            nn.InstanceNorm2d(2, affine=True),
+            nn.Dropout(0.0),
+            nn.Tanh(),
+            nn.Flatten(),
+            nn.Linear(32, 3),
+        )
+    )
     assert net.training
     X, y = _images(n=6, labels=True)
     assert torch.allclose(hessian(net, X, y, "ce"), _oracle(net, X, y, "ce"), rtol=1e-10)
 
 
 def test_one_dimensional_outputs_and_int32_labels():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(36, 1), nn.Flatten(0)).to(F64)  # output (N,)
+    net = build(lambda: nn.Sequential(nn.Flatten(), nn.Linear(36, 1), nn.Flatten(0)))  # (N,)
     X, _ = _images(n=7)
-    y = torch.randn(7, dtype=F64)
+    y = _randn(7)
     assert torch.allclose(hessian(net, X, y, "mse"), _oracle(net, X, y, "mse"), rtol=1e-10)
     net3 = conv_net("tanh-avgpool")
     X, y = _images(n=9, labels=True)
@@ -280,11 +310,8 @@ def test_one_dimensional_outputs_and_int32_labels():
 
 
 def test_dropout_in_eval_mode_is_the_net_without_it():
-    torch.manual_seed(0)
-    body = [nn.Conv2d(1, 2, 3), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten()]
-    head = nn.Linear(8, 3)
-    with_dropout = nn.Sequential(*body, nn.Dropout(0.5), head).to(F64).eval()
-    without = nn.Sequential(*body, head).to(F64)
+    without = conv_net("tanh-avgpool")
+    with_dropout = nn.Sequential(*without[:4], nn.Dropout(0.5), without[4]).eval()
     X, y = _images(n=8, labels=True)
     H1 = hessian(with_dropout, X, y, "ce")
     assert torch.equal(H1, hessian(with_dropout, X, y, "ce"))
@@ -299,11 +326,11 @@ def test_conv_net_with_wrong_X_shape():
     net = conv_net("relu-maxpool")
     _, y = _images(labels=True)
     with pytest.raises(ng.InvalidInput, match=r"could not be evaluated on X of shape \(12, 36\)"):
-        hessian(net, torch.randn(12, 36, dtype=F64), y, "ce")
+        hessian(net, _randn(12, 36), y, "ce")
     with pytest.raises(ng.InvalidInput, match=r"in_channels=1.*\(N, 1, H, W\)"):
-        hessian_eigenvalues(net, torch.randn(12, 3, 6, 6, dtype=F64), y, "ce", k=2)
+        hessian_eigenvalues(net, _randn(12, 3, 6, 6), y, "ce", k=2)
     with pytest.raises(ng.InvalidInput, match="could not be evaluated"):
-        HessianOperator(net, torch.randn(12, 1, 9, 9, dtype=F64), y, "ce")
+        HessianOperator(net, _randn(12, 1, 9, 9), y, "ce")
 
 
 def test_integer_targets_with_mse():
@@ -366,10 +393,11 @@ def test_float_targets_of_another_dtype():
 
 
 def test_train_mode_dropout():
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Dropout(0.3), nn.Linear(32, 3)
-    ).to(F64)
+    net = build(
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Dropout(0.3), nn.Linear(32, 3)
+        )
+    )
     X, y = _images(labels=True)
     with pytest.raises(ng.InvalidModel, match=r"'3' \(Dropout\).*training mode.*model\.eval\(\)"):
         hessian(net, X, y, "ce")
@@ -384,21 +412,30 @@ def test_train_mode_batch_norm():
     with pytest.raises(ng.InvalidModel, match=r"'1' \(BatchNorm2d\).*model\.eval\(\)"):
         hessian_eigenvalues(net, X, y, "ce", k=2)
     assert _same_state(net, before)  # refused before anything ran
-    nested = nn.Sequential(
-        nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2, track_running_stats=True))
+    nested = build(
+        lambda: nn.Sequential(
+            nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2, track_running_stats=True))
+        )
     )
     with pytest.raises(ng.InvalidModel, match=r"'0\.1' \(InstanceNorm2d\)"):
-        hessian(nested.to(F64), X, torch.randn(12, 2, 4, 4, dtype=F64))
+        hessian(nested, X, _randn(12, 2, 4, 4))
+
+
+def test_the_tests_leave_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    net = conv_net("bn-eval", seed=9)
+    hessian_eigenvalues(net, *_images(n=6, labels=True), "ce", k=2)
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_bad_model_outputs_and_losses():
     X, y = _images(labels=True)
     with pytest.raises(ng.UnsupportedModel, match="returned a tuple"):
-        hessian(nn.LSTM(6, 3, batch_first=True).to(F64), X[:, 0], y, "ce")
+        hessian(build(lambda: nn.LSTM(6, 3, batch_first=True)), X[:, 0], y, "ce")
     net = conv_net("tanh-avgpool")
     with pytest.raises(ng.InvalidInput, match="scalar"):
         hessian(net, X, y, lambda f, t: nn.functional.cross_entropy(f, t, reduction="none"))
     with pytest.raises(ng.InvalidInput, match="loss could not be computed"):
         hessian(net, X, y, lambda f, t: f @ t)
     with pytest.raises(ng.InvalidInput, match=r"\(N, \.\.\.\)"):
-        hessian(net, torch.randn(12, dtype=F64), y, "ce")
+        hessian(net, _randn(12), y, "ce")
