@@ -22,6 +22,7 @@ from ._errors import (
 from ._version import __version__ as __version__
 from .modelfile import load_model as load_model, save_model as save_model
 from .nets import MLP as MLP, as_mlp as as_mlp, mlp as mlp
+from .view import ModelView as ModelView, model_view as model_view
 from .train import TrainResult as TrainResult, train as train
 
 # --- knots and regions (knots.py, regions.py) ---------------------------------------------
@@ -33,6 +34,8 @@ from .knots import (
 )
 from .regions import (
     LineRegions as LineRegions,
+    Plane as Plane,
+    plane_through as plane_through,
     Regions2D as Regions2D,
     boundary_distances as boundary_distances,
     pattern_statistics as pattern_statistics,

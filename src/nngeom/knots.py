@@ -35,6 +35,8 @@ from torch import nn
 
 from ._errors import InvalidInput, UnsupportedModel
 from .nets import MLP, as_mlp, piecewise_linear_form
+from .slices import line_partition
+from .view import ModelView, resolve
 
 __all__ = [
     "Knots",
@@ -635,22 +637,28 @@ def knots(
     exact: bool = False,
     rtol: float = 1e-9,
     max_exact_pieces: int = 20_000,
+    input_shape: Sequence[int] | None = None,
 ) -> Knots:
     """Exact knots of a one-input piecewise-linear network on the open interval ``(lo, hi)``.
 
-    Works for ReLU, LeakyReLU, Identity and any activation defining
-    ``nngeom_piecewise_linear_form`` (several breakpoints per unit), any number of outputs, and
-    the whole real line (``lo=-inf, hi=inf``, the defaults). Computation is float64, vectorised
-    layer by layer (see the module docstring).
+    Works for any piecewise-linear model (:mod:`nngeom.view`): ReLU in every spelling,
+    LeakyReLU, PReLU, Hardtanh, abs, max-pool, any activation defining
+    ``nngeom_piecewise_linear_form`` (several breakpoints per unit), BatchNorm in eval, residual
+    branches; any number of outputs, and the whole real line (``lo=-inf, hi=inf``, the
+    defaults). Computation is float64; a chain of dense layers runs the vectorised layer-by-layer
+    engine (see the module docstring), any other graph the engine of :mod:`nngeom.slices`.
 
     Args:
-        model: an MLP with one input (``nn.Sequential`` of Linear + piecewise-linear activations).
+        model: a model with one input number (per-example input shape ``(1,)``, or any shape
+            of one element given as ``input_shape``).
         lo, hi: the interval (``lo < hi``; may be infinite).
         exact: recompute in rational arithmetic (weights taken as exact binary fractions) and
             return the exact result; ``float_agrees`` says whether the float64 engine agreed.
             Meant for small nets (pure Python; refused above ``max_exact_pieces`` pieces).
         rtol: relative tolerance (to the largest output slope) under which a slope change is
             rounding, not a knot.
+        input_shape: the per-example input shape, for a model that does not start with a
+            Linear layer.
 
     Returns:
         :class:`Knots` (positions sorted; ``count`` a Python int; breakpoints separately).
@@ -661,7 +669,10 @@ def knots(
         InvalidModel: NaN/inf weights.
     """
     lo, hi = _check_interval(lo, hi)
-    view, layers = layer_forms(model)
+    src = resolve(model, input_shape)
+    if isinstance(src, ModelView):
+        return _graph_knots(src, lo, hi, exact=exact, rtol=rtol)
+    view, layers = layer_forms(src)
     if view.input_dim != 1:
         raise UnsupportedModel(
             f"knots needs a network with ONE input, this one has {view.input_dim}; use "
@@ -679,6 +690,33 @@ def knots(
             f"max_exact_pieces={max_exact_pieces}); raise max_exact_pieces or use the float64 result"
         )
     return _exact_knots(layers, lo, hi, result)
+
+
+def _graph_knots(view: ModelView, lo: float, hi: float, *, exact: bool, rtol: float) -> Knots:
+    """Knots of a model that is a graph (residual, max, ...) rather than a chain."""
+    view.require_piecewise_linear("knots")
+    shape = view.input_shape
+    if shape is None:
+        raise InvalidInput(
+            "the model's input shape cannot be inferred (it does not start with a Linear "
+            "layer): pass input_shape=, e.g. (1,)"
+        )
+    if int(np.prod(shape)) != 1:
+        raise UnsupportedModel(
+            f"knots needs a network with ONE input, this one takes shape {tuple(shape)}; use "
+            "nngeom.regions_on_line(model, x0, x1) for a line through a higher-dimensional input"
+        )
+    if not (rtol > 0 and math.isfinite(rtol)):
+        raise InvalidInput(f"rtol must be a positive finite number, got {rtol}")
+    if exact:
+        raise InvalidInput(
+            "exact=True (rational arithmetic) is available for chains of dense layers; this "
+            f"model is a graph ({view.describe()}): use the float64 result and its "
+            "`ambiguous` flag"
+        )
+    lp = line_partition(view, np.zeros(shape), np.ones(shape), lo, hi)
+    part = _Partition(lp.edges, lp.A, lp.C, 0.0, list(lp.notes), None)
+    return _knots_from(part, lo, hi, rtol)
 
 
 def _exact_knots(layers: Sequence[Layer], lo: float, hi: float, approx: Knots) -> Knots:

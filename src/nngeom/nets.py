@@ -37,6 +37,9 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "softplus": nn.Softplus,
     "identity": nn.Identity,
+    "prelu": nn.PReLU,
+    "hardtanh": nn.Hardtanh,
+    "relu6": nn.ReLU6,
 }
 _NAMES: dict[type, str] = {
     nn.ReLU: "relu",
@@ -45,6 +48,9 @@ _NAMES: dict[type, str] = {
     nn.Sigmoid: "sigmoid",
     nn.Softplus: "softplus",
     nn.Identity: "identity",
+    nn.PReLU: "prelu",
+    nn.Hardtanh: "hardtanh",
+    nn.ReLU6: "relu6",
 }
 # Layers that are the identity in evaluation mode: skipped by the view.
 _NO_OPS = (nn.Dropout, nn.Flatten)
@@ -65,8 +71,9 @@ def activation_name(act: nn.Module) -> str | None:
 
 
 def is_piecewise_linear(act: nn.Module) -> bool:
-    """True for ReLU, LeakyReLU, Identity and modules that declare ``nngeom_piecewise_linear``."""
-    if type(act) in (nn.ReLU, nn.LeakyReLU, nn.Identity):
+    """True for ReLU, LeakyReLU, PReLU, Hardtanh, ReLU6, Identity and modules that declare
+    ``nngeom_piecewise_linear``."""
+    if type(act) in (nn.ReLU, nn.LeakyReLU, nn.Identity, nn.PReLU, nn.Hardtanh, nn.ReLU6):
         return True
     return bool(getattr(act, "nngeom_piecewise_linear", False))
 
@@ -212,6 +219,11 @@ def _flatten(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, nn.Linear) or activation_name(module) is not None:
         return [module]
     if isinstance(module, _NO_OPS):
+        if isinstance(module, nn.Dropout) and module.training and module.p > 0:
+            raise UnsupportedModel(
+                f"Dropout(p={module.p}) is in training mode (random): call model.eval() first -- "
+                "the analyses describe the deterministic evaluation-mode network"
+            )
         return []
     children = list(module.children())
     if (
@@ -253,6 +265,30 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
         return module
     if not isinstance(module, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(module).__name__}")
+    try:
+        view = _walk(module, verify)
+    except UnsupportedModel as walk_error:
+        # not a plain walk of Linear + activation children: ask the traced model view, which
+        # reads F.relu, reused modules, BatchNorm in eval (folded), Dropout, Flatten, ...
+        from .view import model_view
+
+        try:
+            mv = model_view(module)
+        except UnsupportedModel as exc:
+            if "training mode" in str(exc) or "traced" in str(exc) or "trace" in str(exc):
+                raise
+            raise walk_error from exc
+        linears, acts, out_act = mv.as_chain()
+        view = MLP(module, tuple(linears), tuple(acts), out_act)
+        if verify:
+            _verify_forward(module, view)
+    if check_finite:
+        view.check_finite()
+    return view
+
+
+def _walk(module: nn.Module, verify: bool) -> MLP:
+    """The MLP view from the registered children, in order (the fast path, no tracing)."""
     layers = _flatten(module)
     linears: list[nn.Linear] = []
     acts: list[nn.Module] = []
@@ -291,8 +327,6 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
                 f"Linear layers do not chain: {a.out_features} outputs feed {b.in_features} inputs"
             )
     view = MLP(module, tuple(linears), tuple(acts), pending)
-    if check_finite:
-        view.check_finite()
     if verify and not isinstance(module, (nn.Sequential, nn.ModuleList)):
         _verify_forward(module, view)
     return view
@@ -414,6 +448,22 @@ def piecewise_linear_form(act: nn.Module, width: int) -> tuple[Tensor, Tensor, T
             torch.ones(width, 1, dtype=f64),
             torch.zeros(width, 1, dtype=f64),
         )
+    if type(act) is nn.PReLU:
+        w = act.weight.detach().to("cpu", f64).reshape(-1)
+        if w.numel() not in (1, width):
+            raise UnsupportedModel(
+                f"PReLU has {w.numel()} slopes but the layer has {width} units; use "
+                "num_parameters=1 or one per unit"
+            )
+        sl = torch.stack([w.expand(width), torch.ones(width, dtype=f64)], 1)
+        return torch.zeros(width, 1, dtype=f64), sl, torch.zeros(width, 2, dtype=f64)
+    if type(act) in (nn.Hardtanh, nn.ReLU6):
+        lo, hi = float(act.min_val), float(act.max_val)
+
+        def rows(v: list[float]) -> Tensor:
+            return torch.tensor([v], dtype=f64).expand(width, len(v)).clone()
+
+        return rows([lo, hi]), rows([0.0, 1.0, 0.0]), rows([lo, 0.0, hi])
     form = getattr(act, "nngeom_piecewise_linear_form", None)
     if callable(form):
         bp, sl, ic = form(width)

@@ -28,6 +28,8 @@ from ._checks import all_finite
 from ._errors import InvalidInput, UnsupportedModel
 from .knots import Layer, _partition, _partition_fast, layer_forms
 from .nets import MLP, as_mlp, piecewise_linear_form
+from .slices import check_point, line_partition, plane_partition, view_patterns
+from .view import ModelView, resolve
 
 __all__ = [
     "pattern_statistics",
@@ -38,6 +40,8 @@ __all__ = [
     "activation_patterns",
     "Regions2D",
     "regions_2d",
+    "Plane",
+    "plane_through",
 ]
 
 
@@ -62,6 +66,49 @@ def _check_X(X: Tensor, view: MLP) -> Tensor:
     if not all_finite(X):
         raise InvalidInput("X contains NaN or inf; clean the data first")
     return X
+
+
+def _source(model: nn.Module | MLP, X: Tensor | None = None) -> MLP | ModelView:
+    """The MLP view (chains of dense layers) or the model view, for inputs shaped like ``X``."""
+    shape = None
+    if isinstance(X, Tensor) and X.ndim >= 2:
+        shape = tuple(X.shape[1:])
+    return resolve(model, shape)
+
+
+def _check_X_view(X: Tensor, view: ModelView) -> Tensor:
+    if not isinstance(X, Tensor):
+        X = torch.as_tensor(np.asarray(X))
+    shape = view.input_shape
+    if shape is None:
+        raise InvalidInput("the model's input shape cannot be inferred: pass X of shape (N, ...)")
+    if X.ndim == len(shape) and tuple(X.shape) == tuple(shape):
+        X = X[None]
+    if tuple(X.shape[1:]) != tuple(shape):
+        raise InvalidInput(
+            f"X must have shape (N, {', '.join(map(str, shape))}) for this model, got "
+            f"{tuple(X.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise InvalidInput("X is empty (N = 0): pass at least one example")
+    if X.is_complex() or not X.is_floating_point():
+        if X.is_complex():
+            raise InvalidInput("X is complex: pass real inputs")
+        X = X.to(torch.float64)
+    if not all_finite(X):
+        raise InvalidInput("X contains NaN or inf; clean the data first")
+    return X
+
+
+def _view_patterns(view: ModelView, X: Tensor, batch_size: int):
+    from .slices import _f64_view
+
+    v64 = _f64_view(view)
+    chunks, blocks = [], []
+    for start in range(0, X.shape[0], batch_size):
+        q, blocks = view_patterns(view, X[start : start + batch_size], v64=v64)
+        chunks.append(q)
+    return np.concatenate(chunks, 0), blocks
 
 
 def _forms_torch(view: MLP, device: torch.device) -> list[tuple[Tensor, Tensor, Tensor]]:
@@ -95,10 +142,19 @@ def _weights64(view: MLP, device: torch.device) -> list[tuple[Tensor, Tensor]]:
 def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8192) -> Tensor:
     """The activation pattern of every example: ``X`` (N, d) -> (N, sum(widths)) int8 piece indices.
 
+    For a model that is a graph (conv, residual, max-pool; :mod:`nngeom.view`), ``X`` has the
+    model's input shape ``(N, *input_shape)`` and the pattern holds the piece of every
+    element-wise unit and the argmax of every max window (int16), node by node.
     Computed in float64 (the model's weights converted), so a pattern names the exact region of
     the float64 network. For ReLU the entries are ``1`` where the pre-activation is > 0.
     """
-    view = as_mlp(model)
+    src = _source(model, X)
+    if isinstance(src, ModelView):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
+        src.require_piecewise_linear("activation patterns")
+        return torch.from_numpy(_view_patterns(src, _check_X_view(X, src), batch_size)[0])
+    view = src
     X = _check_X(X, view)
     device = view.device
     forms = _forms_torch(view, device)
@@ -124,8 +180,10 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
     """Distinct activation patterns over a batch and the fraction of active units.
 
     Args:
-        model: a piecewise-linear MLP (any input dimension).
-        X: inputs ``(N, d)`` (extra trailing dims are flattened).
+        model: a piecewise-linear model: an MLP (``X`` ``(N, d)``, extra trailing dims are
+            flattened) or any graph of :mod:`nngeom.view` (``X`` of the model's input shape;
+            a "layer" is then one element-wise or max node, and the "pattern" of a max window
+            is its argmax).
 
     Returns:
         a dict of plain Python values:
@@ -137,8 +195,14 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
         ``fraction_active_per_layer`` (list), ``n_patterns_per_layer`` (list),
         ``fraction_dead`` (units never active on X), ``fraction_always_active``.
     """
-    view = as_mlp(model)
-    P = activation_patterns(view, X, batch_size=batch_size).numpy()
+    src = _source(model, X)
+    if isinstance(src, ModelView):
+        src.require_piecewise_linear("pattern statistics")
+        P, blocks = _view_patterns(src, _check_X_view(X, src), batch_size)
+        widths = [w for _, w, _ in blocks]
+    else:
+        P = activation_patterns(src, X, batch_size=batch_size).numpy()
+        widths = list(src.widths)
     N, U = P.shape
     if U == 0:
         raise UnsupportedModel("the model has no hidden layer: it has a single linear region")
@@ -148,7 +212,7 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
     active = P > 0
     per_layer, per_layer_patterns = [], []
     start = 0
-    for w in view.widths:
+    for w in widths:
         block = P[:, start : start + w]
         per_layer.append(float(active[:, start : start + w].mean()))
         per_layer_patterns.append(int(np.unique(block, axis=0).shape[0]))
@@ -351,18 +415,58 @@ def _line(layers: list[Layer], x0: np.ndarray, x1: np.ndarray, with_patterns: bo
     )
 
 
+def _point_shape(x) -> tuple[int, ...] | None:
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) >= 2:
+        return tuple(int(s) for s in shape)
+    return None
+
+
+def _graph_line(view: ModelView, x0, x1, with_patterns: bool) -> LineRegions:
+    view.require_piecewise_linear("regions on a line")
+    shape = view.input_shape
+    if shape is None:
+        raise InvalidInput(
+            "the model's input shape cannot be inferred: pass x0 and x1 shaped as inputs"
+        )
+    a = check_point(x0, shape, "x0")
+    b = check_point(x1, shape, "x1")
+    if np.array_equal(a, b):
+        raise InvalidInput("x0 and x1 are the same point: a line needs two distinct points")
+    lp = line_partition(view, a, b - a, 0.0, 1.0)
+    A = lp.A
+    if lp.edges.size:
+        dA = np.abs(np.diff(A, axis=0)).max(1)
+        kt = lp.edges[dA > 1e-9 * max(float(np.abs(A).max()), 1e-300)]
+    else:
+        kt = lp.edges
+    return LineRegions(
+        t=lp.edges,
+        n_regions=int(lp.edges.size + 1),
+        knots_t=kt,
+        n_pieces=int(kt.size + 1),
+        length=float(np.linalg.norm((b - a).reshape(-1))),
+        patterns=lp.patterns if with_patterns else None,
+        ambiguous=bool(lp.notes),
+    )
+
+
 def regions_on_line(model: nn.Module | MLP, x0, x1, *, with_patterns: bool = False) -> LineRegions:
     """Exact activation regions along the segment from ``x0`` to ``x1`` (any input dimension).
 
     Args:
-        model: a piecewise-linear MLP with ``d`` inputs.
-        x0, x1: ``(d,)`` end points (tensors, arrays or lists), ``x0 != x1``.
+        model: a piecewise-linear model (any graph of :mod:`nngeom.view`: MLPs, F.relu,
+            residual blocks, conv nets with max-pool, ...).
+        x0, x1: end points in the model's input shape (or flat, ``(d,)``), ``x0 != x1``.
         with_patterns: also return each region's activation pattern.
 
     Returns:
         :class:`LineRegions`; ``.t`` are the points ``t`` in ``(0, 1)`` where the pattern changes.
     """
-    view, layers = layer_forms(model)
+    src = resolve(model, _point_shape(x0))
+    if isinstance(src, ModelView):
+        return _graph_line(src, x0, x1, with_patterns)
+    view, layers = layer_forms(src)
     a = _as_point(x0, view.input_dim, "x0")
     b = _as_point(x1, view.input_dim, "x1")
     if np.array_equal(a, b):
@@ -390,24 +494,39 @@ def regions_along_lines(
         that Hanin & Rolnick show scales with the number of neurons), ``n_neurons``, ``centers``
         (indices into X).
     """
-    view, layers = layer_forms(model)
-    X = _check_X(X, view)
+    src = _source(model, X)
+    graph = isinstance(src, ModelView)
+    if graph:
+        src.require_piecewise_linear("regions along lines")
+        X = _check_X_view(X, src)
+        n_neurons = sum(
+            w for _, w, kind in _view_patterns(src, X[:1], 1)[1] if kind == "elementwise"
+        )
+    else:
+        view, layers = layer_forms(src)
+        X = _check_X(X, view)
+        n_neurons = int(sum(view.widths))
     if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 1:
         raise InvalidInput(f"n_lines must be a positive int, got {n_lines!r}")
     if not (isinstance(length, (int, float)) and math.isfinite(length) and length > 0):
         raise InvalidInput(f"length must be a positive finite number, got {length!r}")
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     idx = torch.randint(0, X.shape[0], (n_lines,), generator=g)
-    D = torch.randn(n_lines, view.input_dim, generator=g, dtype=torch.float64)
+    d = int(np.prod(X.shape[1:]))
+    D = torch.randn(n_lines, d, generator=g, dtype=torch.float64)
     D = (D / D.norm(dim=1, keepdim=True).clamp_min(1e-300)).numpy()
-    Xc = X[idx].detach().cpu().to(torch.float64).numpy()
+    Xc = X[idx].detach().cpu().to(torch.float64).numpy().reshape(n_lines, d)
     counts, bps = [], []
     for k in range(n_lines):
         x0 = Xc[k] - 0.5 * length * D[k]
         x1 = Xc[k] + 0.5 * length * D[k]
-        part = _partition_fast(_restrict(layers, x0, x1), 0.0, 1.0)
-        bps.append(int(part.edges.size))
-        counts.append(int(part.edges.size + 1))
+        if graph:
+            shape = tuple(X.shape[1:])
+            edges = line_partition(src, x0.reshape(shape), (x1 - x0).reshape(shape), 0.0, 1.0).edges
+        else:
+            edges = _partition_fast(_restrict(layers, x0, x1), 0.0, 1.0).edges
+        bps.append(int(edges.size))
+        counts.append(int(edges.size + 1))
     return {
         "n_regions": counts,
         "n_breakpoints": bps,
@@ -415,7 +534,7 @@ def regions_along_lines(
         "mean_regions": float(np.mean(counts)),
         "regions_per_unit_length": float(np.mean(counts) / length),
         "breakpoints_per_unit_length": float(np.mean(bps) / length),
-        "n_neurons": int(sum(view.widths)),
+        "n_neurons": int(n_neurons),
         "centers": [int(i) for i in idx],
     }
 
@@ -458,15 +577,140 @@ class Regions2D:
     origin: np.ndarray
     u: np.ndarray
     v: np.ndarray
+    input_shape: tuple[int, ...] = ()
+    decision_boundary: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
     def polygon(self, i: int) -> np.ndarray:
         """Vertices of region ``i``: ``(n_vertices[i], 2)``."""
         return self.vertices[i, : self.n_vertices[i]]
 
     def to_input(self, st: np.ndarray) -> np.ndarray:
-        """Slice coordinates ``(N, 2)`` -> input points ``(N, d)``."""
+        """Slice coordinates ``(N, 2)`` -> input points ``(N, *input_shape)`` (``(N, d)`` flat)."""
         st = np.asarray(st, dtype=np.float64)
-        return self.origin[None] + st[:, :1] * self.u[None] + st[:, 1:2] * self.v[None]
+        flat = self.origin[None] + st[:, :1] * self.u[None] + st[:, 1:2] * self.v[None]
+        shape = self.input_shape or (self.origin.size,)
+        return flat.reshape(flat.shape[0], *shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Plane:
+    """The plane ``origin + s u + t v`` of the input space and a rectangle of it.
+
+    ``origin``, ``u``, ``v``: arrays of the model's input shape; ``bounds``:
+    ``(s_min, s_max, t_min, t_max)``. :func:`plane_through` makes the plane through three data
+    points, which sit at ``(s, t) = (0, 0), (1, 0), (0, 1)``.
+    """
+
+    origin: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def anchors(self) -> np.ndarray:
+        """Slice coordinates of the three points a plane was made through: ``(3, 2)``."""
+        return np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+
+
+def plane_through(x0, x1, x2, *, margin: float = 0.25) -> Plane:
+    """The plane through three inputs (e.g. three images), as SplineCam slices a network.
+
+    The plane is ``x0 + s (x1 - x0) + t (x2 - x0)``; the three points sit at ``(0, 0)``,
+    ``(1, 0)`` and ``(0, 1)``, and the rectangle is ``[-margin, 1 + margin]^2``.
+
+    Args:
+        x0, x1, x2: points of the same shape (the model's per-example input shape, e.g.
+            ``(1, 28, 28)``; tensors or arrays).
+        margin: how far the rectangle reaches beyond the three points (``>= 0``).
+
+    Raises:
+        InvalidInput: different shapes, NaN/inf, or the three points on one line.
+    """
+    pts = []
+    for name, x in (("x0", x0), ("x1", x1), ("x2", x2)):
+        if isinstance(x, Tensor):
+            x = x.detach().cpu().numpy()
+        try:
+            a = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{name} must be an array of numbers") from exc
+        if not np.isfinite(a).all():
+            raise InvalidInput(f"{name} contains NaN or inf")
+        pts.append(a)
+    if not (pts[0].shape == pts[1].shape == pts[2].shape) or pts[0].size == 0:
+        raise InvalidInput(
+            f"x0, x1 and x2 must have the same (non-empty) shape, got {[p.shape for p in pts]}"
+        )
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+        raise InvalidInput(f"margin must be a finite number >= 0, got {margin!r}")
+    u, v = pts[1] - pts[0], pts[2] - pts[0]
+    uf, vf = u.reshape(-1), v.reshape(-1)
+    G = np.array([[uf @ uf, uf @ vf], [uf @ vf, vf @ vf]])
+    if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
+        raise InvalidInput("x0, x1 and x2 lie on one line: they do not span a plane")
+    m = float(margin)
+    return Plane(pts[0], u, v, (-m, 1.0 + m, -m, 1.0 + m))
+
+
+def _decision_boundary(
+    vertices: np.ndarray, n_vertices: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The decision boundary on a partitioned slice: where the two largest outputs tie.
+
+    Each polygon is split into the convex cells where the argmax of the (affine) outputs is
+    constant; a cell edge on which the cell's class ties with another class is a boundary
+    segment.
+
+    Args:
+        vertices, n_vertices: polygons ``(P, M, 2)`` / ``(P,)``.
+        slopes, intercepts: ``(P, p, 2)`` / ``(P, p)``, the outputs on each polygon.
+
+    Returns:
+        ``(segments (K, 2, 2), classes (P,))``: boundary segments in slice coordinates and the
+        predicted class at each polygon's centroid.
+    """
+    from .slices import _Plane
+
+    P, p = intercepts.shape
+    if p < 2:
+        raise InvalidInput(
+            "a decision boundary needs at least 2 outputs (class scores); this model has 1"
+        )
+    C = np.stack([intercepts, slopes[:, :, 0], slopes[:, :, 1]], 1)  # (P, 3, p)
+    geom = _Plane((0.0, 1.0, 0.0, 1.0))
+    geom.V, geom.nv = vertices.copy(), n_vertices.copy()
+    geom.scale = max(float(np.abs(vertices).max()), 1e-300)
+    _, cen0 = _shoelace(vertices, n_vertices)
+    L0 = C[:, 0] + cen0[:, :1] * C[:, 1] + cen0[:, 1:] * C[:, 2]
+    classes = L0.argmax(1)
+    anc = geom.split_max(C[:, :, None, :], np.ones((1, p), dtype=bool))
+    V, nv = geom.V, geom.nv
+    Cc = C if anc is None else C[anc]
+    _, cen = _shoelace(V, nv)
+    Lc = Cc[:, 0] + cen[:, :1] * Cc[:, 1] + cen[:, 1:] * Cc[:, 2]
+    cls = Lc.argmax(1)
+    M = V.shape[1]
+    j = np.arange(M)[None, :]
+    valid = j < nv[:, None]
+    nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
+    Vn = np.take_along_axis(V, nxt[:, :, None], 1)
+    scale = np.abs(Cc[:, 0]).max(1) + (np.abs(Cc[:, 1]) + np.abs(Cc[:, 2])).max(1) * geom.scale
+    tol = 1e-9 * scale + 1e-300
+
+    def logits(E: np.ndarray) -> np.ndarray:  # (Q, M, 2) -> (Q, M, p)
+        return Cc[:, None, 0] + E[..., :1] * Cc[:, None, 1] + E[..., 1:] * Cc[:, None, 2]
+
+    L_a, L_b = logits(V), logits(Vn)
+    own_a = np.take_along_axis(L_a, cls[:, None, None].repeat(M, 1), 2)
+    own_b = np.take_along_axis(L_b, cls[:, None, None].repeat(M, 1), 2)
+    higher = np.arange(p)[None, None, :] > cls[:, None, None]
+    tie = (np.abs(L_a - own_a) <= tol[:, None, None]) & (np.abs(L_b - own_b) <= tol[:, None, None])
+    is_b = valid & (tie & higher).any(2)
+    segs = np.stack([V[is_b], Vn[is_b]], 1)
+    length = np.linalg.norm(segs[:, 1] - segs[:, 0], axis=1)
+    segs = segs[length > 1e-12 * geom.scale]
+    return segs, classes
 
 
 def _split(V: np.ndarray, nv: np.ndarray, f: np.ndarray, tol: np.ndarray):
@@ -533,12 +777,20 @@ def regions_2d(
     extent: float | tuple[float, float, float, float] = 1.0,
     *,
     merge_pieces: bool = True,
+    decision_boundary: bool = False,
 ) -> Regions2D:
     """Exact partition of a 2-D slice of the input space into activation regions (polygons).
 
     The slice is ``x = origin + s u + t v`` with ``(s, t)`` in ``[-extent, extent]^2`` (or
-    ``extent = (s_min, s_max, t_min, t_max)``). For a 2-input net the defaults (origin 0, ``u``,
-    ``v`` the unit vectors) slice the input plane itself. Polygons are clipped layer by layer by
+    ``extent = (s_min, s_max, t_min, t_max)``); or pass a :class:`Plane` (e.g.
+    ``ng.plane_through(x0, x1, x2)``) as ``origin``. ``origin``, ``u``, ``v`` have the model's
+    input shape (e.g. ``(1, 28, 28)`` images) or are flat. For a 2-input net the defaults
+    (origin 0, ``u``, ``v`` the unit vectors) slice the input plane itself.
+
+    Any piecewise-linear model of :mod:`nngeom.view` works: a chain of dense layers runs the
+    MLP engine below, any other graph (conv, pooling, residual, max) the graph engine of
+    :mod:`nngeom.slices`; there a region is a set of equal patterns over every element-wise
+    unit *and* the argmax of every max window. Polygons are clipped layer by layer by
     every unit's breakpoint lines (vectorised over polygons, in float64), each polygon carrying
     the affine map from the slice to the current layer; then neighbouring polygons with equal
     output affine maps are merged into linear pieces (connected components). A piecewise-linear
@@ -546,14 +798,28 @@ def regions_2d(
     polygons may share a hidden-layer pattern); this matches cell complexes that include the
     output's zero level, such as Berzins' edge subdivision.
 
+    With ``decision_boundary=True`` (a model with >= 2 outputs) the result also holds the
+    segments where the two largest outputs tie (``decision_boundary``, ``(K, 2, 2)`` in slice
+    coordinates) and the predicted class of each polygon (``classes``).
+
     Returns:
         :class:`Regions2D` (polygons, patterns, areas, affine maps, piece labels, counts).
 
     Raises:
         InvalidInput: wrong shapes, ``u``/``v`` parallel, empty extent.
-        UnsupportedModel: a smooth activation, or not an MLP.
+        UnsupportedModel: a smooth activation or an operation that is not piecewise linear.
     """
-    view, layers = layer_forms(model)
+    if isinstance(origin, Plane):
+        if u is not None or v is not None:
+            raise InvalidInput("pass either a Plane or origin, u and v, not both")
+        plane = origin
+        origin, u, v = plane.origin, plane.u, plane.v
+        if extent == 1.0:
+            extent = plane.bounds
+    src = resolve(model, _point_shape(origin))
+    if isinstance(src, ModelView):
+        return _graph_regions_2d(src, origin, u, v, extent, merge_pieces, decision_boundary)
+    view, layers = layer_forms(src)
     d = view.input_dim
     if origin is None:
         origin = np.zeros(d)
@@ -567,22 +833,8 @@ def regions_2d(
     o = _as_point(origin, d, "origin")
     uu = _as_point(u, d, "u")
     vv = _as_point(v, d, "v")
-    G = np.array([[uu @ uu, uu @ vv], [uu @ vv, vv @ vv]])
-    if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
-        raise InvalidInput("u and v must be linearly independent (they span the slice)")
-    if isinstance(extent, (int, float)):
-        if not (math.isfinite(extent) and extent > 0):
-            raise InvalidInput(f"extent must be a positive finite number, got {extent}")
-        bounds = (-float(extent), float(extent), -float(extent), float(extent))
-    else:
-        try:
-            bounds = tuple(float(e) for e in extent)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"extent must be a number or 4 numbers, got {extent!r}") from exc
-        if len(bounds) != 4 or not all(map(math.isfinite, bounds)):
-            raise InvalidInput(f"extent must be a number or 4 finite numbers, got {extent!r}")
-        if not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
-            raise InvalidInput(f"extent {bounds} is empty: need s_min < s_max and t_min < t_max")
+    _check_span(uu, vv)
+    bounds = _bounds(extent)
     s0, s1, t0, t1 = bounds
     V = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]], dtype=np.float64)
     nv = np.array([4])
@@ -650,10 +902,20 @@ def regions_2d(
     patterns = np.concatenate(hidden, 1) if hidden else np.zeros((P, 0), np.int8)
     if merge_pieces and P > 1:
         piece_ids, n_pieces = _merge_pieces(
-            view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st
+            lambda X: activation_patterns(view, torch.from_numpy(X)).numpy(),
+            V,
+            nv,
+            patterns,
+            outA,
+            outc,
+            bounds,
+            o,
+            UV,
+            scale_st,
         )
     else:
         piece_ids, n_pieces = np.arange(P), P
+    segs, classes = _decision_boundary(V, nv, outA, outc) if decision_boundary else (None, None)
     return Regions2D(
         vertices=V,
         n_vertices=nv,
@@ -669,6 +931,97 @@ def regions_2d(
         origin=o,
         u=uu,
         v=vv,
+        input_shape=(d,),
+        decision_boundary=segs,
+        classes=classes,
+    )
+
+
+def _check_span(uu: np.ndarray, vv: np.ndarray) -> None:
+    uf, vf = uu.reshape(-1), vv.reshape(-1)
+    G = np.array([[uf @ uf, uf @ vf], [uf @ vf, vf @ vf]])
+    if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
+        raise InvalidInput("u and v must be linearly independent (they span the slice)")
+
+
+def _bounds(extent) -> tuple[float, float, float, float]:
+    if isinstance(extent, (int, float)) and not isinstance(extent, bool):
+        if not (math.isfinite(extent) and extent > 0):
+            raise InvalidInput(f"extent must be a positive finite number, got {extent}")
+        return (-float(extent), float(extent), -float(extent), float(extent))
+    try:
+        bounds = tuple(float(e) for e in extent)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"extent must be a number or 4 numbers, got {extent!r}") from exc
+    if len(bounds) != 4 or not all(map(math.isfinite, bounds)):
+        raise InvalidInput(f"extent must be a number or 4 finite numbers, got {extent!r}")
+    if not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
+        raise InvalidInput(f"extent {bounds} is empty: need s_min < s_max and t_min < t_max")
+    return bounds  # type: ignore[return-value]
+
+
+def _graph_regions_2d(
+    view: ModelView, origin, u, v, extent, merge_pieces: bool, want_boundary: bool
+) -> Regions2D:
+    """regions_2d on the graph engine (conv, pooling, residual, max)."""
+    from .slices import _f64_view
+
+    view.require_piecewise_linear("linear regions")
+    shape = view.input_shape
+    if shape is None:
+        raise InvalidInput(
+            "the model's input shape cannot be inferred (it does not start with a Linear layer): "
+            "pass origin, u and v shaped like one input, e.g. (1, 28, 28), or a Plane"
+        )
+    if origin is None or u is None or v is None:
+        raise InvalidInput(
+            f"this model takes inputs of shape {tuple(shape)}: pass a Plane "
+            "(ng.plane_through(x0, x1, x2)) or origin, u and v of that shape"
+        )
+    o = check_point(origin, shape, "origin")
+    uu = check_point(u, shape, "u")
+    vv = check_point(v, shape, "v")
+    _check_span(uu, vv)
+    bounds = _bounds(extent)
+    pp = plane_partition(view, o, uu, vv, bounds)
+    V, nv = pp.V, pp.nv
+    areas, cen = _shoelace(V, nv)
+    P = V.shape[0]
+    of, UV = o.reshape(-1), np.stack([uu.reshape(-1), vv.reshape(-1)], 1)
+    if merge_pieces and P > 1:
+        v64 = _f64_view(view)
+
+        def pattern_fn(X: np.ndarray) -> np.ndarray:
+            Xt = torch.from_numpy(X.reshape(X.shape[0], *shape))
+            return view_patterns(view, Xt, v64=v64)[0]
+
+        scale_st = max(abs(b) for b in bounds)
+        piece_ids, n_pieces = _merge_pieces(
+            pattern_fn, V, nv, pp.patterns, pp.slopes, pp.intercepts, bounds, of, UV, scale_st
+        )
+    else:
+        piece_ids, n_pieces = np.arange(P), P
+    segs, classes = (
+        _decision_boundary(V, nv, pp.slopes, pp.intercepts) if want_boundary else (None, None)
+    )
+    return Regions2D(
+        vertices=V,
+        n_vertices=nv,
+        n_regions=int(P),
+        patterns=pp.patterns,
+        areas=areas,
+        centroids=cen,
+        slopes=pp.slopes,
+        intercepts=pp.intercepts,
+        piece_ids=piece_ids,
+        n_pieces=int(n_pieces),
+        bounds=bounds,
+        origin=of,
+        u=UV[:, 0].copy(),
+        v=UV[:, 1].copy(),
+        input_shape=tuple(shape),
+        decision_boundary=segs,
+        classes=classes,
     )
 
 
@@ -688,7 +1041,7 @@ def _lookup(patterns: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.where(ok, cand, -1)
 
 
-def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
+def _merge_pieces(pattern_fn, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
     """Connected components of neighbouring polygons with equal output affine maps."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -714,7 +1067,7 @@ def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
     inside = (probes[:, 0] > s0) & (probes[:, 0] < s1) & (probes[:, 1] > t0) & (probes[:, 1] < t1)
     owner, probes = owner[inside], probes[inside]
     X = o[None] + probes @ UV.T
-    q = activation_patterns(view, torch.from_numpy(X)).numpy()
+    q = pattern_fn(X)
     other = _lookup(patterns, q)
     good = (other >= 0) & (other != owner)
     a, b = owner[good], other[good]
@@ -725,3 +1078,4 @@ def _merge_pieces(view, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
     graph = coo_matrix((np.ones(a.size), (a, b)), shape=(P, P))
     n, labels = connected_components(graph, directed=False)
     return labels, n
+
