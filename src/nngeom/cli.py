@@ -5,6 +5,8 @@
     nngeom report DIR
     nngeom studies
     nngeom <analysis> MODEL ...      (one command per module in nngeom/commands/)
+                                     MODEL: a .pt2 torch.export program, an nngeom.save_model
+                                     file, or a state dict with --arch SIZES:ACT [--key K]
     nngeom --version
 
 Errors are one line on stderr and a non-zero exit; ``--debug`` (or NNGEOM_DEBUG=1) shows the traceback.
@@ -27,7 +29,16 @@ from ._version import __version__
 app = typer.Typer(
     name="nngeom",
     help="The geometry of neural networks: knots and regions, permutation saddles, tangent "
-    "sensitivity, trainable activations, chaotic time-series prediction.",
+    "sensitivity, trainable activations, chaotic time-series prediction.\n\n"
+    "Analyses of a saved MODEL (knots, regions, hessian, sensitivity) never guess its "
+    "architecture. Recommended for any model (F.relu, residual, conv nets...): a torch.export "
+    "program captured in eval mode with a dynamic batch dimension, "
+    "torch.export.save(torch.export.export(model.eval(), (x,), "
+    "dynamic_shapes=({0: torch.export.Dim('batch')},)), 'model.pt2'). Also read: files of "
+    "nngeom.save_model (an MLP with its architecture recorded), and a plain state dict or "
+    "checkpoint with --arch SIZES:ACT (e.g. 784-100-10:leaky_relu(0.1)) [--key "
+    "model_state_dict]. Files are read without running code from them. Every analysis prints "
+    "the architecture it analysed.",
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,

@@ -1,22 +1,39 @@
-"""Saving and loading models without executing code.
+"""Saving and loading models without executing code, and saying which architecture was loaded.
 
-Files are read with ``torch.load(..., weights_only=True)`` (or safetensors): a pickle that would
-run code is refused with :class:`ModelFileError`. Three forms are understood:
+nngeom never guesses an architecture. A model file is one of:
 
-1. nngeom's own file (``save_model``): ``{"nngeom_format": 1, "arch": {...}, "state_dict": {...}}``;
-   a ``.safetensors`` file carries the same ``arch`` as JSON in its metadata.
-2. A plain ``state_dict`` of an ``nn.Sequential`` MLP (``"0.weight", "0.bias", "2.weight", ...``,
-   any common prefix): the Linear sizes are read from the shapes, the activation comes from the
-   caller (``activation=``, default ReLU).
-3. Anything else is refused with a message saying what was found.
+1. a **torch.export program** (``.pt2``), the recommended way to hand *any* model to the CLI::
+
+       model.eval()
+       ep = torch.export.export(model, (example,),
+                                dynamic_shapes=({0: torch.export.Dim("batch")},))
+       torch.export.save(ep, "model.pt2")
+
+   It holds the graph and the weights. The archive is checked before ``torch.export.load`` reads
+   it (see :func:`_check_pt2`), and the program's ``.module()`` (an fx ``GraphModule``) is returned.
+2. **nngeom's own file** (:func:`save_model`): ``{"nngeom_format": 1, "arch": {...},
+   "state_dict": {...}}`` read with ``torch.load(weights_only=True)``; a ``.safetensors`` file
+   carries the same ``arch`` as JSON in its metadata. The recorded architecture is used exactly.
+3. a **plain state dict** (or a checkpoint dictionary holding one under ``key``) together with an
+   explicit architecture string ``arch`` (grammar in :func:`parse_arch`), e.g.
+   ``"784-100-100-10:leaky_relu(0.1)"``. The tensors' shapes must match the declared sizes.
+
+Anything else (a state dict without ``arch``, a pickle that would run code, a train-mode exported
+graph, ...) is refused with a :class:`ModelFileError` that says what to do.
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import json
+import math
 import os
 import pickle
 import re
+import types
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,37 +41,228 @@ import torch
 from torch import nn
 
 from ._errors import ModelFileError
-from .nets import activation_name, as_mlp, mlp
+from .nets import activation_name, as_mlp, make_activation, mlp
 
-__all__ = ["save_model", "load_model", "arch_of"]
+__all__ = [
+    "save_model",
+    "load_model",
+    "open_model",
+    "LoadedModel",
+    "arch_of",
+    "parse_arch",
+    "format_arch",
+    "describe_model",
+    "ARCH_HELP",
+    "MODEL_HELP",
+]
 
 FORMAT = 1
 
+ARCH_HELP = (
+    "Architecture of a plain state dict: SIZES:ACT[:OUT], SIZES the layer sizes joined by '-' "
+    "(input, hidden..., output), ACT the hidden activation, OUT an optional activation after the "
+    "last layer; activations: relu, leaky_relu(SLOPE), tanh, sigmoid, softplus, softplus(BETA), "
+    "identity. Example: 784-100-100-10:leaky_relu(0.1). Biases follow the state dict."
+)
+MODEL_HELP = (
+    "A model file: a torch.export program (.pt2, recommended for any model: "
+    "torch.export.save(torch.export.export(model.eval(), (x,), "
+    "dynamic_shapes=({0: torch.export.Dim('batch')},)), 'model.pt2')), a file written by "
+    "nngeom.save_model (.pt or .safetensors), or a state dict / checkpoint with --arch [--key]."
+)
+_OPTIONS = (
+    "give the architecture: save the model as a torch.export program (.pt2: "
+    "torch.export.save(torch.export.export(model.eval(), (x,)), 'model.pt2')), or with "
+    "nngeom.save_model(model, 'model.pt'), or pass --arch SIZES:ACT (e.g. 784-100-10:relu) "
+    "[with --key KEY for a checkpoint dictionary]"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The architecture grammar: SIZES:ACT[:OUT]
+# --------------------------------------------------------------------------------------------
+
+_PARAM = {"leaky_relu": ("negative_slope", 0.01), "softplus": ("beta", 1.0)}
+_ACT_RE = re.compile(r"^(?P<name>[a-z_]+)(?:\((?P<arg>[^()]*)\))?$")
+
+
+def _parse_act(text: str, where: str) -> dict[str, Any]:
+    m = _ACT_RE.match(text.strip().lower())
+    known = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity")
+    if m is None or m["name"] not in known:
+        raise ModelFileError(
+            f"--arch: unknown {where} activation {text!r}; use one of relu, leaky_relu(SLOPE), "
+            "tanh, sigmoid, softplus[(BETA)], identity"
+        )
+    name, arg = m["name"], m["arg"]
+    spec: dict[str, Any] = {"name": name}
+    if arg is not None:
+        if name not in _PARAM:
+            raise ModelFileError(f"--arch: activation {name} takes no parameter, got {text!r}")
+        try:
+            value = float(arg)
+        except ValueError:
+            raise ModelFileError(
+                f"--arch: the parameter of {name} must be a number, got {arg!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise ModelFileError(f"--arch: the parameter of {name} must be finite, got {arg!r}")
+        spec[_PARAM[name][0]] = value
+    elif name in _PARAM:
+        spec[_PARAM[name][0]] = _PARAM[name][1]
+    return spec
+
+
+def parse_arch(text: str) -> dict[str, Any]:
+    """Parse an architecture string into nngeom's architecture record (as :func:`arch_of` gives).
+
+    Grammar: ``SIZES:ACT[:OUT]``. ``SIZES`` are positive ints joined by ``-`` (input size, hidden
+    widths, output size; at least two); ``ACT`` is the activation after every hidden layer and
+    ``OUT`` an optional activation after the last layer: ``relu``, ``leaky_relu(SLOPE)`` (``leaky_relu``
+    alone means slope 0.01, PyTorch's default), ``tanh``, ``sigmoid``, ``softplus`` or
+    ``softplus(BETA)``, ``identity``. Example: ``"784-100-100-10:leaky_relu(0.1)"``.
+    """
+    if not isinstance(text, str) or ":" not in text:
+        raise ModelFileError(
+            f"--arch {text!r} must be SIZES:ACT, e.g. 784-100-10:relu (the activation is "
+            "required: nngeom does not assume one)"
+        )
+    parts = text.strip().split(":")
+    if len(parts) > 3:
+        raise ModelFileError(f"--arch {text!r} has too many ':' (grammar: SIZES:ACT[:OUT])")
+    try:
+        sizes = [int(s) for s in parts[0].split("-")]
+    except ValueError:
+        raise ModelFileError(
+            f"--arch: sizes {parts[0]!r} must be positive integers joined by '-', e.g. 784-100-10"
+        ) from None
+    if len(sizes) < 2 or any(s < 1 for s in sizes):
+        raise ModelFileError(
+            f"--arch: sizes {parts[0]!r} need an input and an output size, all >= 1"
+        )
+    act = _parse_act(parts[1], "hidden")
+    out = _parse_act(parts[2], "output") if len(parts) == 3 else None
+    spec: dict[str, Any] = {
+        "kind": "mlp",
+        "sizes": sizes,
+        "activation": act["name"],
+        "output_activation": None if out is None else out["name"],
+    }
+    for key, value in act.items():
+        if key != "name":
+            spec[key] = value
+    if out is not None and len(out) > 1:
+        spec["output_params"] = {k: v for k, v in out.items() if k != "name"}
+    return spec
+
+
+def _fmt_number(x: float) -> str:
+    return repr(float(x)).removesuffix(".0") if float(x).is_integer() else repr(float(x))
+
+
+def _fmt_act(name: str, params: dict[str, Any]) -> str:
+    if name in _PARAM:
+        key, default = _PARAM[name]
+        value = params.get(key, default)
+        if name == "softplus" and value == default:
+            return name
+        return f"{name}({_fmt_number(value)})"
+    return name
+
+
+def format_arch(arch: dict[str, Any]) -> str:
+    """The one-line form of an architecture record (``784-100-10:leaky_relu(0.1)``)."""
+    sizes = "-".join(str(int(s)) for s in arch["sizes"])
+    act = arch.get("activation", "relu")
+    if act == "vaf":
+        vaf = arch.get("vaf") or [{}]
+        cfg = vaf[0]
+        text = f"{sizes}:vaf(k={cfg.get('k')},share={cfg.get('share')},hidden={cfg.get('hidden')})"
+    else:
+        text = f"{sizes}:{_fmt_act(act, arch)}"
+    out = arch.get("output_activation")
+    if out is not None:
+        text += ":" + _fmt_act(out, arch.get("output_params") or {})
+    if not arch.get("bias", True):
+        text += " (no biases)"
+    dtype = arch.get("dtype")
+    if dtype not in (None, "float32"):
+        text += f" ({dtype})"
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# nngeom's own files
+# --------------------------------------------------------------------------------------------
+
+
+def _act_params(act: nn.Module) -> dict[str, Any]:
+    if isinstance(act, nn.LeakyReLU):
+        return {"negative_slope": float(act.negative_slope)}
+    if isinstance(act, nn.Softplus):
+        if float(act.threshold) != 20.0:
+            raise ModelFileError(
+                f"Softplus with threshold {act.threshold} cannot be recorded (only the default 20); "
+                "save the model as a torch.export program (.pt2) instead"
+            )
+        return {"beta": float(act.beta)}
+    return {}
+
 
 def arch_of(model: nn.Module) -> dict[str, Any]:
-    """A JSON-able description of an MLP's architecture (sizes, activation, bias, dtype)."""
+    """A JSON-able description of an MLP's architecture (sizes, activation, bias, dtype).
+
+    Dropout and Flatten layers (the identity in evaluation mode) are not part of the record.
+
+    Raises:
+        ModelFileError: the model mixes activations or uses one the format cannot rebuild.
+    """
     view = as_mlp(model, check_finite=False)
-    acts = {activation_name(a) for a in view.activations}
-    if len(acts) > 1:
-        raise ModelFileError("layers with different activations cannot be saved by save_model yet")
-    out_act = (
-        activation_name(view.output_activation) if view.output_activation is not None else None
-    )
-    act = acts.pop() if acts else "identity"
+    names = [activation_name(a) for a in view.activations]
+    if len(set(names)) > 1:
+        raise ModelFileError(
+            f"layers with different activations ({', '.join(sorted(set(map(str, names))))}) "
+            "cannot be saved by save_model; save the model as a torch.export program (.pt2)"
+        )
+    act = names[0] if names else "identity"
+    params = [_act_params(a) for a in view.activations]
+    if any(p != params[0] for p in params):
+        raise ModelFileError(
+            f"the {act} layers have different parameters ({params}); save the model as a "
+            "torch.export program (.pt2)"
+        )
+    known = {"relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity", "vaf"}
+    out_act = view.output_activation
+    out_name = activation_name(out_act) if out_act is not None else None
+    for name in (act, out_name):
+        if name is not None and name not in known:
+            raise ModelFileError(
+                f"activation {name!r} cannot be rebuilt from a save_model file; save the model "
+                "as a torch.export program (.pt2)"
+            )
+    if out_name == "vaf":
+        raise ModelFileError("a trainable output activation cannot be saved by save_model yet")
+    biases = {lin.bias is not None for lin in view.linears}
+    if len(biases) != 1:
+        raise ModelFileError(
+            "some Linear layers have a bias and some do not; save the model as a torch.export "
+            "program (.pt2)"
+        )
     spec: dict[str, Any] = {
         "kind": "mlp",
         "sizes": list(view.sizes),
         "activation": act,
-        "bias": view.linears[0].bias is not None,
-        "output_activation": out_act,
+        "bias": biases.pop(),
+        "output_activation": out_name,
         "dtype": str(view.dtype).removeprefix("torch."),
     }
-    first = view.activations[0] if view.activations else None
-    if isinstance(first, nn.LeakyReLU):
-        spec["negative_slope"] = first.negative_slope
-    if (
-        act == "vaf"
-    ):  # trainable activations: their settings per layer, their values in the state dict
+    if params:
+        spec.update(params[0])
+    if out_act is not None:
+        out_params = _act_params(out_act)
+        if out_params:
+            spec["output_params"] = out_params
+    if act == "vaf":  # trainable activations: their settings per layer, their values in the state
         spec["vaf"] = [
             {
                 "k": a.k,
@@ -68,27 +276,40 @@ def arch_of(model: nn.Module) -> dict[str, Any]:
     return spec
 
 
-def _build(arch: dict[str, Any]) -> nn.Sequential:
-    if arch.get("kind") != "mlp" or not isinstance(arch.get("sizes"), list):
+def _make_act(name: str, params: dict[str, Any]) -> nn.Module:
+    if name == "leaky_relu":
+        return nn.LeakyReLU(float(params.get("negative_slope", 0.01)))
+    if name == "softplus":
+        return nn.Softplus(beta=float(params.get("beta", 1.0)))
+    return make_activation(name)
+
+
+def _build(arch: dict[str, Any], *, bias: bool | None = None) -> nn.Sequential:
+    """The canonical ``nn.Sequential`` of an architecture record (Linear, act, ..., Linear[, out])."""
+    if not isinstance(arch, dict) or arch.get("kind") != "mlp":
         raise ModelFileError(f"unknown architecture description {arch!r}")
-    act: str | nn.Module = arch.get("activation", "relu")
-    if act == "leaky_relu":
-        act = nn.LeakyReLU(float(arch.get("negative_slope", 0.01)))
+    sizes = arch.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise ModelFileError(f"architecture description without valid sizes: {arch!r}")
+    name = str(arch.get("activation", "relu"))
     vaf = arch.get("vaf")
-    if act == "vaf":
-        act = "identity"  # replaced layer by layer below
-    dtype = getattr(torch, str(arch.get("dtype", "float32")), torch.float32)
+    act: nn.Module = nn.Identity() if name == "vaf" else _make_act(name, arch)
+    out_name = arch.get("output_activation")
+    out = None if out_name is None else _make_act(out_name, arch.get("output_params") or {})
+    dtype = getattr(torch, str(arch.get("dtype", "float32")), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ModelFileError(f"unknown dtype {arch.get('dtype')!r} in the architecture record")
     net = mlp(
-        [int(s) for s in arch["sizes"]],
+        [int(s) for s in sizes],
         act,
-        bias=bool(arch.get("bias", True)),
+        bias=bool(arch.get("bias", True)) if bias is None else bias,
         dtype=dtype,
-        output_activation=arch.get("output_activation"),
+        output_activation=out,
     )
-    if vaf is not None:
+    if name == "vaf":
         from .activations import VAF
 
-        if len(vaf) != len(arch["sizes"]) - 2:
+        if not isinstance(vaf, list) or len(vaf) != len(sizes) - 2:
             raise ModelFileError("the file's VAF settings do not match its number of hidden layers")
         for l, cfg in enumerate(vaf):
             shape = cfg.get("unit_shape")
@@ -107,11 +328,44 @@ def _build(arch: dict[str, Any]) -> nn.Sequential:
     return net
 
 
+def _canonical_state(model: nn.Module, arch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's weights in the layout of ``_build(arch)`` (Dropout/Flatten/nesting removed)."""
+    view = as_mlp(model, check_finite=False)
+    net = _build(arch)
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    state: dict[str, torch.Tensor] = {}
+    for l, (src, dst) in enumerate(zip(view.linears, linears, strict=True)):
+        idx = list(net).index(dst)
+        state[f"{idx}.weight"] = src.weight
+        if src.bias is not None:
+            state[f"{idx}.bias"] = src.bias
+        if l < len(view.activations):
+            for k, v in view.activations[l].state_dict().items():
+                state[f"{idx + 1}.{k}"] = v
+    if view.output_activation is not None:
+        for k, v in view.output_activation.state_dict().items():
+            state[f"{len(net) - 1}.{k}"] = v
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
 def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Save an MLP so that ``load_model`` rebuilds it exactly (``.safetensors`` or torch format)."""
+    """Save an MLP so that :func:`load_model` rebuilds it exactly (``.safetensors`` or torch format).
+
+    The file records the architecture (sizes, activation and its parameters such as a LeakyReLU
+    slope, output activation, bias, dtype). Dropout and Flatten layers, the identity in
+    evaluation mode, are left out; everything else must be Linear layers and one kind of
+    activation (other models: save a torch.export program, ``.pt2``).
+    """
     path = Path(path)
+    if path.suffix == ".pt2":
+        raise ModelFileError(
+            "save_model writes nngeom's MLP format (.pt or .safetensors); for a .pt2 use "
+            "torch.export.save(torch.export.export(model.eval(), (x,)), path)"
+        )
     arch = arch_of(model)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = _canonical_state(model, arch)
+    check = _build(arch)
+    check.load_state_dict(state)  # the file will load: fail here rather than at load time
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
@@ -119,6 +373,11 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     else:
         torch.save({"nngeom_format": FORMAT, "arch": arch, "state_dict": state}, path)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Plain state dicts with an explicit architecture
+# --------------------------------------------------------------------------------------------
 
 
 def _is_state_dict(obj: object) -> bool:
@@ -129,110 +388,671 @@ def _is_state_dict(obj: object) -> bool:
     )
 
 
-_KEY = re.compile(r"^(?P<prefix>.*?)(?P<index>\d+)\.(?P<what>weight|bias)$")
-
-
-def _from_plain_state_dict(state: dict[str, torch.Tensor], activation: str) -> nn.Sequential:
-    layers: dict[int, dict[str, torch.Tensor]] = {}
-    prefixes = set()
+def _from_state_dict(state: dict[str, torch.Tensor], arch: dict[str, Any], src: str) -> nn.Module:
+    """Fill ``_build(arch)`` from a state dict, matching Linear layers in the dict's order."""
+    stems: list[str] = []
     for key, value in state.items():
-        m = _KEY.match(key)
-        if m is None:
+        stem, _, what = key.rpartition(".")
+        if what == "weight" and value.ndim == 2:
+            stems.append(stem)
+        elif what == "bias" and value.ndim == 1 and f"{stem}.weight" in state:
+            continue
+        else:
             raise ModelFileError(
-                f"state dict key {key!r} is not of an nn.Sequential MLP ('<i>.weight' / '<i>.bias'); "
-                "save the model with nngeom.save_model to keep its architecture"
+                f"{src}: entry {key!r} (shape {tuple(value.shape)}) is not the weight or bias of a "
+                f"Linear layer, so the state dict is not the MLP --arch {format_arch(arch)} "
+                "declares; save the model as a torch.export program (.pt2) instead"
             )
-        prefixes.add(m["prefix"])
-        layers.setdefault(int(m["index"]), {})[m["what"]] = value
-    if len(prefixes) != 1:
+    sizes = [int(s) for s in arch["sizes"]]
+    n_layers = len(sizes) - 1
+    if len(stems) != n_layers:
         raise ModelFileError(
-            f"state dict mixes several modules ({sorted(prefixes)}); cannot rebuild it"
+            f"{src}: --arch {format_arch(arch)} declares {n_layers} Linear layers but the state "
+            f"dict has {len(stems)} ({', '.join(s + '.weight' for s in stems)})"
         )
-    order = sorted(layers)
-    sizes: list[int] = []
-    for i, idx in enumerate(order):
-        w = layers[idx].get("weight")
-        if w is None or w.ndim != 2:
-            raise ModelFileError(f"layer {idx} has no 2-D weight: not a Linear layer")
-        if i == 0:
-            sizes.append(int(w.shape[1]))
-        elif int(w.shape[1]) != sizes[-1]:
+    has_bias = [f"{stem}.bias" in state for stem in stems]
+    if len(set(has_bias)) != 1:
+        raise ModelFileError(
+            f"{src}: some Linear layers have a bias and some do not; save the model as a "
+            "torch.export program (.pt2) instead"
+        )
+    for l, stem in enumerate(stems):
+        want = (sizes[l + 1], sizes[l])
+        got = tuple(state[f"{stem}.weight"].shape)
+        if got != want:
             raise ModelFileError(
-                f"layer {idx} takes {w.shape[1]} inputs but the previous gives {sizes[-1]}"
+                f"{src}: layer {l} ({stem}.weight) has shape {got} (out, in) but --arch "
+                f"{format_arch(arch)} declares {want}; fix --arch to the model's sizes"
             )
-        sizes.append(int(w.shape[0]))
-    has_bias = {("bias" in layers[idx]) for idx in order}
-    if len(has_bias) != 1:
-        raise ModelFileError(
-            "some Linear layers have a bias and some do not; save with nngeom.save_model"
-        )
-    dtype = layers[order[0]]["weight"].dtype
-    net = mlp(sizes, activation, bias=has_bias.pop(), dtype=dtype)
+        if has_bias[l] and tuple(state[f"{stem}.bias"].shape) != (sizes[l + 1],):
+            raise ModelFileError(
+                f"{src}: {stem}.bias has shape {tuple(state[f'{stem}.bias'].shape)}, expected "
+                f"({sizes[l + 1]},)"
+            )
+    dtype = state[f"{stems[0]}.weight"].dtype
+    if not dtype.is_floating_point:
+        raise ModelFileError(f"{src}: the weights have dtype {dtype}, not a floating-point type")
+    arch = {**arch, "bias": has_bias[0], "dtype": str(dtype).removeprefix("torch.")}
+    net = _build(arch)
     linears = [m for m in net if isinstance(m, nn.Linear)]
     with torch.no_grad():
-        for lin, idx in zip(linears, order):
-            lin.weight.copy_(layers[idx]["weight"])
+        for lin, stem in zip(linears, stems, strict=True):
+            lin.weight.copy_(state[f"{stem}.weight"])
             if lin.bias is not None:
-                lin.bias.copy_(layers[idx]["bias"])
+                lin.bias.copy_(state[f"{stem}.bias"])
     return net
 
 
-def load_model(path: str | os.PathLike[str], *, activation: str = "relu") -> nn.Sequential:
-    """Load a model saved by :func:`save_model` or a plain MLP ``state_dict``, without running code.
+def _select_key(obj: Any, key: str, src: str) -> Any:
+    here: Any = obj
+    walked: list[str] = []
+    for part in key.split("."):
+        if not isinstance(here, dict):
+            raise ModelFileError(
+                f"{src}: --key {key!r}: {'.'.join(walked) or 'the file'} is a "
+                f"{type(here).__name__}, not a dictionary"
+            )
+        if part not in here:
+            keys = ", ".join(repr(k) for k in list(here)[:20])
+            raise ModelFileError(
+                f"{src}: --key {key!r}: no entry {part!r} in "
+                f"{'.'.join(walked) or 'the file'} (its keys: {keys})"
+            )
+        here = here[part]
+        walked.append(part)
+    return here
+
+
+# --------------------------------------------------------------------------------------------
+# torch.export programs (.pt2)
+# --------------------------------------------------------------------------------------------
+#
+# torch.export.load is NOT free of pickle in this torch (2.13; read in
+# torch/export/pt2_archive/_package.py and torch/_export/serde/serialize.py): weights or
+# constants marked "use_pickle" are read with torch.load(weights_only=False), opaque constants
+# with pickle.loads and custom objects with torch._C._pickle_load_obj; the sample inputs (and
+# legacy-format files) fall back to torch.load(weights_only=False) when weights_only=True fails;
+# "guards_code" strings are exec'd by .module(); symbolic-shape expressions are parsed with
+# sympy.sympify (eval); parameter names, forward argument names and dict keys of the input spec
+# are pasted into the Python source that fx generates and execs; node targets are looked up by
+# name in torch / operator / math. So the archive is read into memory once and checked first:
+# only torch.export's standard entries, no pickled payload, no custom or opaque objects, sample
+# inputs that load with weights_only=True (so the fallback never runs), no guards code, plain
+# identifiers wherever a name reaches generated code, shape expressions from a small token set,
+# and node targets that are aten / prims operators or arithmetic on sizes. The checked bytes are
+# then handed to torch.export.load from memory.
+
+_FQN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*\Z")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TARGET = re.compile(
+    r"(?:torch\.ops\.(?:aten|prims)\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+"
+    r"|torch\._?sym_[a-z_]+|math\.[a-z_0-9]+)\Z"
+)
+_OPERATORS = {
+    "getitem", "add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "neg", "pos", "abs",
+    "eq", "ne", "lt", "le", "gt", "ge", "and_", "or_", "not_", "xor",
+}  # fmt: skip
+_EXPR_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<str>'[a-z]+\d+')"
+    r"|(?P<op>\*\*|//|==|!=|<=|>=|[-+*/%(),=<>]))"
+)
+_EXPR_NAMES = {
+    "Symbol", "Integer", "Float", "Rational", "True", "False", "positive", "integer", "real",
+    "nonnegative", "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv",
+    "CeilToInt", "FloorToInt", "CeilDiv", "LShift", "RShift", "PowByNatural", "FloatPow",
+    "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator", "TruncToFloat",
+    "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity", "Max", "Min", "Abs",
+    "OpaqueUnaryFn_sqrt", "Eq", "Ne", "Ge", "Gt", "Le", "Lt", "And", "Or", "Not",
+}  # fmt: skip
+_SYMBOL = re.compile(r"[a-z]+\d+\Z")
+_TOP_ENTRIES = {
+    "archive_format", "archive_version", "byteorder", ".data/version",
+    ".data/serialization_id", ".data/.format_version", ".data/.storage_alignment",
+    "data/weights/model_weights_config.json", "data/constants/model_constants_config.json",
+    "models/model.json", "data/sample_inputs/model.pt",
+}  # fmt: skip
+_PAYLOAD = re.compile(r"(data/weights/weight_\d+|data/constants/tensor_\d+)\Z")
+_SPEC_TYPES = {None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict"}
+
+
+def _refuse(src: str, why: str) -> ModelFileError:
+    return ModelFileError(
+        f"{src} is refused: {why}; nngeom loads only plain torch.export programs (weights as "
+        "tensors, standard aten operators) without running code from the file"
+    )
+
+
+def _check_expr(text: Any, src: str) -> None:
+    if not isinstance(text, str) or len(text) > 2000:
+        raise _refuse(src, "a symbolic shape expression is not a short string")
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _EXPR_TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise _refuse(src, f"symbolic shape expression {text[:80]!r} has unexpected syntax")
+        name = m["name"]
+        if name is not None and name not in _EXPR_NAMES and not _SYMBOL.match(name):
+            raise _refuse(src, f"symbolic shape expression uses the name {name!r}")
+        pos = m.end()
+
+
+def _check_treespec(text: Any, src: str) -> None:
+    if text is None:
+        return
+    try:
+        spec = json.loads(text)
+    except (TypeError, ValueError):
+        raise _refuse(src, "an input/output spec is not JSON") from None
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for v in node:
+                walk(v)
+            return
+        if not isinstance(node, dict):
+            return
+        if "type" in node and node["type"] not in _SPEC_TYPES:
+            raise _refuse(src, f"inputs or outputs of type {node['type']!r} are not supported")
+        ctx = node.get("context")
+        if isinstance(ctx, str) and ctx != "null":
+            try:
+                keys = json.loads(ctx)
+            except ValueError:
+                raise _refuse(src, "an input/output spec context is not JSON") from None
+            for k in keys if isinstance(keys, list) else [keys]:
+                if k is not None and not (isinstance(k, str) and _IDENT.match(k)):
+                    raise _refuse(src, f"input/output key {k!r} is not a plain identifier")
+        for v in node.get("children_spec", []) or []:
+            walk(v)
+
+    walk(spec)
+
+
+def _check_graph(graph: Any, src: str) -> None:
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
+        raise _refuse(src, "the program has no graph")
+    if graph.get("custom_obj_values"):
+        raise _refuse(src, "the graph holds custom objects")
+    for node in graph["nodes"]:
+        target = node.get("target") if isinstance(node, dict) else None
+        if not isinstance(target, str):
+            raise _refuse(src, "a graph node has no operator name")
+        ok = bool(_TARGET.match(target))
+        if target.startswith("_operator."):
+            ok = target.removeprefix("_operator.") in _OPERATORS
+        if not ok:
+            raise _refuse(src, f"the graph calls {target!r}, which is not a standard aten operator")
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k in ("as_graph", "as_graphs"):
+                    raise _refuse(src, "the graph has nested subgraphs (control flow)")
+                if k in ("as_operator", "as_custom_obj", "as_custom_objs"):
+                    raise _refuse(src, "the graph passes operators or objects as arguments")
+                if k == "expr_str":
+                    _check_expr(v, src)
+                elif k != "metadata":
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(graph)
+
+
+def _check_strings(obj: Any, pattern: re.Pattern[str], src: str, what: str) -> None:
+    if isinstance(obj, str):
+        if obj and not pattern.match(obj):
+            raise _refuse(src, f"{what} {obj[:80]!r} is not a plain name")
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _check_strings(v, pattern, src, what)
+    elif isinstance(obj, list):
+        for v in obj:
+            _check_strings(v, pattern, src, what)
+
+
+def _check_pt2(data: bytes, src: str) -> None:
+    """Refuse an archive that would make ``torch.export.load`` or ``.module()`` run file content."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        names = zf.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ModelFileError(
+            f"{src} is not a torch.export archive ({exc}); write one with "
+            "torch.export.save(torch.export.export(model.eval(), (x,)), 'model.pt2')"
+        ) from None
+    prefixes = {n.split("/", 1)[0] for n in names}
+    if len(prefixes) != 1 or not all("/" in n for n in names):
+        raise _refuse(src, "its entries are not in one archive folder")
+    prefix = prefixes.pop() + "/"
+
+    def read(name: str) -> bytes:
+        try:
+            return zf.read(prefix + name)
+        except KeyError:
+            raise ModelFileError(
+                f"{src} is not a torch.export program (no {name}); write one with "
+                "torch.export.save(torch.export.export(model.eval(), (x,)), 'model.pt2')"
+            ) from None
+
+    if read("archive_format").strip() != b"pt2":
+        raise _refuse(src, "it is not a 'pt2' archive")
+    for name in names:
+        rel = name[len(prefix) :]
+        if rel.endswith("/") or rel in _TOP_ENTRIES or _PAYLOAD.match(rel):
+            continue
+        if rel.startswith("extra/"):
+            continue
+        raise _refuse(src, f"it has the entry {rel!r} (pickled, compiled or legacy content)")
+    try:
+        program = json.loads(read("models/model.json"))
+        configs = [
+            json.loads(read("data/weights/model_weights_config.json")),
+            json.loads(read("data/constants/model_constants_config.json")),
+        ]
+    except (ValueError, UnicodeDecodeError):
+        raise _refuse(src, "its program or weight index is not valid JSON") from None
+    for cfg in configs:
+        entries = cfg.get("config") if isinstance(cfg, dict) else None
+        if not isinstance(entries, dict):
+            raise _refuse(src, "its weight index is malformed")
+        for fqn, meta in entries.items():
+            if not _FQN.match(fqn):
+                raise _refuse(src, f"weight name {fqn[:80]!r} is not a plain name")
+            if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
+                raise _refuse(src, f"weight {fqn!r} is stored as a pickle")
+            path = meta.get("path_name")
+            if not isinstance(path, str) or not re.match(r"(weight|tensor)_\d+\Z", path):
+                raise _refuse(src, f"weight {fqn!r} is not a plain tensor")
+    try:
+        torch.load(io.BytesIO(read("data/sample_inputs/model.pt")), weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" in str(exc).lower():
+            raise _refuse(src, "its sample inputs are a pickle that would execute code") from None
+        raise _refuse(src, "its sample inputs are not a torch file") from None
+    except Exception as exc:
+        raise _refuse(src, f"its sample inputs cannot be read ({type(exc).__name__})") from None
+    gm = program.get("graph_module") if isinstance(program, dict) else None
+    if not isinstance(gm, dict):
+        raise _refuse(src, "it has no graph module")
+    if program.get("guards_code"):
+        raise _refuse(src, "it carries guard code (Python source)")
+    for key in (program.get("range_constraints") or {}).keys():
+        if not _SYMBOL.match(str(key)):
+            raise _refuse(src, f"shape symbol {str(key)[:40]!r} is not a plain symbol name")
+    if gm.get("treespec_namedtuple_fields"):
+        raise _refuse(src, "its inputs or outputs are namedtuples")
+    _check_graph(gm.get("graph"), src)
+    _check_strings(gm.get("signature"), _FQN, src, "name")
+    for entry in gm.get("module_call_graph") or []:
+        sig = entry.get("signature") if isinstance(entry, dict) else None
+        if not sig:
+            continue
+        _check_strings(sig.get("forward_arg_names"), _IDENT, src, "argument name")
+        for k in ("inputs", "outputs"):
+            _check_strings(sig.get(k), _FQN, src, "name")
+        _check_treespec(sig.get("in_spec"), src)
+        _check_treespec(sig.get("out_spec"), src)
+
+
+def _fixed_mode(self: nn.Module, mode: bool = True) -> nn.Module:
+    return self
+
+
+def _fixed_eval(self: nn.Module) -> nn.Module:
+    return self
+
+
+def _deepcopy_sharing_specs(self: nn.Module, memo: dict[int, Any]) -> nn.Module:
+    # Deep-copying a pytree TreeSpec warns in torch 2.13 (FutureWarning about LeafSpec); the
+    # input/output specs are immutable, so a copy of the module shares them.
+    graph = getattr(self, "_graph", None)
+    info = getattr(getattr(graph, "_codegen", None), "pytree_info", None)
+    for spec in (
+        self.__dict__.get("_in_spec"),
+        self.__dict__.get("_out_spec"),
+        getattr(info, "in_spec", None),
+        getattr(info, "out_spec", None),
+    ):
+        if spec is not None:
+            memo.setdefault(id(spec), spec)
+    return type(self).__deepcopy__(self, memo)
+
+
+def _share_codegen(codegen: Any) -> None:
+    # fx's Graph.__deepcopy__ copies its codegen (which holds the specs) without the memo
+    def share(memo: dict[int, Any] | None = None) -> Any:
+        return copy.copy(codegen)
+
+    codegen.__deepcopy__ = share
+
+
+def _train_mode_ops(gm: nn.Module) -> list[str]:
+    """Operators of the graph called with ``train=True`` / ``training=True`` (dropout, batch norm)."""
+    found = []
+    graph = getattr(gm, "graph", None)
+    for node in [] if graph is None else graph.nodes:
+        schema = getattr(node.target, "_schema", None)
+        if node.op != "call_function" or schema is None:
+            continue
+        for i, arg in enumerate(schema.arguments):
+            if arg.name in ("train", "training"):
+                value = node.args[i] if i < len(node.args) else node.kwargs.get(arg.name)
+                if value is True:
+                    found.append(node.target._overloadpacket.__name__)
+    return found
+
+
+def _load_pt2(data: bytes, src: str) -> nn.Module:
+    _check_pt2(data, src)
+    import logging
+
+    log = logging.getLogger("torch.export")
+    level = log.level
+    try:
+        log.setLevel(logging.ERROR)  # torch logs a warning with a traceback before re-raising
+        ep = torch.export.load(io.BytesIO(data))
+        module = ep.module(check_guards=False)  # input checks in a hook, not a graph node
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(
+            f"{src} is a torch.export archive this torch ({torch.__version__}) cannot load "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); re-export it with this "
+            "torch version"
+        ) from None
+    finally:
+        log.setLevel(level)
+    train_ops = _train_mode_ops(module)
+    if train_ops:
+        raise ModelFileError(
+            f"{src} was exported in training mode ({', '.join(sorted(set(train_ops)))} with "
+            "train=True: random or batch-dependent); call model.eval() before "
+            "torch.export.export and save it again"
+        )
+    for node in module.graph.find_nodes(op="placeholder"):
+        val = node.meta.get("val")
+        if isinstance(val, torch.Tensor) and val.ndim >= 1 and isinstance(val.shape[0], int):
+            raise ModelFileError(
+                f"{src} was exported for batches of exactly {val.shape[0]} inputs (a static "
+                "batch dimension), but the analyses evaluate it on other batch sizes; export "
+                "with a dynamic batch: torch.export.export(model.eval(), (x,), "
+                "dynamic_shapes=({0: torch.export.Dim('batch')},))"
+            )
+    # The graph's behaviour is fixed at export time (eval mode, checked above); the module that
+    # .module() returns raises on .train()/.eval(), so both are made no-ops that keep it as is.
+    nn.Module.train(module, False)
+    module.train = types.MethodType(_fixed_mode, module)  # type: ignore[method-assign]
+    module.eval = types.MethodType(_fixed_eval, module)  # type: ignore[method-assign]
+    module.__deepcopy__ = types.MethodType(_deepcopy_sharing_specs, module)
+    _share_codegen(module.graph._codegen)
+    module.nngeom_exported = True
+    return module
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded model and the architecture it was built with.
+
+    Attributes:
+        module: the model (an ``nn.Sequential`` MLP, or an fx ``GraphModule`` for ``.pt2``).
+        architecture: one line: the arch string (``784-100-10:relu``) for nngeom files and
+            ``--arch``, a summary of the graph's operations for ``.pt2``.
+        source: ``"torch.export"``, ``"nngeom"`` or ``"state_dict"``.
+    """
+
+    module: nn.Module
+    architecture: str
+    source: str
+
+
+def _is_pt2(path: Path, data: bytes) -> bool:
+    if path.suffix == ".pt2":
+        return True
+    if data[:2] != b"PK":
+        return False
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
+    return any(n.endswith("/archive_format") and n.count("/") == 1 for n in names)
+
+
+def open_model(
+    path: str | os.PathLike[str], *, arch: str | None = None, key: str | None = None
+) -> LoadedModel:
+    """Load a model file (see the module docstring) and describe its architecture.
 
     Args:
-        path: a ``.pt``/``.pth`` file (read with ``weights_only=True``) or a ``.safetensors`` file.
-        activation: the hidden activation to assume for a plain state dict (ignored otherwise).
+        path: a ``.pt2`` torch.export program, a file of :func:`save_model` (``.pt``/``.pth`` or
+            ``.safetensors``), or a ``torch.save``'d state dict / checkpoint dictionary.
+        arch: the architecture of a plain state dict (:func:`parse_arch` grammar); required for
+            one, refused for the files that record their own architecture.
+        key: where the state dict sits in a checkpoint dictionary (``"model_state_dict"``, or a
+            dotted path ``"a.b"``).
 
     Raises:
-        ModelFileError: the file is missing, is a pickle with code in it, or is not a state dict.
+        ModelFileError: the file is missing or unreadable, would execute code, is a state dict
+            without ``arch``, or does not match ``arch``.
     """
     path = Path(path)
+    src = str(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
-    arch = None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    spec = parse_arch(arch) if arch is not None else None
+    if _is_pt2(path, data):
+        if arch is not None or key is not None:
+            raise ModelFileError(
+                f"{src} is a torch.export program: it holds its own graph, so --arch and --key "
+                "do not apply; drop them"
+            )
+        module = _load_pt2(data, src)
+        return LoadedModel(module, describe_model(module), "torch.export")
+    recorded: dict[str, Any] | None = None
     if path.suffix == ".safetensors":
         try:
-            from safetensors import safe_open
+            from safetensors.torch import load as st_load
 
-            with safe_open(str(path), framework="pt") as fh:
+            state: Any = st_load(data)
+            from safetensors import safe_open  # metadata
+
+            with safe_open(src, framework="pt") as fh:
                 meta = fh.metadata() or {}
-                state = {k: fh.get_tensor(k) for k in fh.keys()}
         except Exception as exc:
-            raise ModelFileError(f"{path} is not a readable safetensors file ({exc})") from exc
+            raise ModelFileError(f"{src} is not a readable safetensors file ({exc})") from None
         if "nngeom_arch" in meta:
-            arch = json.loads(meta["nngeom_arch"])
+            try:
+                recorded = json.loads(meta["nngeom_arch"])
+            except ValueError:
+                raise ModelFileError(f"{src}: its nngeom_arch metadata is not JSON") from None
     else:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
+            if "unsupported global" not in str(exc).lower():
+                raise ModelFileError(
+                    f"{src} is not a torch file nngeom can read (a malformed pickle)"
+                ) from None
             raise ModelFileError(
-                f"{path} is a pickle that would execute code (a whole pickled model or custom "
-                "objects); nngeom only loads weights: save model.state_dict() or use "
-                "nngeom.save_model / safetensors"
-            ) from exc
+                f"{src} is a pickle that would execute code (a whole pickled model or custom "
+                "objects); nngeom only loads weights: save a torch.export program (.pt2), use "
+                "nngeom.save_model, or save model.state_dict() and pass --arch"
+            ) from None
         except Exception as exc:
-            raise ModelFileError(f"{path} is not a torch file nngeom can read ({exc})") from exc
+            raise ModelFileError(
+                f"{src} is not a torch file nngeom can read ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:160]})"
+            ) from None
         if isinstance(obj, dict) and obj.get("nngeom_format") is not None:
             if obj.get("nngeom_format") != FORMAT:
                 raise ModelFileError(
-                    f"{path} has nngeom model format {obj.get('nngeom_format')}; this nngeom reads {FORMAT}"
+                    f"{src} has nngeom model format {obj.get('nngeom_format')}; this nngeom "
+                    f"reads {FORMAT}"
                 )
-            arch, state = obj.get("arch"), obj.get("state_dict")
+            recorded, state = obj.get("arch"), obj.get("state_dict")
+        elif key is not None:
+            state = _select_key(obj, key, src)
         else:
             state = obj
-        if not _is_state_dict(state):
+    if recorded is not None:
+        if arch is not None or key is not None:
             raise ModelFileError(
-                f"{path} holds a {type(state).__name__}, not a state dict of tensors; save "
-                "model.state_dict() or use nngeom.save_model"
+                f"{src} was written by nngeom.save_model and records its architecture "
+                f"({_safe_format(recorded)}); drop --arch and --key"
             )
-    if arch is None:
-        return _from_plain_state_dict(state, activation)
-    net = _build(arch)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
+        if not _is_state_dict(state):
+            raise ModelFileError(f"{src}: the nngeom file holds no state dict of tensors")
+        net = _build(recorded)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelFileError(
+                f"{src}: weights do not match the saved architecture "
+                f"({' '.join(str(exc).split())[:300]})"
+            ) from None
+        return LoadedModel(net, format_arch(recorded), "nngeom")
+    if not _is_state_dict(state):
+        if isinstance(state, dict) and state:
+            keys = ", ".join(repr(k) for k in list(state)[:12])
+            raise ModelFileError(
+                f"{src} holds a dictionary that is not a state dict of tensors (keys: {keys}); "
+                "for a checkpoint pass --key with the entry holding the state dict (e.g. --key "
+                "model_state_dict) and --arch"
+            )
         raise ModelFileError(
-            f"{path}: weights do not match the saved architecture ({exc})"
-        ) from exc
-    return net
+            f"{src} holds a {type(state).__name__}, not a state dict of tensors; " + _OPTIONS
+        )
+    if spec is None:
+        raise ModelFileError(
+            f"{src} is a plain state dict, which does not say its architecture; " + _OPTIONS
+        )
+    net = _from_state_dict(state, spec, src)
+    return LoadedModel(net, format_arch(spec | _dtype_of(net)), "state_dict")
+
+
+def _dtype_of(net: nn.Module) -> dict[str, Any]:
+    p = next(net.parameters())
+    return {
+        "dtype": str(p.dtype).removeprefix("torch."),
+        "bias": all(m.bias is not None for m in net if isinstance(m, nn.Linear)),
+    }
+
+
+def _safe_format(arch: Any) -> str:
+    try:
+        return format_arch(arch)
+    except Exception:  # noqa: BLE001 - only for a message
+        return "recorded"
+
+
+def load_model(
+    path: str | os.PathLike[str], *, arch: str | None = None, key: str | None = None
+) -> nn.Module:
+    """Load a model without running code from the file; :func:`open_model` also describes it.
+
+    Args:
+        path: a ``.pt2`` torch.export program, a :func:`save_model` file, or a state dict.
+        arch: the architecture of a plain state dict, e.g. ``"784-100-10:leaky_relu(0.1)"``
+            (required for one: nngeom does not guess).
+        key: the entry of a checkpoint dictionary holding the state dict (``"a.b"`` nests).
+
+    Raises:
+        ModelFileError: see :func:`open_model`.
+    """
+    return open_model(path, arch=arch, key=key).module
+
+
+# --------------------------------------------------------------------------------------------
+# Describing a model in one line
+# --------------------------------------------------------------------------------------------
+
+
+def _shape(module: nn.Module, node: Any) -> tuple[int, ...] | None:
+    if getattr(node, "op", None) != "get_attr":
+        val = getattr(node, "meta", {}).get("val") if hasattr(node, "meta") else None
+        return tuple(val.shape) if isinstance(val, torch.Tensor) else None
+    obj: Any = module
+    for part in str(node.target).split("."):
+        obj = getattr(obj, part, None)
+    return tuple(obj.shape) if isinstance(obj, torch.Tensor) else None
+
+
+def _ints(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        vals = [int(v) for v in value]
+        return str(vals[0]) if len(set(vals)) == 1 else "x".join(map(str, vals))
+    return str(int(value))
+
+
+def _describe_node(module: nn.Module, node: Any) -> str | None:
+    target = node.target
+    packet = getattr(target, "_overloadpacket", None)
+    name = packet.__name__ if packet is not None else getattr(target, "__name__", str(target))
+    args = node.args
+    if name in ("getitem", "dropout", "feature_dropout", "alpha_dropout", "detach", "clone"):
+        return None  # eval-mode dropout is the identity; the rest is bookkeeping
+    if name == "linear":
+        shape = _shape(module, args[1]) if len(args) > 1 else None
+        return f"linear({shape[1]}->{shape[0]})" if shape and len(shape) == 2 else "linear"
+    if name.startswith("conv") and len(args) > 1:
+        shape = _shape(module, args[1])
+        if shape and len(shape) >= 3:
+            kernel = "x".join(str(s) for s in shape[2:])
+            return f"{name}({shape[1]}->{shape[0]},{kernel})"
+    if name in ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"):
+        return f"{name}({_ints(args[1])})" if len(args) > 1 else name
+    if name == "leaky_relu":
+        slope = args[1] if len(args) > 1 else node.kwargs.get("negative_slope", 0.01)
+        return f"leaky_relu({_fmt_number(slope)})"
+    if name in ("softplus",) and len(args) > 1 and args[1] != 1:
+        return f"softplus({_fmt_number(args[1])})"
+    if name in ("view", "reshape", "flatten", "_unsafe_view"):
+        return "flatten" if name == "flatten" else "reshape"
+    return name
+
+
+def describe_model(module: nn.Module) -> str:
+    """One line saying what ``module`` computes.
+
+    An MLP (Linear layers and one kind of activation) is written in the ``--arch`` grammar
+    (``784-100-10:leaky_relu(0.1)``); a graph (the fx ``GraphModule`` of a ``.pt2``) as its
+    operations in order, e.g. ``conv2d(1->6,5x5) relu max_pool2d(2) ... linear(84->10)``.
+    """
+    if not getattr(module, "nngeom_exported", False):
+        try:
+            return format_arch(arch_of(module))
+        except Exception:  # noqa: BLE001 - not an MLP nngeom can record: describe the graph
+            pass
+    graph = getattr(module, "graph", None)
+    if graph is None:
+        try:
+            graph = torch.fx.symbolic_trace(module).graph
+        except Exception:  # noqa: BLE001
+            return type(module).__name__
+    parts: list[str] = []
+    for node in graph.nodes:
+        if node.op == "call_function":
+            text = _describe_node(module, node)
+        elif node.op == "call_module":
+            if str(node.target).startswith("_guards"):
+                continue  # torch.export's input checks
+            text = type(module.get_submodule(str(node.target))).__name__.lower()
+        elif node.op == "call_method":
+            text = str(node.target)
+        else:
+            continue
+        if text is not None and not text.startswith("_"):
+            parts.append(text)
+    return " ".join(parts) if parts else type(module).__name__

@@ -110,9 +110,7 @@ def _load(path: Path) -> tuple[Any, dict[str, int]]:
         reg: Any = P.LapedesFarberMLP(tuple(meta["hidden"]))
         import torch
 
-        reg.model_ = load_model(path.with_name(meta["weights"]), activation="sigmoid").to(
-            torch.float64
-        )
+        reg.model_ = load_model(path.with_name(meta["weights"])).to(torch.float64)
     elif name in ("linear", "lms"):
         reg = P.LinearAR("lstsq" if name == "linear" else "lms")
     elif name == "poly":

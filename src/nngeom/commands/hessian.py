@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 import typer
 
 from .._errors import DataError, InvalidInput
-from ..modelfile import load_model
+from ._model import arch_option, key_option, load, model_argument
 
 DATASETS = ("auto", "fashion-mnist", "digits", "teacher-grid")
 
@@ -68,9 +69,7 @@ def load_xy(
 def register(app: typer.Typer) -> None:
     @app.command("hessian")
     def hessian_cmd(
-        model: Path = typer.Argument(
-            ..., help="saved model (nngeom.save_model, state dict or safetensors)"
-        ),
+        model: Path = model_argument(),
         data: str = typer.Option(..., "--data", help="a .npz/.pt with X and y, or a dataset name"),
         loss: str = typer.Option(
             "", "--loss", help="mse, sse or ce (default: ce for labels, mse for targets)"
@@ -82,9 +81,8 @@ def register(app: typer.Typer) -> None:
         n: int = typer.Option(
             None, "--n", help="use the first N examples (a seeded subset for datasets)"
         ),
-        activation: str = typer.Option(
-            "relu", "--activation", help="hidden activation of a plain state dict"
-        ),
+        arch: Optional[str] = arch_option(),
+        key: Optional[str] = key_option(),
         project_rescaling: bool = typer.Option(
             False, "--project-rescaling", help="project out ReLU rescalings"
         ),
@@ -102,7 +100,8 @@ def register(app: typer.Typer) -> None:
 
         if k < 0:
             raise InvalidInput(f"--k must be >= 0, got {k}")
-        net = load_model(model, activation=activation)
+        loaded = load(model, arch, key)
+        net = loaded.module
         X, y, default = load_xy(data, n=n, seed=seed)
         loss_name = loss or default
         if float64:
@@ -128,6 +127,7 @@ def register(app: typer.Typer) -> None:
         )
         out = {
             "model": str(model),
+            "architecture": loaded.architecture,
             "data": data,
             "loss": loss_name,
             "n_examples": int(X.shape[0]),
@@ -144,6 +144,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(out))
             return
+        typer.echo(f"architecture: {loaded.architecture}")
         typer.echo(
             f"{out['n_parameters']} parameters, {out['n_examples']} examples, loss {loss_name} = "
             f"{out['loss_value']:.6g}, gradient norm {out['grad_norm']:.3e}"

@@ -1,5 +1,8 @@
 """``nngeom knots MODEL`` and ``nngeom regions MODEL``: knots and activation regions of a saved model.
 
+MODEL: a .pt2 torch.export program, an nngeom.save_model file, or a state dict with
+--arch SIZES:ACT [--key K] (see ``nngeom.modelfile``); the architecture is printed.
+
 nngeom knots MODEL [--lo A] [--hi B] [--exact] [--json]
 nngeom regions MODEL --x0 "0,0" --x1 "1,2" [--json]             regions along a segment
 nngeom regions MODEL [--extent E] [--origin ..] [--u ..] [--v ..] [--plot F.png] [--json]
@@ -20,7 +23,7 @@ import typer
 
 from .._errors import InvalidInput
 from ..data import load_inputs
-from ..modelfile import load_model
+from ._model import arch_option, key_option, load, model_argument
 
 
 def _number(text: str, name: str) -> float:
@@ -49,9 +52,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("knots")
     def knots_cmd(
-        model: Path = typer.Argument(
-            ..., help="A saved model (nngeom.save_model, state dict or safetensors)."
-        ),
+        model: Path = model_argument(),
         lo: str = typer.Option(
             "-inf", "--lo", help="Left end of the interval (default -inf; write --lo=-5)."
         ),
@@ -60,28 +61,34 @@ def register(app: typer.Typer) -> None:
             False, "--exact", help="Recompute in rational arithmetic (small nets)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        activation: str = typer.Option(
-            "relu", "--activation", help="Hidden activation of a plain state dict."
-        ),
+        arch: Optional[str] = arch_option(),
+        key: Optional[str] = key_option(),
     ) -> None:
         """Exact knots (slope changes) and activation breakpoints of a 1-input model."""
         from ..knots import knot_upper_bound, knots
 
         a, b = _number(lo, "--lo"), _number(hi, "--hi")
-        net = load_model(model, activation=activation)
+        loaded = load(model, arch, key)
+        net = loaded.module
         k = knots(net, a, b, exact=exact)
+        from .._errors import UnsupportedModel
         from ..nets import as_mlp
 
-        bound = knot_upper_bound(as_mlp(net).widths)
+        try:
+            bound: int | None = knot_upper_bound(as_mlp(net).widths)
+        except UnsupportedModel:
+            bound = None  # Chen's bound is for MLPs
         if as_json:
             d = k.to_dict()
             d["bound"] = bound
+            d["architecture"] = loaded.architecture
             typer.echo(json.dumps(d))
             return
+        typer.echo(f"architecture  {loaded.architecture}")
         typer.echo(f"interval      ({a:g}, {b:g})")
         typer.echo(f"knots         {k.count}")
         typer.echo(f"breakpoints   {k.n_breakpoints} (activation changes; not all are knots)")
-        typer.echo(f"Chen's bound  {bound}")
+        typer.echo(f"Chen's bound  {bound if bound is not None else 'n/a (not an MLP)'}")
         shown = ", ".join(f"{v:.6g}" for v in k.positions[:20])
         more = f", ... ({k.count - 20} more)" if k.count > 20 else ""
         typer.echo(f"positions     {shown}{more}")
@@ -92,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("regions")
     def regions_cmd(
-        model: Path = typer.Argument(..., help="A saved model."),
+        model: Path = model_argument(),
         x0: Optional[str] = typer.Option(None, "--x0", help="Segment start 'a,b,...' (with --x1)."),
         x1: Optional[str] = typer.Option(None, "--x1", help="Segment end."),
         data: Optional[Path] = typer.Option(
@@ -114,9 +121,8 @@ def register(app: typer.Typer) -> None:
             None, "--plot", help="Write a picture of the 2-D regions (PNG)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-        activation: str = typer.Option(
-            "relu", "--activation", help="Hidden activation of a plain state dict."
-        ),
+        arch: Optional[str] = arch_option(),
+        key: Optional[str] = key_option(),
     ) -> None:
         """Activation regions: along a segment, on an exact 2-D slice, or statistics around data."""
         from ..regions import (
@@ -131,7 +137,8 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("give both --x0 and --x1 for a segment")
         if x0 is not None and data is not None:
             raise InvalidInput("choose one of --x0/--x1 (a segment) and --data (statistics)")
-        net = load_model(model, activation=activation)
+        loaded = load(model, arch, key)
+        net = loaded.module
         if x0 is not None:
             lr = regions_on_line(net, _vector(x0, "--x0"), _vector(x1, "--x1"))
             out = {
@@ -183,9 +190,11 @@ def register(app: typer.Typer) -> None:
                 _plot(R, plot)
                 text.append(f"picture                        {plot}")
                 out["plot"] = str(plot)
+        out["architecture"] = loaded.architecture
         if as_json:
             typer.echo(json.dumps(out))
         else:
+            typer.echo(f"architecture                {loaded.architecture}")
             for line in text:
                 typer.echo(line)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import torch
 import typer
 
 from .._errors import DataError, InvalidInput, UnsupportedModel
 from ..data import load_inputs as read_inputs
-from ..modelfile import load_model
+from ._model import arch_option, key_option, load, model_argument
 
 DATASETS = ("auto", "fashion-mnist", "digits")
 
@@ -58,9 +59,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sensitivity")
     def sensitivity(
-        model: Path = typer.Argument(
-            ..., help="saved model (nngeom.save_model, state dict, safetensors)"
-        ),
+        model: Path = model_argument(),
         data: str = typer.Option(
             ..., "--data", help="auto | fashion-mnist | digits | FILE.npy | FILE.pt"
         ),
@@ -74,6 +73,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed of the data subset and the probes"),
         bounds: bool = typer.Option(True, "--bounds/--no-bounds", help="also compute the bounds"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        arch: Optional[str] = arch_option(),
+        key: Optional[str] = key_option(),
     ) -> None:
         """Tangent sensitivity ||d/dx grad_theta f_k(x)||_F of MODEL on data: summary and bounds."""
         from ..measures import input_jacobian_norm
@@ -83,7 +84,8 @@ def register(app: typer.Typer) -> None:
             tangent_sensitivity_hutchinson,
         )
 
-        net = load_model(model)
+        loaded = load(model, arch, key)
+        net = loaded.module
         X = load_inputs(data, split=split, n=n, seed=seed)
         sel = None if output is None else [output]
         stderr = None
@@ -100,6 +102,7 @@ def register(app: typer.Typer) -> None:
         ks = sel if sel is not None else list(range(per.shape[1]))
         result: dict = {
             "model": str(model),
+            "architecture": loaded.architecture,
             "data": data,
             "n_examples": int(X.shape[0]),
             "method": method,
@@ -128,6 +131,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(result, indent=2))
             return
+        typer.echo(f"architecture: {loaded.architecture}")
         typer.echo(f"tangent sensitivity of {model} on {X.shape[0]} examples ({data}, {method})")
         typer.echo(f"  mean over examples and outputs: {result['mean']:.6g}")
         q = result["quantiles"]
