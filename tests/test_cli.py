@@ -114,3 +114,83 @@ def test_installed_entry_point_prints_one_line():
     assert proc.stderr.strip().splitlines() == [
         "error: /nonexistent/dir is not a run directory (no config.json); run `nngeom reproduce` first"
     ]
+
+
+# ------------------------------------------------------------- saved models: one line, never a guess
+
+
+def test_state_dict_without_arch_is_one_line(capsys, tmp_path):
+    import torch
+
+    import nngeom as ng
+
+    torch.save(ng.mlp([1, 4, 1], "tanh").state_dict(), tmp_path / "sd.pt")
+    assert main(["knots", str(tmp_path / "sd.pt")]) == 1
+    line = _one_error_line(capsys)
+    assert "does not say its architecture" in line and "--arch" in line and ".pt2" in line
+    assert main(["knots", str(tmp_path / "sd.pt"), "--arch", "1-4-1:tanh"]) == 1
+    assert "tanh" in _one_error_line(capsys).lower()
+    assert main(["knots", str(tmp_path / "sd.pt"), "--arch", "1-5-1:tanh"]) == 1
+    assert "(4, 1)" in _one_error_line(capsys)
+    assert main(["knots", str(tmp_path / "sd.pt"), "--arch", "1-4-1:swish"]) == 1
+    assert "unknown hidden activation" in _one_error_line(capsys)
+
+
+def test_garbage_and_malicious_model_files_are_one_line(capsys, tmp_path):
+    import io
+
+    import torch
+
+    (tmp_path / "g.pt2").write_bytes(b"\x00garbage")
+    (tmp_path / "g.pt").write_bytes(b"\x00garbage")
+    marker = tmp_path / "ran"
+
+    class Marker:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    buf = io.BytesIO()
+    torch.save({"0.weight": torch.zeros(2, 1), "x": Marker()}, buf)
+    (tmp_path / "evil.pt").write_bytes(buf.getvalue())
+    for name, msg in [
+        ("g.pt2", "not a torch.export archive"),
+        ("g.pt", "not a torch file"),
+        ("evil.pt", "execute code"),
+    ]:
+        assert main(["knots", str(tmp_path / name)]) == 1
+        assert msg in _one_error_line(capsys)
+    assert not marker.exists()
+
+
+def test_hessian_ce_on_one_output_is_one_line(capsys, tmp_path):
+    import numpy as np
+
+    import nngeom as ng
+
+    path = ng.save_model(ng.mlp([2, 3, 1]), tmp_path / "one.pt")
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=np.array([0, 1, 0, 1]))
+    assert main(["hessian", str(path), "--data", str(tmp_path / "d.npz"), "--loss", "ce"]) == 1
+    line = _one_error_line(capsys)
+    assert "one output" in line and "cross-entropy" in line
+
+
+def test_architecture_in_hessian_and_sensitivity_json(capsys, tmp_path):
+    import json
+
+    import numpy as np
+    import torch
+
+    import nngeom as ng
+
+    net = ng.mlp([2, 3, 2], torch.nn.LeakyReLU(0.3))
+    torch.save({"model": {"sd": net.state_dict()}}, tmp_path / "ck.pt")
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(6, 2)), y=np.zeros((6, 2)))
+    np.save(tmp_path / "X.npy", np.random.default_rng(0).normal(size=(6, 2)).astype("float32"))
+    common = [str(tmp_path / "ck.pt"), "--arch", "2-3-2:leaky_relu(0.3)", "--key", "model.sd"]
+    assert main(["hessian", *common, "--data", str(tmp_path / "d.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["architecture"] == "2-3-2:leaky_relu(0.3)"
+    sens = ["sensitivity", *common, "--data", str(tmp_path / "X.npy"), "--no-bounds"]
+    assert main([*sens, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["architecture"] == "2-3-2:leaky_relu(0.3)"
+    assert main(sens) == 0
+    assert "architecture: 2-3-2:leaky_relu(0.3)" in capsys.readouterr().out
