@@ -94,3 +94,39 @@ def test_bad_input_gives_one_clear_line(app, tmp_path):
         assert res.exit_code != 0
         assert isinstance(res.exception, ng.NngeomError), res.output
         assert msg in str(res.exception)
+
+
+def test_hessian_of_a_conv_net_saved_as_pt2(app, tmp_path):
+    import copy
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Conv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.fc = nn.Conv2d(1, 2, 3), nn.Linear(2 * 2 * 2, 2)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.c(x.view(-1, 1, 6, 6))), 2)
+            return self.fc(x.flatten(1))
+
+    torch.manual_seed(0)
+    model = Conv().eval()
+    ep = torch.export.export(
+        model, (torch.randn(3, 36),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
+    torch.export.save(ep, tmp_path / "conv.pt2")
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(10, 36, generator=g, dtype=torch.float64)
+    y = torch.randn(10, 2, generator=g, dtype=torch.float64)
+    np.savez(tmp_path / "d.npz", X=X.numpy(), y=y.numpy())
+    res = _invoke(app, ["hessian", str(tmp_path / "conv.pt2"), "--data", str(tmp_path / "d.npz"),
+                        "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["architecture"] == (
+        "reshape conv2d(1->2,3x3) relu max_pool2d(2) flatten linear(8->2)"
+    )
+    ref = torch.linalg.eigvalsh(hessian(copy.deepcopy(model).double(), X, y, "mse")).numpy()
+    assert out["n_parameters"] == 38 and np.allclose(out["eigenvalues"], ref, atol=1e-10)
