@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 from .hessian import MAX_FULL_PARAMETERS, HessianOperator, count_eigenvalues, eigvalsh, lanczos
@@ -44,6 +44,8 @@ from .nets import MLP, as_mlp
 from .train import LossFn, loss_fn, train
 
 __all__ = [
+    "DenseLayer",
+    "dense_hidden_layers",
     "permute",
     "permute_all",
     "canonical_form",
@@ -164,6 +166,437 @@ def load_flat_parameters(model: nn.Module, theta: Tensor) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------------
+# dense hidden layers of any traced model (graphs: residual MLPs, conv nets with a dense head)
+
+_PASS_MODULES: tuple[type, ...] = (
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """A dense hidden layer of a model's traced graph (see :func:`dense_hidden_layers`).
+
+    Its ``width`` units are the outputs of the ``nn.Linear`` module ``linear_in``, through
+    optional per-unit affine modules (``BatchNorm1d`` in evaluation mode) and Dropout / Identity,
+    into one element-wise activation (``activation``: the same function for every unit, or an
+    ``nn.PReLU`` with one slope per unit), whose output (through Dropout / Identity) is read only
+    by the ``nn.Linear`` modules ``linear_out``.
+
+    Attributes:
+        index: the layer's number (0, 1, ... in graph order).
+        width: the number of units.
+        activation: the element-wise operation and where it is in the forward.
+        linear_in, linear_out: qualified module names (as in ``model.named_modules()``).
+        between: qualified names of the per-unit affine modules between ``linear_in`` and the
+            activation (BatchNorm1d).
+        activation_module: the qualified name of a per-unit activation module (PReLU with
+            ``num_parameters == width``), else None.
+        incoming: ``(qualified tensor name, axis)`` of every parameter / buffer indexed by the
+            layer's units on the way in (Linear weight rows and bias, BatchNorm weight, bias,
+            running mean and variance, PReLU slopes).
+        outgoing: ``(qualified tensor name, axis)`` of the consumers' weight columns.
+        next_width: ``sum of out_features`` of ``linear_out`` (the paper's ``n_{l+1}``).
+    """
+
+    index: int
+    width: int
+    activation: str
+    linear_in: str
+    linear_out: tuple[str, ...]
+    between: tuple[str, ...]
+    activation_module: str | None
+    incoming: tuple[tuple[str, int], ...]
+    outgoing: tuple[tuple[str, int], ...]
+    next_width: int
+
+    @property
+    def units(self) -> tuple[tuple[str, int], ...]:
+        """Every ``(qualified tensor name, axis)`` indexed by the layer's units."""
+        return self.incoming + self.outgoing
+
+
+def dense_hidden_layers(
+    model: nn.Module, input_shape: Sequence[int] | None = None
+) -> list[DenseLayer]:
+    """The dense hidden layers of any model the model view can trace, in graph order.
+
+    A dense hidden layer is an element-wise activation node whose input comes from one
+    ``nn.Linear`` module (possibly through ``BatchNorm1d`` in evaluation mode, Dropout or
+    Identity modules) and whose output is read only by ``nn.Linear`` modules (possibly through
+    Dropout / Identity). Its units can be permuted, merged and split without changing the other
+    layers. Not dense (and not listed): an activation whose output also feeds a residual ``+``,
+    a pooling or the model's output, or whose pre-activation is also used elsewhere; an
+    activation module with parameters other than ``nn.PReLU`` (its parameters could depend on
+    the unit in ways nngeom cannot permute); a Linear / BatchNorm / PReLU module that is called
+    more than once, shared under two names, or whose tensors are read directly in the forward;
+    functional layers (``F.linear``).
+
+    For a chain MLP the dense hidden layers are its hidden layers. ``input_shape`` (the
+    per-example input shape) is needed only for a model that does not start with an
+    ``nn.Linear`` and has a BatchNorm between a Linear and its activation (to check that the
+    BatchNorm normalises the Linear's units).
+
+    Raises:
+        UnsupportedModel: the model view cannot be built (see :func:`nngeom.model_view`), or a
+            BatchNorm between a Linear and an activation with an unknown input shape.
+    """
+    from .view import model_view
+
+    view = model_view(model, input_shape)
+    gm = view.graph_module
+    root = view.module
+    names: dict[int, list[str]] = {}
+    for qn, m in root.named_modules(remove_duplicate=False):
+        names.setdefault(id(m), []).append(qn)
+    tensor_uses: dict[int, int] = {}
+    for _, t in list(root.named_parameters(remove_duplicate=False)) + list(
+        root.named_buffers(remove_duplicate=False)
+    ):
+        tensor_uses[id(t)] = tensor_uses.get(id(t), 0) + 1
+    calls: dict[str, int] = {}
+    attrs: list[str] = []
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
+        elif node.op == "get_attr":
+            attrs.append(str(node.target))
+
+    def module(node: fx.Node) -> nn.Module | None:
+        if node.op != "call_module":
+            return None
+        return gm.get_submodule(str(node.target))
+
+    def owned(node: fx.Node) -> str | None:
+        """The module's unique qualified name in the model, if nngeom may edit it."""
+        m = module(node)
+        qn = names.get(id(m), [])
+        target = str(node.target)
+        if m is None or len(qn) != 1 or calls.get(target, 0) != 1:
+            return None
+        if any(a == target or a.startswith(target + ".") for a in attrs):
+            return None
+        for t in list(m.parameters()) + list(m.buffers()):
+            if tensor_uses.get(id(t), 0) != 1:
+                return None
+        return qn[0]
+
+    def single_input(node: fx.Node) -> fx.Node | None:
+        ins = node.all_input_nodes
+        if len(ins) != 1 or not node.args or node.args[0] is not ins[0]:
+            return None
+        return ins[0]
+
+    shapes: dict[str, tuple[int, ...]] | None = None
+
+    def out_shape(node: fx.Node) -> tuple[int, ...]:
+        nonlocal shapes
+        if shapes is None:
+            if view.input_shape is None:
+                raise UnsupportedModel(
+                    f"a BatchNorm sits between a Linear and an activation ({_where_of(node)}) "
+                    "and the model's input shape is unknown: pass input_shape= (the per-example "
+                    "input shape) so that nngeom can check which axis it normalises"
+                )
+            shapes = _shapes(gm, view.input_shape)
+        return shapes[node.name]
+
+    found: list[tuple[int, DenseLayer]] = []
+    order = {vn.node.name: k for k, vn in enumerate(view.nodes)}
+    for vn in view.nodes:
+        if vn.kind != "elementwise":
+            continue
+        E = vn.node
+        src = single_input(E) if E.op == "call_module" else None
+        if E.op != "call_module":
+            if len(vn.inputs) != 1 or not E.args or not isinstance(E.args[0], fx.Node):
+                continue
+            src = E.args[0] if E.args[0].name == vn.inputs[0] else None
+        if src is None:
+            continue
+        act_mod = module(E)
+        act_name: str | None = None
+        if act_mod is not None:
+            has_tensors = any(True for _ in act_mod.parameters()) or any(
+                True for _ in act_mod.buffers()
+            )
+            if isinstance(act_mod, nn.PReLU):
+                if act_mod.num_parameters > 1:
+                    act_name = owned(E)
+                    if act_name is None:
+                        continue
+            elif has_tensors:
+                continue
+        # backwards: (BatchNorm1d | Dropout | Identity)* then the incoming Linear
+        between: list[tuple[fx.Node, nn.Module]] = []
+        cur: fx.Node | None = src
+        lin_in = None
+        while cur is not None:
+            if len(cur.users) != 1:
+                break
+            m = module(cur)
+            if isinstance(m, nn.Linear):
+                lin_in = cur
+                break
+            if isinstance(m, (nn.BatchNorm1d, *_PASS_MODULES)):
+                between.append((cur, m))
+                cur = single_input(cur)
+                continue
+            break
+        if lin_in is None:
+            continue
+        L_in = module(lin_in)
+        width = L_in.out_features
+        in_name = owned(lin_in)
+        if in_name is None:
+            continue
+        ok = True
+        bn_names: list[str] = []
+        for node, m in between:
+            if isinstance(m, nn.BatchNorm1d):
+                qn = owned(node)
+                if qn is None or m.num_features != width or len(out_shape(node)) != 2:
+                    ok = False
+                    break
+                bn_names.append(qn)
+        if not ok:
+            continue
+        if act_name is not None and act_mod.num_parameters != width:
+            continue
+        # forwards: (Dropout | Identity)* then only Linear consumers
+        outs: list[fx.Node] = []
+        stack = list(E.users)
+        if not stack:
+            continue
+        while stack and ok:
+            u = stack.pop()
+            m = module(u)
+            if isinstance(m, _PASS_MODULES) and single_input(u) is not None:
+                if not u.users:
+                    ok = False
+                stack.extend(u.users)
+            elif isinstance(m, nn.Linear) and single_input(u) is not None:
+                outs.append(u)
+            else:
+                ok = False
+        out_names = [owned(u) for u in outs]
+        if not ok or any(n is None for n in out_names):
+            continue
+        if any(module(u).in_features != width for u in outs):
+            continue
+        incoming = [(f"{in_name}.weight", 0)]
+        if L_in.bias is not None:
+            incoming.append((f"{in_name}.bias", 0))
+        for (_, m), qn in zip([b for b in between if isinstance(b[1], nn.BatchNorm1d)], bn_names):
+            for t in ("weight", "bias", "running_mean", "running_var"):
+                if getattr(m, t, None) is not None:
+                    incoming.append((f"{qn}.{t}", 0))
+        if act_name is not None:
+            incoming.append((f"{act_name}.weight", 0))
+        outs_sorted = sorted(zip(outs, out_names), key=lambda t: order[t[0].name])
+        found.append(
+            (
+                order[E.name],
+                DenseLayer(
+                    index=0,
+                    width=int(width),
+                    activation=f"{vn.op} at {vn.where}",
+                    linear_in=in_name,
+                    linear_out=tuple(str(n) for _, n in outs_sorted),
+                    between=tuple(bn_names),
+                    activation_module=act_name,
+                    incoming=tuple(incoming),
+                    outgoing=tuple((f"{n}.weight", 1) for _, n in outs_sorted),
+                    next_width=int(sum(module(u).out_features for u, _ in outs_sorted)),
+                ),
+            )
+        )
+    found.sort(key=lambda t: t[0])
+    return [replace(dl, index=k) for k, (_, dl) in enumerate(found)]
+
+
+def _where_of(node: fx.Node) -> str:
+    from .view import _where
+
+    return _where(node)
+
+
+def _shapes(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Output shapes of every tensor node on a probe input of per-example ``input_shape``."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    p = next(iter(gm.parameters()), None)
+    dtype = p.dtype if p is not None else torch.float32
+    device = p.device if p is not None else torch.device("cpu")
+    x = torch.zeros(2, *input_shape, dtype=dtype, device=device)
+    with torch.no_grad():
+        ShapeProp(gm).propagate(x)
+    out = {}
+    for node in gm.graph.nodes:
+        meta = node.meta.get("tensor_meta")
+        if meta is not None and hasattr(meta, "shape"):
+            out[node.name] = tuple(int(s) for s in meta.shape)
+    return out
+
+
+def _is_chain(model: nn.Module) -> bool:
+    """Whether ``model`` has an MLP view (then the MLP code, which returns an nn.Sequential)."""
+    if isinstance(model, MLP):
+        return True
+    try:
+        as_mlp(model, check_finite=False)
+    except UnsupportedModel as exc:
+        if "training mode" in str(exc):
+            raise
+        return False
+    return True
+
+
+class _Widths:
+    """The depth / widths of a graph model's dense layers, for the ``_check_*`` helpers."""
+
+    def __init__(self, layers: list[DenseLayer]) -> None:
+        self.depth = len(layers)
+        self.widths = [dl.width for dl in layers]
+
+
+def _dense_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[DenseLayer]:
+    layers = dense_hidden_layers(model, input_shape)
+    if not layers:
+        raise UnsupportedModel(
+            f"{type(model).__name__} is not an MLP chain and has no dense hidden layer (an "
+            "activation between an nn.Linear and nn.Linear consumers only; see "
+            "nngeom.symmetry.dense_hidden_layers): permutation symmetry needs one. An activation "
+            "whose output also feeds a skip connection cannot be permuted alone"
+        )
+    return layers
+
+
+def _graph_layer(
+    model: nn.Module, layer: int, input_shape: Sequence[int] | None = None
+) -> tuple[DenseLayer, _Widths]:
+    """Dense hidden layer ``layer`` of a graph model, and the depth / widths of all of them."""
+    layers = _dense_layers(model, input_shape)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+        raise InvalidInput(
+            f"layer must be an int (dense hidden layers are numbered from 0), got {layer!r}"
+        )
+    if not 0 <= int(layer) < len(layers):
+        raise InvalidInput(
+            f"dense hidden layer {layer} does not exist: {type(model).__name__} has "
+            f"{len(layers)} dense hidden layer(s), numbered 0..{len(layers) - 1} (see "
+            "nngeom.symmetry.dense_hidden_layers)"
+        )
+    return layers[int(layer)], _Widths(layers)
+
+
+def _set_tensor(model: nn.Module, name: str, value: Tensor) -> None:
+    owner, _, attr = name.rpartition(".")
+    mod = model.get_submodule(owner) if owner else model
+    old = getattr(mod, attr)
+    if attr in mod._parameters:
+        setattr(mod, attr, nn.Parameter(value.detach().clone(), requires_grad=old.requires_grad))
+    else:
+        mod._buffers[attr] = value.detach().clone()
+
+
+def _graph_edit(
+    model: nn.Module,
+    dl: DenseLayer,
+    f_in: Callable[[Tensor], Tensor],
+    f_out: Callable[[Tensor], Tensor],
+) -> nn.Module:
+    """A deep copy of ``model`` with ``f_in`` applied to every incoming tensor (units on axis
+    0) and ``f_out`` to every outgoing weight (units on axis 1); the widths of the modules are
+    updated to the result's."""
+    out = copy.deepcopy(model)
+    width = None
+    for name, _ in dl.incoming:
+        new = f_in(out.get_parameter(name) if _is_param(out, name) else out.get_buffer(name))
+        width = new.shape[0]
+        _set_tensor(out, name, new)
+    for name, _ in dl.outgoing:
+        _set_tensor(out, name, f_out(out.get_parameter(name)))
+    assert width is not None
+    out.get_submodule(dl.linear_in).out_features = width
+    for qn in dl.between:
+        out.get_submodule(qn).num_features = width
+    if dl.activation_module is not None:
+        out.get_submodule(dl.activation_module).num_parameters = width
+    for qn in dl.linear_out:
+        out.get_submodule(qn).in_features = width
+    return out
+
+
+def _is_param(model: nn.Module, name: str) -> bool:
+    owner, _, attr = name.rpartition(".")
+    mod = model.get_submodule(owner) if owner else model
+    return attr in mod._parameters
+
+
+def _graph_permute(model: nn.Module, dl: DenseLayer, perm: Sequence[int]) -> nn.Module:
+    def rows(t: Tensor) -> Tensor:
+        return t.detach().index_select(0, torch.as_tensor(perm, device=t.device))
+
+    def cols(t: Tensor) -> Tensor:
+        return t.detach().index_select(1, torch.as_tensor(perm, device=t.device))
+
+    return _graph_edit(model, dl, rows, cols)
+
+
+def _graph_merge(model: nn.Module, dl: DenseLayer, lo: int, hi: int) -> nn.Module:
+    keep = [m for m in range(dl.width) if m != hi]
+
+    def rows(t: Tensor) -> Tensor:
+        t = t.detach().clone()
+        t[lo] = 0.5 * (t[lo] + t[hi])
+        return t[keep]
+
+    def cols(t: Tensor) -> Tensor:
+        t = t.detach().clone()
+        t[:, lo] = t[:, lo] + t[:, hi]
+        return t[:, keep]
+
+    return _graph_edit(model, dl, rows, cols)
+
+
+def _graph_split(model: nn.Module, dl: DenseLayer, i: int, lam: float, position: int) -> nn.Module:
+    def rows(t: Tensor) -> Tensor:
+        t = t.detach()
+        return torch.cat([t[:position], t[i : i + 1], t[position:]])
+
+    def cols(t: Tensor) -> Tensor:
+        t = t.detach().clone()
+        a = t[:, i].clone()
+        t[:, i] = lam * a
+        return torch.cat([t[:, :position], ((1.0 - lam) * a)[:, None], t[:, position:]], dim=1)
+
+    return _graph_edit(model, dl, rows, cols)
+
+
+def _graph_flat_directions(model: nn.Module, dl: DenseLayer, i: int, j: int) -> Tensor:
+    off = _param_offsets(model)
+    n = sum(p.numel() for p in model.parameters())
+    p0 = next(model.parameters())
+    D = torch.zeros(n, dl.next_width, dtype=p0.dtype, device=p0.device)
+    s = 1.0 / math.sqrt(2.0)
+    c = 0
+    for name, _ in dl.outgoing:
+        W = model.get_parameter(name)
+        o = off[id(W)]
+        rows, cols = W.shape
+        for r in range(rows):
+            D[o + r * cols + i, c] = s
+            D[o + r * cols + j, c] = -s
+            c += 1
+    return D
+
+
+# ------------------------------------------------------------------------------------------
 # permutations
 
 
@@ -179,12 +612,30 @@ def _check_perm(perm: Sequence[int], width: int, layer: int) -> list[int]:
     return p
 
 
-def permute(model: nn.Module, layer: int, perm: Sequence[int]) -> nn.Sequential:
+def permute(
+    model: nn.Module,
+    layer: int,
+    perm: Sequence[int],
+    *,
+    input_shape: Sequence[int] | None = None,
+) -> nn.Module:
     """The same function with the neurons of hidden ``layer`` reordered.
 
     New neuron ``m`` is old neuron ``perm[m]``: rows of ``W_layer``/``b_layer`` and columns of
-    ``W_{layer+1}`` are permuted. Returns a new ``nn.Sequential``.
+    ``W_{layer+1}`` are permuted. For an MLP chain (:func:`nngeom.as_mlp`) returns a new
+    ``nn.Sequential``. For any other model (a residual MLP, a conv net with a dense head)
+    ``layer`` numbers its dense hidden layers (:func:`dense_hidden_layers`) and the result is a
+    deep copy of the model (same class, same forward) with every tensor indexed by that layer's
+    units (Linear rows and columns, BatchNorm statistics, PReLU slopes) reordered.
+    ``input_shape`` is passed to :func:`dense_hidden_layers` (graph models only).
+
+    Raises:
+        InvalidInput: a layer out of range, or ``perm`` not a permutation of the layer's units.
+        UnsupportedModel: not an MLP chain and no such dense hidden layer.
     """
+    if not _is_chain(model):
+        dl, _ = _graph_layer(model, layer, input_shape)
+        return _graph_permute(model, dl, _check_perm(perm, dl.width, dl.index))
     view = _view(model)
     layer = _check_layer(view, layer)
     p = torch.tensor(_check_perm(perm, view.widths[layer], layer), device=view.device)
@@ -196,8 +647,28 @@ def permute(model: nn.Module, layer: int, perm: Sequence[int]) -> nn.Sequential:
     return _rebuild(view, W, b)
 
 
-def permute_all(model: nn.Module, perms: Sequence[Sequence[int] | None]) -> nn.Sequential:
-    """Apply one permutation per hidden layer (``None`` leaves a layer as it is)."""
+def permute_all(
+    model: nn.Module,
+    perms: Sequence[Sequence[int] | None],
+    *,
+    input_shape: Sequence[int] | None = None,
+) -> nn.Module:
+    """Apply one permutation per hidden layer (``None`` leaves a layer as it is).
+
+    For a model that is not an MLP chain, one permutation per dense hidden layer
+    (:func:`dense_hidden_layers`); the result is a deep copy of the model.
+    """
+    if not _is_chain(model):
+        layers = _dense_layers(model, input_shape)
+        if len(perms) != len(layers):
+            raise InvalidInput(
+                f"need one permutation per dense hidden layer ({len(layers)}), got {len(perms)}"
+            )
+        out = copy.deepcopy(model)
+        for dl, perm in zip(layers, perms):
+            if perm is not None:
+                out = _graph_permute(out, dl, _check_perm(perm, dl.width, dl.index))
+        return out
     view = _view(model)
     if len(perms) != view.depth:
         raise InvalidInput(
@@ -313,13 +784,22 @@ def equivalent(model_a: nn.Module, model_b: nn.Module, *, atol: float = 1e-10) -
 # merge and split
 
 
-def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Sequential:
+def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Module:
     """The reduced net: neurons ``i`` and ``j`` of ``layer`` merged into one (width ``n - 1``).
 
     The merged neuron's incoming vector is the average of the two, its outgoing vector the sum;
     it takes the place of ``min(i, j)`` and neuron ``max(i, j)`` is removed. When the two
     incoming vectors are equal (a permutation point) the reduced net computes the same function.
+
+    A model that is not an MLP chain: ``layer`` numbers its dense hidden layers
+    (:func:`dense_hidden_layers`); every incoming tensor (Linear rows and bias, BatchNorm
+    parameters and statistics, PReLU slopes) is averaged, the consumers' columns summed, and
+    the result is a deep copy of the model with those modules one unit narrower.
     """
+    if not _is_chain(model):
+        dl, shape = _graph_layer(model, layer)
+        i, j = _check_pair(shape, dl.index, i, j)
+        return _graph_merge(model, dl, min(i, j), max(i, j))
     view = _view(model)
     i, j = _check_pair(view, layer, i, j)
     lo, hi = min(i, j), max(i, j)
@@ -337,14 +817,19 @@ def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Sequential
 
 def split_neuron(
     model: nn.Module, layer: int, i: int, lam: float = 0.5, position: int | None = None
-) -> nn.Sequential:
+) -> nn.Module:
     """Duplicate neuron ``i`` of ``layer`` (width ``n + 1``); the same function for every ``lam``.
 
     Neuron ``i`` keeps the outgoing vector ``lam * a`` and the copy, inserted at index
     ``position`` of the new layer (default: last), gets ``(1 - lam) * a``; both have neuron
-    ``i``'s incoming vector.
+    ``i``'s incoming vector. A model that is not an MLP chain: as in :func:`merge_neurons`
+    (every incoming tensor of the layer is duplicated; a deep copy of the model).
     """
-    view = _view(model)
+    chain = _is_chain(model)
+    if chain:
+        view = _view(model)
+    else:
+        dl, view = _graph_layer(model, layer)
     layer = _check_layer(view, layer)
     i = _check_neuron(view, layer, i)
     if not math.isfinite(float(lam)):
@@ -353,6 +838,8 @@ def split_neuron(
     position = n if position is None else int(position)
     if not 0 <= position <= n:
         raise InvalidInput(f"position must be in 0..{n}, got {position}")
+    if not chain:
+        return _graph_split(model, dl, i, float(lam), position)
     W, b = _parts(view)
     a = W[layer + 1][:, i].clone()
     W[layer + 1][:, i] = lam * a
@@ -364,13 +851,13 @@ def split_neuron(
     return _rebuild(view, W, b)
 
 
-def embed_merged(reduced: nn.Module, layer: int, i: int, j: int, lam: float = 0.5) -> nn.Sequential:
+def embed_merged(reduced: nn.Module, layer: int, i: int, j: int, lam: float = 0.5) -> nn.Module:
     """Inverse of :func:`merge_neurons`: split the merged neuron ``min(i, j)`` back into ``i, j``.
 
     Neuron ``i`` gets outgoing ``lam * a`` and neuron ``j`` gets ``(1 - lam) * a``; both get the
     merged incoming vector. The result is a permutation point of the full-width net.
     """
-    view = _view(reduced)
+    view = _view(reduced) if _is_chain(reduced) else _Widths(_dense_layers(reduced))
     layer = _check_layer(view, layer)
     n = view.widths[layer] + 1
     if isinstance(i, bool) or isinstance(j, bool) or not (0 <= i < n and 0 <= j < n) or i == j:
@@ -428,8 +915,13 @@ def flat_directions(model: nn.Module, layer: int, i: int, j: int) -> Tensor:
     gradient with respect to the pair's incoming vector through output ``k``); a critical point
     guarantees it for ``delta`` along the merged outgoing vector, so at least one (all when
     ``n_{layer+1} = 1``) lies in the Hessian's kernel. Returns an ``(n, n_{layer+1})`` matrix of
-    unit columns in :func:`flatten_parameters` order.
+    unit columns in :func:`flatten_parameters` order. A model that is not an MLP chain: the
+    columns ``i, j`` of every consumer of dense hidden layer ``layer`` (``next_width`` columns).
     """
+    if not _is_chain(model):
+        dl, shape = _graph_layer(model, layer)
+        i, j = _check_pair(shape, dl.index, i, j)
+        return _graph_flat_directions(model, dl, i, j)
     view = _view(model)
     i, j = _check_pair(view, layer, i, j)
     lin = view.linears[layer + 1]
@@ -947,6 +1439,15 @@ def _check_xy(view: MLP, X: Tensor, y: Tensor) -> None:
         raise InvalidInput(f"X has {X.shape[0]} examples but y has {y.shape[0]}")
 
 
+def _check_graph_xy(X: Tensor, y: Tensor) -> None:
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor):
+        raise InvalidInput("X and y must be torch tensors")
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise InvalidInput(f"X must have shape (N, *input_shape) with N >= 1, got {tuple(X.shape)}")
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        raise InvalidInput(f"X has {X.shape[0]} examples but y has shape {tuple(y.shape)}")
+
+
 def spectrum_at(
     model: nn.Module,
     X: Tensor,
@@ -1000,9 +1501,18 @@ def find_permutation_saddle(
     Whether the point is a saddle is *measured* (``n_negative``), not assumed.
 
     Args:
-        model: an MLP (``as_mlp``) with at least one hidden layer; it is not modified.
-        X, y: data ``(N, input_dim)`` and targets (``(N, out)`` floats or ``(N,)`` labels for "ce").
-        layer, i, j: hidden layer (from 0) and two different neurons of it.
+        model: an MLP (``as_mlp``) with at least one hidden layer, or any model the model
+            view traces with at least one dense hidden layer (:func:`dense_hidden_layers`: a
+            residual MLP, a conv net with a dense head); it is not modified. For such a graph
+            model ``model`` / ``reduced`` of the result are float64 deep copies of it (same
+            class) with the layer's modules widened / narrowed, and ``project_data_null`` is
+            ignored: the data-null subspace (:class:`FreeSubspace`) is defined through the first
+            Linear layer of an MLP chain, so the search runs in all parameters
+            (``n_data_null = 0``).
+        X, y: data ``(N, input_dim)`` (``(N, *input_shape)`` for a graph model) and targets
+            (``(N, out)`` floats or ``(N,)`` labels for "ce").
+        layer, i, j: hidden layer (from 0; for a graph model its dense hidden layers are
+            numbered) and two different neurons of it.
         k: number of eigenvalues at each end by Lanczos; None: the full spectrum if the net has
             at most ``full_limit`` parameters, else 20 at each end.
         zero_tol: relative threshold for a zero eigenvalue.
@@ -1011,13 +1521,26 @@ def find_permutation_saddle(
 
     Raises:
         InvalidInput: i == j, out-of-range layer or neuron, a layer of width 1, bad data shapes.
-        UnsupportedModel: not an MLP, or no hidden layer.
+        UnsupportedModel: not an MLP chain and no dense hidden layer, or no hidden layer.
         InvalidModel: non-finite weights, or the loss becomes non-finite during the search.
     """
-    view = _view(model)
-    i, j = _check_pair(view, layer, i, j)
-    _check_xy(view, X, y)
-    reduced0 = merge_neurons(model, layer, i, j)
+    chain = _is_chain(model)
+    if chain:
+        view = _view(model)
+        i, j = _check_pair(view, layer, i, j)
+        _check_xy(view, X, y)
+        n_next = int(view.sizes[layer + 2])
+    else:
+        _check_graph_xy(X, y)
+        dl, shape = _graph_layer(model, layer, tuple(X.shape[1:]))
+        i, j = _check_pair(shape, dl.index, i, j)
+        layer, n_next = dl.index, dl.next_width
+        project_data_null = False  # the data-null subspace is defined for MLP chains only
+    reduced0 = (
+        merge_neurons(model, layer, i, j)
+        if chain
+        else _graph_merge(model, dl, min(i, j), max(i, j))
+    )
     crit = find_critical_point(
         reduced0,
         X,
@@ -1033,7 +1556,12 @@ def find_permutation_saddle(
         batch_size=batch_size,
         seed=seed,
     )
-    point = embed_merged(crit.model, layer, i, j, lam)
+    if chain:
+        point = embed_merged(crit.model, layer, i, j, lam)
+    else:
+        rdl = _dense_layers(crit.model, tuple(X.shape[1:]))[layer]
+        lo, hi = min(i, j), max(i, j)
+        point = _graph_split(crit.model, rdl, lo, float(lam if i == lo else 1.0 - lam), hi)
     Xd = X.double() if X.is_floating_point() else X
     yd = y.double() if y.is_floating_point() else y
     ev, full, op = spectrum_at(
@@ -1048,7 +1576,7 @@ def find_permutation_saddle(
         fop = HessianOperator(point, Xd, yd, loss, batch_size=batch_size, method="func")
         ev_free = eigvalsh(sub.hessian(fop))
         n_neg, n_zero_free, _ = count_eigenvalues(ev_free, zero_tol)
-    D = flat_directions(point, layer, i, j)
+    D = flat_directions(point, layer, i, j) if chain else _graph_flat_directions(point, dl, i, j)
     scale = max(float(np.abs(ev).max()), 1e-300)
     flat = (
         max(float(torch.linalg.vector_norm(op.matvec(D[:, c]))) for c in range(D.shape[1])) / scale
@@ -1067,7 +1595,7 @@ def find_permutation_saddle(
         full_spectrum=full,
         n_negative=n_neg,
         n_zero=n_zero if full else None,
-        n_zero_theory=int(view.sizes[layer + 2]),
+        n_zero_theory=n_next,
         zero_tol=zero_tol,
         flat_residual=flat,
         converged=bool(crit.converged and gn <= accept_tol),
