@@ -15,6 +15,7 @@ from torch.func import functional_call
 import nngeom as ng
 from nngeom._errors import InvalidInput, NngeomError, UnsupportedModel
 from nngeom.symmetry import (
+    canonical_form,
     dense_hidden_layers,
     embed_merged,
     find_permutation_saddle,
@@ -303,6 +304,8 @@ def test_find_permutation_saddle_on_a_residual_mlp_matches_autograd():
     )
     point = res.model
     assert type(point) is SmallRes and res.n_data_null == 0
+    assert res.converged and res.grad_norm <= 1e-8 and res.flat_residual <= 1e-8
+    assert res.n_negative + res.n_zero >= res.n_zero_theory
     assert res.n_zero_theory == 3 and res.full_spectrum
     assert torch.equal(point.l1.weight[0], point.l1.weight[2])
     names = [k for k, _ in point.named_parameters()]
@@ -352,3 +355,8 @@ def test_bad_inputs_give_nngeom_errors():
         ng.permute(model, "0", [0, 1, 2])
     with pytest.raises(UnsupportedModel, match="no dense hidden layer"):
         find_permutation_saddle(_fill(Skip(), 0), X, y[:, :1], 0, 0, 1)
+    # functions that need an MLP chain say so and name the ones that work on graphs
+    with pytest.raises(UnsupportedModel, match="needs an MLP chain.*dense_hidden_layers"):
+        canonical_form(model)
+    with pytest.raises(UnsupportedModel, match="training mode"):
+        ng.permute(_fill(ResMLP(), 0).train(), 0, [0, 1, 2, 3, 4])

@@ -24,6 +24,16 @@ Conventions: hidden layers are numbered from 0; neuron ``m`` of hidden layer ``l
   ``(i j)``-swapped copy; :func:`linear_path_losses`, :func:`bezier_path` for comparison.
 * :func:`count_equivalent_minima`, :func:`count_permutation_points`,
   :func:`permutation_point_factor` — exact counts (Python ints / Fractions).
+
+Graph models (residual MLPs, conv nets with a dense head, anything :func:`nngeom.model_view`
+traces that is not an MLP chain): :func:`dense_hidden_layers` finds the layers whose units can
+be permuted alone (an activation between one ``nn.Linear`` and ``nn.Linear`` consumers only,
+with BatchNorm1d in eval mode, Dropout, Identity and per-unit PReLU handled). :func:`permute`,
+:func:`permute_all`, :func:`merge_neurons`, :func:`split_neuron`, :func:`embed_merged`,
+:func:`flat_directions` and :func:`find_permutation_saddle` number those layers and return a
+deep copy of the model (same class, same forward) with the layer's tensors reordered, merged or
+split. The other functions (canonical form, weight matching, equal-loss paths, rescaling
+directions, the data-null subspace) need an MLP chain and raise ``UnsupportedModel`` otherwise.
 """
 
 from __future__ import annotations
@@ -82,7 +92,17 @@ __all__ = [
 
 
 def _view(model: nn.Module, *, need_hidden: bool = True) -> MLP:
-    view = as_mlp(model)
+    try:
+        view = as_mlp(model)
+    except UnsupportedModel as exc:
+        if "training mode" in str(exc) or isinstance(model, MLP):
+            raise
+        raise UnsupportedModel(
+            f"{exc}. This function needs an MLP chain; on a model that is a graph (residual "
+            "MLP, conv net with a dense head) permute, permute_all, merge_neurons, "
+            "split_neuron, embed_merged, flat_directions and find_permutation_saddle work on "
+            "its dense hidden layers (nngeom.symmetry.dense_hidden_layers)"
+        ) from exc
     if need_hidden and view.depth == 0:
         raise UnsupportedModel(
             "the model has no hidden layer: permutation symmetry needs at least one hidden layer "
