@@ -72,7 +72,9 @@ def test_as_mlp_flattens_nested_sequentials_and_skips_dropout():
     net = nn.Sequential(
         nn.Sequential(nn.Linear(2, 4), nn.Tanh()), nn.Dropout(0.1), nn.Linear(4, 3), nn.Sigmoid()
     )
-    view = ng.as_mlp(net)
+    with pytest.raises(ng.UnsupportedModel, match=r"training mode.*model\.eval\(\)"):
+        ng.as_mlp(net)  # train-mode Dropout is random: refused, not silently skipped
+    view = ng.as_mlp(net.eval())
     assert view.sizes == (2, 4, 3) and activation_name(view.activations[0]) == "tanh"
     assert isinstance(view.output_activation, nn.Sigmoid)
     assert not view.piecewise_linear
@@ -105,13 +107,26 @@ def test_custom_module_in_registration_order_is_accepted():
 
 
 def test_custom_module_whose_forward_differs_is_refused():
-    with pytest.raises(ng.UnsupportedModel, match="registration order"):
+    with pytest.raises(ng.UnsupportedModel, match="graph, not a chain"):
         ng.as_mlp(Scrambled())
 
 
 class Custom(nn.Module):
     def forward(self, x):
+        return x * x
+
+
+class Doubling(nn.Module):
+    def forward(self, x):
         return x * 2
+
+
+def test_affine_custom_modules_are_folded_into_the_linear_layers():
+    net = nn.Sequential(nn.Linear(2, 3), Doubling(), nn.ReLU(), nn.Linear(3, 1)).double()
+    view = ng.as_mlp(net)
+    assert view.sizes == (2, 3, 1)
+    x = torch.randn(5, 2, dtype=torch.float64)
+    assert torch.allclose(view.forward(x), net(x), atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from torch import nn
 from ._errors import InvalidInput, UnsupportedModel
 from .nets import MLP, as_mlp, piecewise_linear_form
 from .slices import line_partition
-from .view import ModelView, resolve
+from .view import ModelView, model_view, resolve
 
 __all__ = [
     "Knots",
@@ -669,7 +669,14 @@ def knots(
         InvalidModel: NaN/inf weights.
     """
     lo, hi = _check_interval(lo, hi)
-    src = resolve(model, input_shape)
+    try:
+        src = resolve(model, input_shape)
+    except UnsupportedModel:
+        if input_shape is not None or isinstance(model, MLP):
+            raise
+        # one input number: a model that does not start with a Linear layer (e.g. a residual
+        # block of its own) takes per-example shape (1,)
+        src = resolve(model, (1,))
     if isinstance(src, ModelView):
         return _graph_knots(src, lo, hi, exact=exact, rtol=rtol)
     view, layers = layer_forms(src)
@@ -697,10 +704,8 @@ def _graph_knots(view: ModelView, lo: float, hi: float, *, exact: bool, rtol: fl
     view.require_piecewise_linear("knots")
     shape = view.input_shape
     if shape is None:
-        raise InvalidInput(
-            "the model's input shape cannot be inferred (it does not start with a Linear "
-            "layer): pass input_shape=, e.g. (1,)"
-        )
+        view = model_view(view.module, (1,))
+        shape = (1,)
     if int(np.prod(shape)) != 1:
         raise UnsupportedModel(
             f"knots needs a network with ONE input, this one takes shape {tuple(shape)}; use "

@@ -278,7 +278,12 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
             if "training mode" in str(exc) or "traced" in str(exc) or "trace" in str(exc):
                 raise
             raise walk_error from exc
-        linears, acts, out_act = mv.as_chain()
+        try:
+            linears, acts, out_act = mv.as_chain()
+        except UnsupportedModel as exc:
+            if isinstance(module, (nn.Sequential, nn.ModuleList)):
+                raise walk_error from exc  # names the offending layer of the Sequential
+            raise
         view = MLP(module, tuple(linears), tuple(acts), out_act)
         if verify:
             _verify_forward(module, view)

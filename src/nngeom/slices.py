@@ -51,6 +51,19 @@ def _fetch(gm: fx.GraphModule, target: str) -> Any:
 
 
 def _call(gm: fx.GraphModule, node: fx.Node, args: tuple, kwargs: dict) -> Any:
+    try:
+        return _call_raw(gm, node, args, kwargs)
+    except UnsupportedModel:
+        raise
+    except Exception as exc:  # an op that does not accept a batch of rows (fixed batch size)
+        raise UnsupportedModel(
+            f"operation {node.name} ({node.target}) failed on a batch of slice pieces "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); the "
+            "forward must work for any batch size (no sizes fixed at tracing or export time)"
+        ) from exc
+
+
+def _call_raw(gm: fx.GraphModule, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     if node.op == "call_module":
         return gm.get_submodule(str(node.target))(*args, **kwargs)
     if node.op == "call_function":
@@ -125,6 +138,8 @@ class _Walker:
                 if not isinstance(res, fx.Node) or res.name not in self.dyn:
                     raise UnsupportedModel("the model's output does not depend on its input")
                 out = self.env[res.name]
+            elif vn.kind == "guard":
+                pass
             elif vn.kind in ("const", "meta"):
                 args, kwargs = self._args(node)
                 self.env[node.name] = _call(self.gm, node, args, kwargs)

@@ -363,7 +363,9 @@ class ViewNode:
     Attributes:
         node: the ``torch.fx`` node.
         kind: ``"input"``, ``"affine"`` (``linear`` says ``f(0) = 0``), ``"elementwise"``,
-            ``"max"``, ``"const"`` (does not depend on the input), ``"meta"`` (sizes, asserts).
+            ``"max"``, ``"const"`` (does not depend on the input), ``"meta"`` (sizes),
+            ``"guard"`` (an unused result: torch.export input guards, asserts; skipped),
+            ``"unsupported"``, ``"output"``.
         op: a short name (``"linear"``, ``"relu"``, ``"max_pool2d"``, ...).
         where: where it is in the forward (for messages).
         activation: for element-wise nodes, an equivalent module (the model's own module when it
@@ -475,7 +477,7 @@ class ModelView:
         blocks: list[list[ViewNode]] = [[]]
         acts: list[ViewNode] = []
         for vn in self.nodes:
-            if vn.kind in ("input", "const", "meta"):
+            if vn.kind in ("input", "const", "meta", "guard"):
                 continue
             if vn.kind == "output":
                 if vn.inputs != (cur,):
@@ -521,7 +523,7 @@ class ModelView:
                 lin = real[0]
             else:
                 if f64 is None:
-                    f64 = copy.deepcopy(self.graph_module).to(torch.float64)
+                    f64 = _deepcopy_f64(self.graph_module)
                 lin = self._fold(f64, block, dims[-1])
             linears.append(lin)
             dims.append(lin.out_features)
@@ -1094,6 +1096,10 @@ def _classify(gm: fx.GraphModule) -> list[ViewNode]:
         if node.op == "get_attr" or not _is_dynamic((node.args, node.kwargs), dynamic):
             nodes.append(ViewNode(node, "const", "const", where))
             continue
+        if not node.users and node.op in ("call_module", "call_function"):
+            # a result nobody uses: torch.export's input guards, runtime asserts
+            nodes.append(ViewNode(node, "guard", _name_of(node), where))
+            continue
         dyn = _dyn_inputs(node, dynamic)
         if node.op == "call_module":
             vn = _classify_module(node, gm.get_submodule(str(node.target)), dyn, where)
@@ -1153,6 +1159,15 @@ def model_view(
 
 
 def _infer_shape(gm: fx.GraphModule) -> tuple[int, ...] | None:
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            val = node.meta.get("val") if hasattr(node, "meta") else None
+            shape = getattr(val, "shape", None)
+            if shape is not None and len(shape) >= 2:
+                try:  # a torch.export program records its input's (symbolic) shape
+                    return tuple(int(s) for s in shape[1:])
+                except (TypeError, ValueError):
+                    pass
     for node in gm.graph.nodes:
         if node.op == "call_module":
             m = gm.get_submodule(str(node.target))
@@ -1224,9 +1239,15 @@ def _verify(view: ModelView, shape: tuple[int, ...]) -> None:
             want = view.module(x)
             got = view.graph_module(x)
     except Exception as exc:
+        hint = "pass the right input shape"
+        if isinstance(view.module, fx.GraphModule):
+            hint += (
+                "; a torch.export program must be exported with a dynamic batch dimension: "
+                "torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},))"
+            )
         raise UnsupportedModel(
-            f"the model cannot be evaluated on an input of per-example shape {shape} "
-            f"({type(exc).__name__}: {exc}); pass the right input shape"
+            f"the model cannot be evaluated on a batch of 3 inputs of per-example shape {shape} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {hint}"
         ) from exc
     if not isinstance(want, Tensor) or not isinstance(got, Tensor):
         raise UnsupportedModel("the model's forward must return one tensor")
@@ -1245,7 +1266,16 @@ def input_dependent(view: ModelView) -> Callable[[str], bool]:
 
 def float64_copy(view: ModelView) -> fx.GraphModule:
     """A float64 copy of the traced graph module (the engines compute in float64)."""
-    gm = copy.deepcopy(view.graph_module)
+    return _deepcopy_f64(view.graph_module)
+
+
+def _deepcopy_f64(gm: fx.GraphModule) -> fx.GraphModule:
+    import warnings
+
+    with warnings.catch_warnings():
+        # deep-copying a torch.export module touches torch's own deprecated pytree classes
+        warnings.simplefilter("ignore", FutureWarning)
+        gm = copy.deepcopy(gm)
     return gm.to(torch.float64)
 
 
