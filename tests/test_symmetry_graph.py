@@ -360,3 +360,56 @@ def test_bad_inputs_give_nngeom_errors():
         canonical_form(model)
     with pytest.raises(UnsupportedModel, match="training mode"):
         ng.permute(_fill(ResMLP(), 0).train(), 0, [0, 1, 2, 3, 4])
+
+
+def _conv_bn_head(seed: int) -> nn.Sequential:
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, device="meta", dtype=F64),
+        nn.ReLU(),
+        nn.Flatten(),
+        _lin(72, 5),
+        nn.BatchNorm1d(5, device="meta", dtype=F64),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        _lin(5, 2),
+    )
+    return _fill(net, seed)
+
+
+def test_a_batchnorm_in_a_conv_head_needs_the_input_shape_and_is_permuted_with_the_layer():
+    model = _conv_bn_head(0)
+    with pytest.raises(UnsupportedModel, match="input_shape"):
+        dense_hidden_layers(model)
+    shape = (1, 8, 8)
+    (dl,) = dense_hidden_layers(model, shape)
+    assert (dl.linear_in, dl.between, dl.linear_out, dl.width) == ("3", ("4",), ("7",), 5)
+    X = _x(shape)
+    p = ng.permute(model, 0, [4, 0, 3, 1, 2], input_shape=shape)
+    assert torch.equal(p[4].running_mean, model[4].running_mean[[4, 0, 3, 1, 2]])
+    point = _make_equal_shape(model, shape, 1, 3)
+    reduced = merge_neurons(point, 0, 1, 3, input_shape=shape)
+    back = embed_merged(reduced, 0, 1, 3, lam=0.25, input_shape=shape)
+    with torch.no_grad():
+        assert (p(X) - model(X)).abs().max() <= 1e-12
+        assert (reduced(X) - point(X)).abs().max() <= 1e-12
+        assert (back(X) - point(X)).abs().max() <= 1e-12
+    assert reduced[4].num_features == 4 and back[4].running_var.shape == (5,)
+
+
+def _make_equal_shape(model, shape, i, j):
+    out = ng.permute(model, 0, list(range(5)), input_shape=shape)
+    with torch.no_grad():
+        for name, _ in dense_hidden_layers(out, shape)[0].incoming:
+            t = _tensor(out, name)
+            t[j] = t[i]
+    return out
+
+
+def test_a_batchnorm_that_normalises_another_axis_than_the_units_is_not_a_dense_layer():
+    # on (N, 4, 3) inputs, Linear(3, 4) gives (N, 4, 4): BatchNorm1d(4) normalises axis 1, the
+    # Linear's units are on axis 2, so permuting the units would change the function
+    model = nn.Sequential(
+        _lin(3, 4), nn.BatchNorm1d(4, device="meta", dtype=F64), nn.ReLU(), _lin(4, 2)
+    )
+    model = _fill(model, 0)
+    assert dense_hidden_layers(model, (4, 3)) == []

@@ -804,7 +804,9 @@ def equivalent(model_a: nn.Module, model_b: nn.Module, *, atol: float = 1e-10) -
 # merge and split
 
 
-def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Module:
+def merge_neurons(
+    model: nn.Module, layer: int, i: int, j: int, *, input_shape: Sequence[int] | None = None
+) -> nn.Module:
     """The reduced net: neurons ``i`` and ``j`` of ``layer`` merged into one (width ``n - 1``).
 
     The merged neuron's incoming vector is the average of the two, its outgoing vector the sum;
@@ -815,9 +817,10 @@ def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Module:
     (:func:`dense_hidden_layers`); every incoming tensor (Linear rows and bias, BatchNorm
     parameters and statistics, PReLU slopes) is averaged, the consumers' columns summed, and
     the result is a deep copy of the model with those modules one unit narrower.
+    ``input_shape`` (graph models only): see :func:`dense_hidden_layers`.
     """
     if not _is_chain(model):
-        dl, shape = _graph_layer(model, layer)
+        dl, shape = _graph_layer(model, layer, input_shape)
         i, j = _check_pair(shape, dl.index, i, j)
         return _graph_merge(model, dl, min(i, j), max(i, j))
     view = _view(model)
@@ -836,7 +839,13 @@ def merge_neurons(model: nn.Module, layer: int, i: int, j: int) -> nn.Module:
 
 
 def split_neuron(
-    model: nn.Module, layer: int, i: int, lam: float = 0.5, position: int | None = None
+    model: nn.Module,
+    layer: int,
+    i: int,
+    lam: float = 0.5,
+    position: int | None = None,
+    *,
+    input_shape: Sequence[int] | None = None,
 ) -> nn.Module:
     """Duplicate neuron ``i`` of ``layer`` (width ``n + 1``); the same function for every ``lam``.
 
@@ -849,7 +858,7 @@ def split_neuron(
     if chain:
         view = _view(model)
     else:
-        dl, view = _graph_layer(model, layer)
+        dl, view = _graph_layer(model, layer, input_shape)
     layer = _check_layer(view, layer)
     i = _check_neuron(view, layer, i)
     if not math.isfinite(float(lam)):
@@ -871,20 +880,28 @@ def split_neuron(
     return _rebuild(view, W, b)
 
 
-def embed_merged(reduced: nn.Module, layer: int, i: int, j: int, lam: float = 0.5) -> nn.Module:
+def embed_merged(
+    reduced: nn.Module,
+    layer: int,
+    i: int,
+    j: int,
+    lam: float = 0.5,
+    *,
+    input_shape: Sequence[int] | None = None,
+) -> nn.Module:
     """Inverse of :func:`merge_neurons`: split the merged neuron ``min(i, j)`` back into ``i, j``.
 
     Neuron ``i`` gets outgoing ``lam * a`` and neuron ``j`` gets ``(1 - lam) * a``; both get the
     merged incoming vector. The result is a permutation point of the full-width net.
     """
-    view = _view(reduced) if _is_chain(reduced) else _Widths(_dense_layers(reduced))
+    view = _view(reduced) if _is_chain(reduced) else _Widths(_dense_layers(reduced, input_shape))
     layer = _check_layer(view, layer)
     n = view.widths[layer] + 1
     if isinstance(i, bool) or isinstance(j, bool) or not (0 <= i < n and 0 <= j < n) or i == j:
         raise InvalidInput(f"i, j must be two different neurons in 0..{n - 1}, got {i}, {j}")
     lo, hi = min(i, j), max(i, j)
     lam_lo = lam if i == lo else 1.0 - lam
-    return split_neuron(reduced, layer, lo, lam_lo, position=hi)
+    return split_neuron(reduced, layer, lo, lam_lo, position=hi, input_shape=input_shape)
 
 
 def merge_pairs(model: nn.Module, merges: Sequence[tuple[int, int, int]]) -> nn.Sequential:
@@ -927,7 +944,9 @@ def _param_offsets(model: nn.Module) -> dict[int, int]:
     return offsets
 
 
-def flat_directions(model: nn.Module, layer: int, i: int, j: int) -> Tensor:
+def flat_directions(
+    model: nn.Module, layer: int, i: int, j: int, *, input_shape: Sequence[int] | None = None
+) -> Tensor:
     """The ``n_{layer+1}`` directions ``(delta on a_i, -delta on a_j)`` of the outgoing weights.
 
     At a permutation point (equal incoming vectors of ``i`` and ``j``) the loss is constant
@@ -939,7 +958,7 @@ def flat_directions(model: nn.Module, layer: int, i: int, j: int) -> Tensor:
     columns ``i, j`` of every consumer of dense hidden layer ``layer`` (``next_width`` columns).
     """
     if not _is_chain(model):
-        dl, shape = _graph_layer(model, layer)
+        dl, shape = _graph_layer(model, layer, input_shape)
         i, j = _check_pair(shape, dl.index, i, j)
         return _graph_flat_directions(model, dl, i, j)
     view = _view(model)
