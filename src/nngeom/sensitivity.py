@@ -349,9 +349,42 @@ def _default_chunk(view: MLP) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+# Memory one vmapped block of the generic path may use (an estimate, see _generic_plan).
+GENERIC_MEMORY_BUDGET = 256 * 2**20
+
+_BATCH_STAT_HINT = (
+    "call model.eval() first (and, for a BatchNorm built with track_running_stats=False, "
+    "rebuild it with running statistics): tangent sensitivity is a property of the function "
+    "each example is mapped by, which must not depend on the other examples or on random draws"
+)
+
+
+def _check_eval_mode(model: nn.Module) -> None:
+    """Refuse layers whose output depends on random draws or on the batch (train-mode Dropout,
+    BatchNorm that uses batch statistics): the per-example derivative would be a different (or
+    random) function's."""
+    for name, m in model.named_modules():
+        where = f"layer {name!r} ({type(m).__name__})" if name else type(m).__name__
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            raise InvalidModel(
+                f"{where} is in training mode, so it drops units at random; " + _BATCH_STAT_HINT
+            )
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (
+            m.training or not m.track_running_stats or m.running_mean is None
+        ):
+            state = "in training mode" if m.training else "without running statistics"
+            raise InvalidModel(
+                f"{where} is {state}, so it normalises with the statistics of "
+                "the batch; " + _BATCH_STAT_HINT
+            )
+
+
 def _functional(model: nn.Module):
+    """``(params, out_k)``: detached parameters and ``out_k(params, x, k)``, output ``k`` of the
+    model on ONE example ``x`` (shape ``input_shape``; fed as a batch of one)."""
     from torch.func import functional_call
 
+    _check_eval_mode(model)
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
@@ -360,6 +393,9 @@ def _functional(model: nn.Module):
         return y.reshape(-1)[k]
 
     return params, out_k
+
+
+_OOM_MARKERS = ("out of memory", "not enough memory", "failed to allocate")
 
 
 def _generic_run(fn, what: str):
@@ -374,6 +410,11 @@ def _generic_run(fn, what: str):
     except (InvalidInput, InvalidModel, UnsupportedModel):
         raise
     except (RuntimeError, NotImplementedError, TypeError) as exc:
+        if any(m in str(exc).lower() for m in _OOM_MARKERS):
+            raise InvalidInput(
+                f"ran out of memory computing the {what} ({exc}); pass a smaller chunk_size "
+                "or fewer examples at a time"
+            ) from exc
         raise UnsupportedModel(
             f"cannot differentiate the model twice with torch.func ({what}): {exc}. Every layer "
             "must be differentiable in both its input and its parameters and support forward-mode "
@@ -382,7 +423,16 @@ def _generic_run(fn, what: str):
         ) from exc
 
 
-def _n_outputs(model: nn.Module, X: Tensor) -> int:
+def _probe(model: nn.Module, X: Tensor) -> tuple[int, int]:
+    """``(p, A)``: the number of outputs of one example and the number of values every layer
+    outputs for it (the activations a derivative of one example carries)."""
+    sizes: list[int] = []
+
+    def hook(_m: nn.Module, _inp: object, out: object) -> None:
+        if isinstance(out, Tensor):
+            sizes.append(out.numel())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
         with torch.no_grad():
             y = model(X[:1])
@@ -391,9 +441,42 @@ def _n_outputs(model: nn.Module, X: Tensor) -> int:
             f"the model cannot be evaluated on X of shape {tuple(X.shape)} ({exc}); "
             "check the number of features / the input shape"
         ) from exc
-    if not isinstance(y, Tensor) or y.shape[0] != 1:
+    finally:
+        for h in handles:
+            h.remove()
+    if not isinstance(y, Tensor) or y.ndim == 0 or y.shape[0] != 1:
         raise UnsupportedModel("the model must return one tensor with a batch dimension")
-    return int(y[0].numel())
+    return int(y[0].numel()), sum(sizes)
+
+
+def _n_outputs(model: nn.Module, X: Tensor) -> int:
+    return _probe(model, X)[0]
+
+
+def _generic_plan(
+    n: int,
+    d: int,
+    n_params: int,
+    n_act: int,
+    n_out: int,
+    itemsize: int,
+    chunk_size: int | None,
+    budget: int,
+) -> tuple[int, int]:
+    """``(examples, directions)`` per vmapped block.
+
+    One (example, input direction) pair carries the tangents of the activations and, per selected
+    output, the cotangents of the activations and of the primal and tangent paths and a full
+    parameter gradient: about ``itemsize * (2 A + K (2 P + 3 A))`` bytes (``A`` activation values,
+    ``P`` parameters, ``K`` outputs). Blocks take every direction of as many examples as the
+    budget allows; an example too big for the budget alone is split along directions.
+    """
+    per_pair = itemsize * (2 * n_act + n_out * (2 * n_params + 3 * n_act))
+    per_example = d * per_pair
+    if chunk_size is None:
+        chunk_size = max(1, min(n, budget // max(per_example, 1)))
+    directions = max(1, min(d, budget // max(chunk_size * per_pair, 1)))
+    return chunk_size, directions
 
 
 def tangent_sensitivity_autodiff(
@@ -401,61 +484,95 @@ def tangent_sensitivity_autodiff(
     X: Tensor,
     *,
     output: int | Sequence[int] | None = None,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
+    memory_budget: int = GENERIC_MEMORY_BUDGET,
 ) -> Tensor:
-    """Exact ``TS_k(x)^2`` of any differentiable model by forward-over-reverse autodiff.
+    """Exact ``TS_k(x)^2`` of any differentiable model by reverse-over-forward autodiff.
 
-    For each example and output, ``||M||_F^2 = sum_j ||M e_j||^2`` where ``M e_j`` is the
-    ``torch.func.jvp`` along input direction ``e_j`` of ``torch.func.grad`` of ``f_k`` with
-    respect to the parameters; ``chunk_size`` directions are vmapped at once (memory
-    ``~ chunk_size * P`` numbers).
+    ``TS_k(x)^2 = ||M||_F^2 = sum_j ||M e_j||^2`` over the input basis directions ``e_j``, and
+    ``M e_j = grad_theta (d f_k(x) / d x_j)``: the parameter gradient (``torch.func.vjp``) of the
+    directional derivative (``torch.func.jvp``) along ``e_j``. The directional derivatives of all
+    outputs share one forward pass, and ``torch.func.vmap`` runs a block of examples x directions
+    x selected outputs as one batched computation. Each example is fed to the model alone (a
+    batch of one), so examples never interact.
 
     Args:
-        model: any module mapping ``(N, *input_shape)`` to ``(N, p)`` (evaluated as is: call
-            ``model.eval()`` first if it has dropout or batch norm).
-        X: inputs ``(N, *input_shape)``.
+        model: any module mapping ``(N, *input_shape)`` to ``(N, ...)`` (``p`` outputs per
+            example). It must be in evaluation mode where that matters: Dropout in training mode
+            and BatchNorm using batch statistics are refused.
+        X: inputs ``(N, *input_shape)`` (any per-example shape, e.g. ``(N, C, H, W)``); converted
+            to the dtype and device of the model's parameters.
         output: an output index, a list of them, or None for all ``p`` outputs.
+        chunk_size: examples per vmapped block; default: as many as ``memory_budget`` allows
+            (an example too large for the budget alone is split along input directions).
+        memory_budget: bytes one block may use, estimated as ``(2 A + K (2 P + 3 A))`` values per
+            (example, input direction) pair for ``A`` layer-output values per example, ``P``
+            parameters and ``K`` selected outputs.
 
     Returns:
         ``TS_k(x)^2`` of shape ``(N, K)`` (``K`` selected outputs), in the model's dtype.
+
+    Raises:
+        InvalidInput: bad ``X``, output index, ``chunk_size`` or ``memory_budget``; or the
+            computation ran out of memory (lower ``chunk_size`` / ``memory_budget``).
+        InvalidModel: no parameters, NaN/inf parameters, or a layer in training mode.
+        UnsupportedModel: a layer that cannot be differentiated twice by torch.func.
     """
     _check_model(model)
     X = _check_X(X)
-    p = _n_outputs(model, X)
-    ks = _outputs_of(output, p)
-    if chunk_size < 1:
-        raise InvalidInput(f"chunk_size must be >= 1, got {chunk_size}")
-    from torch.func import grad, jvp, vmap
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise InvalidInput(
+            f"chunk_size must be an int >= 1 (examples per block), got {chunk_size!r}"
+        )
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
+        raise InvalidInput(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
+    from torch.func import functional_call, jvp, vjp, vmap
 
-    params, out_k = _functional(model)
-    d = int(X[0].numel())
-    shape = X.shape[1:]
+    _check_eval_mode(model)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    first = next(iter(params.values()))
+    if first.is_floating_point():
+        X = X.to(dtype=first.dtype, device=first.device)
+    p, n_act = _probe(model, X)
+    ks = _outputs_of(output, p)
+    n, shape, d = X.shape[0], X.shape[1:], int(X[0].numel())
+    n_params = sum(v.numel() for v in params.values())
+    n_ex, n_dir = _generic_plan(
+        n, d, n_params, n_act, len(ks), X.element_size(), chunk_size, memory_budget
+    )
+    E = torch.eye(p, dtype=X.dtype, device=X.device)[ks]  # (K, p): one cotangent per output
+
+    def f(prm: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(model, (prm, buffers), (x.unsqueeze(0),)).reshape(-1)
+
+    def column_sq(x: Tensor, v: Tensor) -> Tensor:
+        # ||M_k v||^2 for every selected k: (K,)
+        def directional(prm: dict[str, Tensor]) -> Tensor:
+            return jvp(lambda xx: f(prm, xx), (x,), (v,))[1]
+
+        _, back = vjp(directional, params)
+        (g,) = vmap(back)(E)
+        return sum(
+            torch.linalg.vector_norm(t.reshape(len(ks), -1), dim=1).square() for t in g.values()
+        )
+
+    per_block = vmap(vmap(column_sq, in_dims=(None, 0)), in_dims=(0, None))
 
     def run() -> Tensor:
-        rows = []
-        for x in X:
-            row = []
-            for k in ks:
-                kt = torch.tensor(k, device=X.device)
+        out = torch.zeros(n, len(ks), dtype=X.dtype, device=X.device)
+        for s in range(0, n, n_ex):
+            xb = X[s : s + n_ex]
+            for t in range(0, d, n_dir):
+                m = min(n_dir, d - t)
+                V = torch.zeros(m, d, dtype=X.dtype, device=X.device)
+                V[torch.arange(m, device=X.device), torch.arange(t, t + m, device=X.device)] = 1
+                out[s : s + n_ex] += per_block(xb, V.reshape(m, *shape)).sum(1)
+        return out
 
-                def g(xx: Tensor, kt: Tensor = kt) -> dict[str, Tensor]:
-                    return grad(out_k)(params, xx, kt)
-
-                def col_sq(v: Tensor, x: Tensor = x, g=g) -> Tensor:
-                    _, t = jvp(g, (x,), (v,))
-                    return sum((tt**2).sum() for tt in t.values())
-
-                total = torch.zeros((), dtype=X.dtype, device=X.device)
-                for start in range(0, d, chunk_size):
-                    idx = torch.arange(start, min(start + chunk_size, d), device=X.device)
-                    basis = torch.zeros(len(idx), d, dtype=X.dtype, device=X.device)
-                    basis[torch.arange(len(idx)), idx] = 1.0
-                    total = total + vmap(col_sq)(basis.reshape(len(idx), *shape)).sum()
-                row.append(total)
-            rows.append(torch.stack(row))
-        return torch.stack(rows)
-
-    return _generic_run(run, "jvp of grad")
+    return _generic_run(run, "jvp then vjp")
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,7 +604,7 @@ def tangent_sensitivity_squared(
             "Identity); use method='autodiff' for other models"
         )
     if view is None:
-        return tangent_sensitivity_autodiff(model, X, output=output, chunk_size=chunk_size or 64)
+        return tangent_sensitivity_autodiff(model, X, output=output, chunk_size=chunk_size)
     X = _check_X(X, view.input_dim)
     ks = _outputs_of(output, view.output_dim)
     cs = chunk_size or _default_chunk(view)
@@ -514,7 +631,7 @@ def tangent_sensitivity(
             an int ``k`` -> ``TS_k`` (shape ``(N,)``); ``"all"`` -> every output (``(N, p)``);
             a list of ints -> those outputs (``(N, K)``).
         method: ``"auto"``, ``"closed_form"`` or ``"autodiff"``.
-        chunk_size: examples per block (closed form) or input directions per vmap (autodiff).
+        chunk_size: examples per block (default: chosen from a memory budget).
 
     Returns:
         A tensor in the model's dtype, shape as described under ``output``.
