@@ -440,3 +440,10 @@ def test_exported_programs_are_viewed():
     assert torch.allclose(view(x), pb.model(x), atol=1e-12)
     plane = ng.plane_through(*_points(pb.input_shape, 0))
     assert ng.regions_2d(gm, plane).n_pieces == ng.regions_2d(pb.model, plane).n_pieces
+
+
+def test_a_slice_too_large_for_memory_is_refused_not_attempted():
+    pb = P.ALL["conv_avgpool_1x6x6"](0)
+    plane = ng.plane_through(*_points(pb.input_shape, 0))
+    with pytest.raises(ng.InvalidInput, match="max_memory"):
+        ng.regions_2d(pb.model, plane, max_memory=10_000)

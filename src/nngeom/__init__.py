@@ -49,6 +49,8 @@ from .hessian import hessian as hessian, hessian_eigenvalues as hessian_eigenval
 from .symmetry import (
     count_equivalent_minima as count_equivalent_minima,
     count_permutation_points as count_permutation_points,
+    DenseLayer as DenseLayer,
+    dense_hidden_layers as dense_hidden_layers,
     find_permutation_saddle as find_permutation_saddle,
     permute as permute,
 )

@@ -778,6 +778,7 @@ def regions_2d(
     *,
     merge_pieces: bool = True,
     decision_boundary: bool = False,
+    max_memory: float = 4 * 2**30,
 ) -> Regions2D:
     """Exact partition of a 2-D slice of the input space into activation regions (polygons).
 
@@ -797,6 +798,9 @@ def regions_2d(
     output activation (e.g. a ReLU after the last Linear) splits the polygons too (then two
     polygons may share a hidden-layer pattern); this matches cell complexes that include the
     output's zero level, such as Berzins' edge subdivision.
+
+    ``max_memory`` (bytes) bounds what the graph engine may carry on all pieces; a slice that
+    would need more is refused (shrink it) rather than exhausting memory.
 
     With ``decision_boundary=True`` (a model with >= 2 outputs) the result also holds the
     segments where the two largest outputs tie (``decision_boundary``, ``(K, 2, 2)`` in slice
@@ -818,7 +822,9 @@ def regions_2d(
             extent = plane.bounds
     src = resolve(model, _point_shape(origin))
     if isinstance(src, ModelView):
-        return _graph_regions_2d(src, origin, u, v, extent, merge_pieces, decision_boundary)
+        return _graph_regions_2d(
+            src, origin, u, v, extent, merge_pieces, decision_boundary, max_memory
+        )
     view, layers = layer_forms(src)
     d = view.input_dim
     if origin is None:
@@ -961,7 +967,14 @@ def _bounds(extent) -> tuple[float, float, float, float]:
 
 
 def _graph_regions_2d(
-    view: ModelView, origin, u, v, extent, merge_pieces: bool, want_boundary: bool
+    view: ModelView,
+    origin,
+    u,
+    v,
+    extent,
+    merge_pieces: bool,
+    want_boundary: bool,
+    max_memory: float,
 ) -> Regions2D:
     """regions_2d on the graph engine (conv, pooling, residual, max)."""
     from .slices import _f64_view
@@ -983,7 +996,7 @@ def _graph_regions_2d(
     vv = check_point(v, shape, "v")
     _check_span(uu, vv)
     bounds = _bounds(extent)
-    pp = plane_partition(view, o, uu, vv, bounds)
+    pp = plane_partition(view, o, uu, vv, bounds, max_memory=max_memory)
     V, nv = pp.V, pp.nv
     areas, cen = _shoelace(V, nv)
     P = V.shape[0]
@@ -1078,4 +1091,3 @@ def _merge_pieces(pattern_fn, V, nv, patterns, outA, outc, bounds, o, UV, scale_
     graph = coo_matrix((np.ones(a.size), (a, b)), shape=(P, P))
     n, labels = connected_components(graph, directed=False)
     return labels, n
-

@@ -38,6 +38,8 @@ __all__ = ["line_partition", "plane_partition", "LinePartition", "PlanePartition
 
 _TINY = 1e-300
 _F64 = torch.float64
+# the live tensors of a slice, carried on every piece, may use at most this much memory
+DEFAULT_MAX_MEMORY = 4 * 2**30
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,6 +99,7 @@ class _Walker:
         self.dyn: set[str] = set()
         self.x_rows = x_rows
         self.patterns: list[np.ndarray] = []  # per split node: (P, n_units) pieces / argmax
+        self.max_bytes = DEFAULT_MAX_MEMORY
         self.pattern_nodes: list[str] = []
 
     def _flat(self, name: str) -> Any:
@@ -111,6 +114,19 @@ class _Walker:
         return args, kwargs  # type: ignore[return-value]
 
     def _gather(self, anc: np.ndarray) -> None:
+        per_piece = sum(
+            (v.y if isinstance(v, _TupleRows) else v)[0].numel()
+            for name, v in self.env.items()
+            if name in self.dyn and not isinstance(v, tuple)
+        )
+        need = 8 * per_piece * anc.size
+        if need > self.max_bytes:
+            raise InvalidInput(
+                f"the slice has {anc.size:,} pieces after {len(self.patterns) + 1} splitting "
+                f"operation(s); carrying the model's tensors on all of them needs "
+                f"{need / 2**30:.1f} GiB (more than max_memory={self.max_bytes / 2**30:.1f} GiB): "
+                "shrink the slice (a smaller extent or margin) or raise max_memory"
+            )
         idx = torch.from_numpy(anc)
         for name in self.dyn:
             v = self.env[name]
@@ -696,14 +712,20 @@ def plane_partition(
     u: np.ndarray,
     v: np.ndarray,
     bounds: tuple[float, float, float, float],
+    max_memory: float = DEFAULT_MAX_MEMORY,
 ) -> PlanePartition:
-    """Exact partition of the rectangle ``bounds`` of the plane ``origin + s u + t v``."""
+    """Exact partition of the rectangle ``bounds`` of the plane ``origin + s u + t v``.
+
+    Raises:
+        InvalidInput: the pieces would need more than ``max_memory`` bytes.
+    """
     view.require_piecewise_linear("the exact partition of a plane")
     _check_finite_params(view)
     v64 = _f64_view(view)
     shape = tuple(origin.shape)
     geom = _Plane(bounds)
     w = _Walker(v64, geom, _rows(origin.reshape(-1), [u.reshape(-1), v.reshape(-1)], shape))
+    w.max_bytes = max_memory
     out = _output_rows(w.run(), 3)
     pats = np.concatenate(w.patterns, 1) if w.patterns else np.zeros((geom.n, 0), np.int8)
     slopes = np.stack([out[:, 1], out[:, 2]], 2)  # (P, p, 2)
