@@ -266,6 +266,9 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
     if not isinstance(module, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(module).__name__}")
     try:
+        if not isinstance(module, (nn.Sequential, nn.ModuleList)):
+            # a custom module: its forward decides the order, so read it from the trace
+            raise UnsupportedModel(f"{type(module).__name__} is not an nn.Sequential")
         view = _walk(module, verify)
     except UnsupportedModel as walk_error:
         # not a plain walk of Linear + activation children: ask the traced model view, which
@@ -273,17 +276,21 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
         from .view import model_view
 
         try:
-            mv = model_view(module)
+            mv = model_view(module, verify=False)  # the MLP view is checked below
         except UnsupportedModel as exc:
             if "training mode" in str(exc) or "traced" in str(exc) or "trace" in str(exc):
                 raise
             raise walk_error from exc
         try:
             linears, acts, out_act = mv.as_chain()
-        except UnsupportedModel as exc:
+        except Exception as exc:  # the walk's message names the offending Sequential layer
             if isinstance(module, (nn.Sequential, nn.ModuleList)):
-                raise walk_error from exc  # names the offending layer of the Sequential
-            raise
+                raise walk_error from exc
+            if isinstance(exc, UnsupportedModel):
+                raise
+            raise UnsupportedModel(
+                f"{type(module).__name__} cannot be read as an MLP ({type(exc).__name__}: {exc})"
+            ) from exc
         view = MLP(module, tuple(linears), tuple(acts), out_act)
         if verify:
             _verify_forward(module, view)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -1149,13 +1150,36 @@ def model_view(
     """
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
-    gm, traced = _trace(model)
-    nodes = _classify(gm)
-    shape = tuple(int(s) for s in input_shape) if input_shape is not None else _infer_shape(gm)
+    sig = _signature(model)
+    cached = _CACHE.get(model)
+    if cached is not None and cached[0] == sig:
+        gm, traced, nodes, inferred = cached[1]
+    else:
+        gm, traced = _trace(model)
+        nodes = _classify(gm)
+        inferred = _infer_shape(gm)
+    shape = tuple(int(s) for s in input_shape) if input_shape is not None else inferred
     view = ModelView(model, gm, nodes, shape, traced)
     if verify and shape is not None and gm is not model:
-        _verify(view, shape)
+        try:
+            _verify(view, shape)
+        except UnsupportedModel:
+            if cached is None or cached[0] != sig:
+                raise
+            _CACHE.pop(model, None)  # a Python value the trace fixed has changed: trace again
+            return model_view(model, input_shape, verify=verify)
+    _CACHE[model] = (sig, (gm, traced, nodes, inferred))
     return view
+
+
+# Traces by model object, reused while the module tree (names, types, train/eval flags) is the
+# same; parameters are read live, and every use re-checks the graph's forward against the
+# model's on a probe, so a Python value fixed by an old trace is caught and traced again.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _signature(model: nn.Module) -> tuple:
+    return tuple((name, type(m), m.training, type(m).forward) for name, m in model.named_modules())
 
 
 def _infer_shape(gm: fx.GraphModule) -> tuple[int, ...] | None:
