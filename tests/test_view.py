@@ -447,3 +447,26 @@ def test_a_slice_too_large_for_memory_is_refused_not_attempted():
     plane = ng.plane_through(*_points(pb.input_shape, 0))
     with pytest.raises(ng.InvalidInput, match="max_memory"):
         ng.regions_2d(pb.model, plane, max_memory=10_000)
+
+
+def test_a_reused_trace_never_hides_a_changed_python_value():
+    g = torch.Generator().manual_seed(2)
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = _lin(g, 1, 5), _lin(g, 5, 5), _lin(g, 5, 1)
+            self.shift = 0.0  # a Python float: fixed into the graph by tracing
+
+        def forward(self, x):
+            h = F.relu(self.a(x))
+            return self.c(h + F.relu(self.b(h) + self.shift))
+
+    net = Scaled().eval()
+    first = ng.knots(net)
+    net.shift = 3.0
+    second = ng.knots(net)
+    x = torch.linspace(-3, 3, 7, dtype=F64)[:, None]
+    np.testing.assert_allclose(second.evaluate(x.numpy()[:, 0]), net(x).detach().numpy(),
+                               atol=1e-10)
+    assert not np.array_equal(first.slopes, second.slopes)
