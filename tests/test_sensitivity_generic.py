@@ -157,6 +157,10 @@ def test_plan_respects_the_budget() -> None:
     assert _generic_plan(50, 64, 100, 10, 2, 8, None, 16 * 3840) == (1, 16)
     assert _generic_plan(50, 64, 100, 10, 2, 8, 4, 16 * 3840) == (4, 4)
     assert _generic_plan(50, 64, 100, 10, 2, 8, 4, 1) == (4, 1)
+    # the widest tensor (2 outputs x 40 values x 8 bytes = 640 bytes per pair) under a cap
+    assert _generic_plan(50, 64, 100, 10, 2, 8, None, 64 * 3840 * 5, 40, 640 * 128) == (2, 64)
+    assert _generic_plan(50, 64, 100, 10, 2, 8, None, 64 * 3840 * 5, 40, 640 * 10) == (1, 10)
+    assert _generic_plan(50, 64, 100, 10, 2, 8, None, 64 * 3840 * 5, 40, None) == (5, 64)
 
 
 @settings(max_examples=12)

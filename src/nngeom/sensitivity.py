@@ -423,9 +423,9 @@ def _generic_run(fn, what: str):
         ) from exc
 
 
-def _probe(model: nn.Module, X: Tensor) -> tuple[int, int]:
-    """``(p, A)``: the number of outputs of one example and the number of values every layer
-    outputs for it (the activations a derivative of one example carries)."""
+def _probe(model: nn.Module, X: Tensor) -> tuple[int, int, int]:
+    """``(p, A, A_max)``: the number of outputs of one example, the number of values all layers
+    output for it (the activations a derivative of one example carries) and the largest of them."""
     sizes: list[int] = []
 
     def hook(_m: nn.Module, _inp: object, out: object) -> None:
@@ -446,11 +446,18 @@ def _probe(model: nn.Module, X: Tensor) -> tuple[int, int]:
             h.remove()
     if not isinstance(y, Tensor) or y.ndim == 0 or y.shape[0] != 1:
         raise UnsupportedModel("the model must return one tensor with a batch dimension")
-    return int(y[0].numel()), sum(sizes)
+    return int(y[0].numel()), sum(sizes), max(sizes, default=0)
 
 
 def _n_outputs(model: nn.Module, X: Tensor) -> int:
     return _probe(model, X)[0]
+
+
+# On CPU, no single tensor of a block should pass this size: glibc hands allocations above its
+# mmap threshold (at most 32 MiB) back to the system on free, so every block would page-fault
+# its largest tensors afresh. Measured on the 28x28 conv net of benchmarks/tangent.py: the
+# outer products of the Linear layer's gradients ran 3.5x slower at 54 MB than at 6-24 MB.
+_CPU_TENSOR_CAP = 24 * 2**20
 
 
 def _generic_plan(
@@ -462,20 +469,27 @@ def _generic_plan(
     itemsize: int,
     chunk_size: int | None,
     budget: int,
+    widest: int = 0,
+    cap: int | None = None,
 ) -> tuple[int, int]:
     """``(examples, directions)`` per vmapped block.
 
     One (example, input direction) pair carries the tangents of the activations and, per selected
     output, the cotangents of the activations and of the primal and tangent paths and a full
     parameter gradient: about ``itemsize * (2 A + K (2 P + 3 A))`` bytes (``A`` activation values,
-    ``P`` parameters, ``K`` outputs). Blocks take every direction of as many examples as the
-    budget allows; an example too big for the budget alone is split along directions.
+    ``P`` parameters, ``K`` outputs); the block holds ``budget`` bytes of pairs and, with ``cap``,
+    its widest tensor (``K * widest`` values per pair: the largest parameter or layer output)
+    stays under ``cap`` bytes. Blocks take every direction of as many examples as that allows; an
+    example too big alone is split along directions.
     """
     per_pair = itemsize * (2 * n_act + n_out * (2 * n_params + 3 * n_act))
-    per_example = d * per_pair
+    pairs = budget // max(per_pair, 1)
+    if cap is not None and widest > 0:
+        pairs = min(pairs, cap // (itemsize * n_out * widest))
+    pairs = max(1, pairs)
     if chunk_size is None:
-        chunk_size = max(1, min(n, budget // max(per_example, 1)))
-    directions = max(1, min(d, budget // max(chunk_size * per_pair, 1)))
+        chunk_size = max(1, min(n, pairs // d))
+    directions = max(1, min(d, pairs // chunk_size))
     return chunk_size, directions
 
 
@@ -536,12 +550,22 @@ def tangent_sensitivity_autodiff(
     first = next(iter(params.values()))
     if first.is_floating_point():
         X = X.to(dtype=first.dtype, device=first.device)
-    p, n_act = _probe(model, X)
+    p, n_act, widest = _probe(model, X)
     ks = _outputs_of(output, p)
     n, shape, d = X.shape[0], X.shape[1:], int(X[0].numel())
     n_params = sum(v.numel() for v in params.values())
+    widest = max([widest, *(v.numel() for v in params.values())])
     n_ex, n_dir = _generic_plan(
-        n, d, n_params, n_act, len(ks), X.element_size(), chunk_size, memory_budget
+        n,
+        d,
+        n_params,
+        n_act,
+        len(ks),
+        X.element_size(),
+        chunk_size,
+        memory_budget,
+        widest,
+        _CPU_TENSOR_CAP if X.device.type == "cpu" else None,
     )
     E = torch.eye(p, dtype=X.dtype, device=X.device)[ks]  # (K, p): one cotangent per output
 
