@@ -12,11 +12,20 @@ Side by side:
 Peak memory is the largest increase of this process's resident set size over the level before
 the call, sampled every 2 ms by a thread (an estimate; short spikes may be missed).
 
-Run: .venv/bin/python benchmarks/tangent.py   (writes benchmarks/results/tangent.json)
+Generic path (``--section generic``): ``tangent_sensitivity_squared`` on a small conv net that
+is not an MLP (Conv2d(1,4,3), ReLU, MaxPool2d(2), Conv2d(4,8,3), ReLU, Flatten, Linear(..,10)),
+100 fp32 examples of shape (1, 14, 14) (``--batch``, ``--side``), all 10 outputs, against the
+generic path as it was before (a Python loop over examples and outputs of vmapped jvp-of-grad
+chunks, copied below as ``_old_generic``), timed alternately in this process, one intra-op thread.
+
+Run: .venv/bin/python benchmarks/tangent.py [--section all|mlp|generic] [--side 14] [--batch 100]
+     (writes benchmarks/results/tangent.json; one section updates only its own keys;
+     the 28x28 figure: --section generic --side 28 --batch 2)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -83,7 +92,7 @@ def timed(fn, repeats: int) -> tuple[float, list[float], int, object]:
     return statistics.median(times), times, m.increase, out
 
 
-def main() -> None:
+def main_mlp() -> dict:
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
     net = ng.mlp(SIZES, seed=0)  # fp32
     g = torch.Generator().manual_seed(0)
@@ -283,6 +292,154 @@ def main() -> None:
     }
     print(json.dumps(res["ratios"], indent=2))
     print(json.dumps(res["targets"], indent=2))
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+# generic path on a small conv net
+# ------------------------------------------------------------------------------------------------
+
+
+def conv_net(side: int) -> torch.nn.Module:
+    """Conv2d(1,4,3), ReLU, MaxPool2d(2), Conv2d(4,8,3), ReLU, Flatten, Linear(.., 10), fp32."""
+    from torch import nn
+
+    s = (side - 2) // 2 - 2
+    torch.manual_seed(0)  # the benchmark script's own weights; library code never does this
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * s * s, 10),
+    )
+
+
+def _old_generic(model: torch.nn.Module, X: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
+    """The generic path before the rewrite (anchor): for every example and output, torch.func.jvp
+    of torch.func.grad along the input basis directions, ``chunk_size`` directions vmapped."""
+    from torch.func import functional_call, grad, jvp, vmap
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def out_k(p, x, k):
+        return functional_call(model, (p, buffers), (x.unsqueeze(0),)).reshape(-1)[k]
+
+    with torch.no_grad():
+        n_out = model(X[:1])[0].numel()
+    d = int(X[0].numel())
+    shape = X.shape[1:]
+    rows = []
+    for x in X:
+        row = []
+        for k in range(n_out):
+            kt = torch.tensor(k, device=X.device)
+
+            def g(xx, kt=kt):
+                return grad(out_k)(params, xx, kt)
+
+            def col_sq(v, x=x, g=g):
+                _, t = jvp(g, (x,), (v,))
+                return sum((tt**2).sum() for tt in t.values())
+
+            total = torch.zeros((), dtype=X.dtype, device=X.device)
+            for start in range(0, d, chunk_size):
+                idx = torch.arange(start, min(start + chunk_size, d), device=X.device)
+                basis = torch.zeros(len(idx), d, dtype=X.dtype, device=X.device)
+                basis[torch.arange(len(idx)), idx] = 1.0
+                total = total + vmap(col_sq)(basis.reshape(len(idx), *shape)).sum()
+            row.append(total)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def main_generic(side: int = 14, batch: int = 100, repeats_old: int = 3, repeats_new: int = 7):
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+    net = conv_net(side)
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(batch, 1, side, side, generator=g)
+    P = sum(p.numel() for p in net.parameters())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+
+        def new():
+            return tangent_sensitivity_squared(net, X)
+
+        def old():
+            return _old_generic(net, X)
+
+        with PeakRSS() as m:  # first call: the allocator grows to the block size here
+            new()  # (and torch scripts its forward-mode decompositions once per process)
+        _old_generic(net, X[:1])
+        t_new, t_old = [], []
+        ref = val = None
+        # alternate the two so that a change in the load of the shared machine hits both
+        for r in range(max(repeats_old, repeats_new)):
+            if r < repeats_new:
+                t = time.perf_counter()
+                val = new()
+                t_new.append(time.perf_counter() - t)
+            if r < repeats_old:
+                t = time.perf_counter()
+                ref = old()
+                t_old.append(time.perf_counter() - t)
+            print(f"  repeat {r}: new {t_new[-1]:.3f} s, old {t_old[-1]:.2f} s", flush=True)
+    finally:
+        torch.set_num_threads(threads)
+    med_new, med_old = statistics.median(t_new), statistics.median(t_old)
+    rel = float(((val.double() - ref.double()).abs() / ref.double().abs()).max())
+    res = {
+        "model": f"Conv2d(1,4,3) ReLU MaxPool2d(2) Conv2d(4,8,3) ReLU Flatten Linear(..,10), "
+        f"fp32, inputs (N, 1, {side}, {side}) uniform in [0, 1]",
+        "batch": batch,
+        "outputs": 10,
+        "parameters": P,
+        "input_dim": side * side,
+        "torch_threads": 1,
+        "threads_note": "one intra-op thread for both: the 2 cores are shared with other work "
+        "and two threads made single calls up to 16x slower under contention",
+        "new": {
+            "what": "tangent_sensitivity_squared (auto -> generic path: vjp of jvp, vmapped over "
+            "blocks of examples x directions x outputs; default chunk from the memory budget)",
+            "median_s_batch": med_new,
+            "times_s": t_new,
+            "examples_per_s": batch / med_new,
+            "peak_rss_increase_mb_first_call": m.increase / 2**20,
+        },
+        "anchor_old_generic": {
+            "what": "the previous generic path (loop over examples and outputs, jvp of grad "
+            "along the input directions in vmapped chunks of 64)",
+            "median_s_batch": med_old,
+            "times_s": t_old,
+            "examples_per_s": batch / med_old,
+        },
+        "max_relative_difference_new_vs_old": rel,
+        "speedup_vs_old": med_old / med_new,
+        "targets": {"speedup_>=10x_old": med_old / med_new >= 10},
+    }
+    print(
+        f"generic path, conv net {batch} x (1, {side}, {side}), 10 outputs: "
+        f"new {med_new:.3f} s, old {med_old:.2f} s -> {med_old / med_new:.1f}x "
+        f"(max relative difference {rel:.1e}), peak +{m.increase / 2**20:.0f} MB"
+    )
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--section", choices=("all", "mlp", "generic"), default="all")
+    ap.add_argument("--side", type=int, default=14, help="image side of the generic section")
+    ap.add_argument("--batch", type=int, default=100, help="examples of the generic section")
+    args = ap.parse_args()
+    res = json.loads(OUT.read_text()) if OUT.exists() and args.section != "all" else {}
+    if args.section in ("all", "mlp"):
+        res.update(main_mlp())
+    if args.section in ("all", "generic"):
+        res[f"generic_conv_net_{args.side}px"] = main_generic(args.side, args.batch)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {OUT}")
