@@ -23,9 +23,12 @@ Two exact paths compute it:
 
   exactly, wherever ``x`` is not on a region boundary (there autograd's one-sided convention,
   slope 0 at a ReLU kink, is used, like torch's own ReLU backward).
-* a **generic** path for any differentiable model: forward-over-reverse (``torch.func.jvp`` of
-  ``torch.func.grad``) along the ``d`` input basis directions, vmapped in chunks so that memory
-  stays bounded.
+* a **generic** path for any differentiable model (any per-example input shape): reverse-over-
+  forward, the parameter gradient (``torch.func.vjp``) of the directional derivative
+  (``torch.func.jvp``) along each of the ``d`` input basis directions, for every selected output,
+  vmapped over blocks of examples x directions sized from a memory budget. Each example is fed
+  alone; layers whose output depends on the batch or on random draws (train-mode Dropout,
+  BatchNorm with batch statistics) are refused.
 
 An unbiased **Hutchinson** estimate of ``TS_k^2`` (``E_v ||M v||^2`` for Rademacher probes ``v``)
 with its standard error is offered for both paths (:func:`tangent_sensitivity_hutchinson`).
