@@ -524,7 +524,8 @@ def tangent_sensitivity_autodiff(
             (an example too large for the budget alone is split along input directions).
         memory_budget: bytes one block may use, estimated as ``(2 A + K (2 P + 3 A))`` values per
             (example, input direction) pair for ``A`` layer-output values per example, ``P``
-            parameters and ``K`` selected outputs.
+            parameters and ``K`` selected outputs. On CPU a block also keeps its widest tensor
+            under 24 MiB (larger ones go back to the system on free and page-fault afresh).
 
     Returns:
         ``TS_k(x)^2`` of shape ``(N, K)`` (``K`` selected outputs), in the model's dtype.
