@@ -29,7 +29,14 @@ from torch import Tensor, nn
 
 from ._errors import InvalidInput
 from .nets import as_mlp
-from .sensitivity import _check_model, _check_X, _generic_run, _pwl_view, activation_slopes
+from .sensitivity import (
+    _check_eval_mode,
+    _check_model,
+    _check_X,
+    _generic_run,
+    _pwl_view,
+    activation_slopes,
+)
 
 __all__ = [
     "input_jacobian_norm",
@@ -52,6 +59,7 @@ def input_jacobian_norm(model: nn.Module, X: Tensor, *, chunk_size: int = 256) -
     ``p x n`` matrices); any other model uses ``torch.func.vmap(jacrev)`` in chunks.
     """
     _check_model(model)
+    _check_eval_mode(model)  # a train-mode Dropout/BatchNorm would make the Jacobian random
     view = _pwl_view(model)
     if view is not None:
         X = _check_X(X, view.input_dim).to(dtype=view.dtype, device=view.device)
