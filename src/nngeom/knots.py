@@ -161,32 +161,39 @@ class _Partition:
 
 def _midpoints(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """A point strictly inside each of the ``len(edges) + 1`` pieces of ``(lo, hi)``."""
-    left = np.concatenate(([lo], edges))
-    right = np.concatenate((edges, [hi]))
-    with np.errstate(invalid="ignore"):
-        mid = 0.5 * (left + right)
-    if not math.isfinite(lo):
-        r = right[0]
-        mid[0] = 0.0 if not math.isfinite(r) else r - max(1.0, abs(r))
-    if not math.isfinite(hi):
-        l_ = left[-1]
-        mid[-1] = 0.0 if not math.isfinite(l_) else l_ + max(1.0, abs(l_))
-    return mid
+    return _midpoints_of(np.concatenate(([lo], edges)), np.concatenate((edges, [hi])))
 
 
 def _midpoints_of(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """A point strictly inside each interval ``(left[j], right[j])``.
+    """A point strictly inside each interval ``(left[j], right[j])`` (pieces in order).
 
-    Only ``left[0]`` may be ``-inf`` and only ``right[-1]`` may be ``inf`` (pieces in order).
+    Only ``left[0]`` may be ``-inf`` and only ``right[-1]`` may be ``inf``. The first and last
+    pieces may be far wider than the features of the net (``lo = -1e300``): their point is
+    taken within ``max(1, |edge|)`` of their inner edge, so that the pattern there is judged
+    where it is well conditioned (no overflow, no rounding of ``a t + c`` at huge ``t``); the
+    end pieces of a finite interval then see the same pattern as those of the whole line.
     """
-    with np.errstate(invalid="ignore"):
-        mid = 0.5 * (left + right)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mid = 0.5 * left + 0.5 * right  # no overflow for bounds near the float64 limit
     l0, r0, l1, r1 = float(left[0]), float(right[0]), float(left[-1]), float(right[-1])
-    if l0 == -math.inf:
-        mid[0] = 0.0 if r0 == math.inf else r0 - max(1.0, abs(r0))
-    if r1 == math.inf and l1 != -math.inf:
-        mid[-1] = l1 + max(1.0, abs(l1))
+    if math.isfinite(r0):
+        mid[0] = max(float(mid[0]), r0 - max(1.0, abs(r0)))
+    if math.isfinite(l1):
+        mid[-1] = min(float(mid[-1]), l1 + max(1.0, abs(l1)))
+    if mid.size == 1 and l0 == -math.inf and r1 == math.inf:
+        mid[0] = 0.0
     return mid
+
+
+def _xtol(T: np.ndarray, xrtol: float) -> np.ndarray:
+    """Merge / inside tolerance of crossings ``T``: relative to ``max(1, |T|)``, per crossing.
+
+    Local on purpose: a tolerance relative to the interval's bounds or to the farthest
+    breakpoint (``lo = -1e15``, one unit with a tiny weight) would merge distinct breakpoints
+    near the origin.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        return xrtol * np.maximum(1.0, np.abs(T))
 
 
 def _partition(
@@ -203,7 +210,6 @@ def _partition(
     C = np.zeros((1, 1))
     notes: list[str] = []
     patterns: list[np.ndarray] | None = [] if want_patterns else None
-    scale_x = max([1.0, *(abs(v) for v in (lo, hi) if math.isfinite(v))])
     fan = 1
     errA = 0.0
     for li, (W, b, form) in enumerate(layers):
@@ -229,26 +235,28 @@ def _partition(
         left = np.concatenate(([lo], edges))[:, None]
         right = np.concatenate((edges, [hi]))[:, None]
         Aeff = np.where(np.abs(Az) > errA, Az, 0.0)
-        xtol = xrtol * scale_x
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if relu:
                 T = -Cz / Aeff
-                inside = (T > left + xtol) & (T < right - xtol)
+                xt = _xtol(T, xrtol)
+                inside = (T > left + xt) & (T < right - xt)
             else:
                 T = (bp[None, :, :] - Cz[:, :, None]) / Aeff[:, :, None]
-                inside = (T > left[:, :, None] + xtol) & (T < right[:, :, None] - xtol)
+                xt = _xtol(T, xrtol)
+                inside = (T > left[:, :, None] + xt) & (T < right[:, :, None] - xt)
         new = T[inside]
         parent = None
         if new.size:
             new.sort()
             gaps = np.diff(new)
+            xtol = _xtol(np.maximum(np.abs(new[1:]), np.abs(new[:-1])), xrtol)
             keep = np.empty(new.size, dtype=bool)
             keep[0] = True
             keep[1:] = gaps > xtol
             if np.any((gaps > 1e-3 * xtol) & (gaps <= xtol)):
                 notes.append(
-                    f"layer {li}: breakpoints closer than the merge tolerance {xtol:.3g} but not "
-                    "equal in float64 were merged"
+                    f"layer {li}: breakpoints closer than the merge tolerance (relative "
+                    f"{xrtol:g}) but not equal in float64 were merged"
                 )
             if np.any((gaps > xtol) & (gaps <= 100.0 * xtol)):
                 notes.append(f"layer {li}: distinct breakpoints within 100x the merge tolerance")
@@ -259,12 +267,12 @@ def _partition(
             parent[0] = 0
             parent[1:] = np.searchsorted(edges, merged, side="right")
             edges = merged
-            scale_x = max(scale_x, abs(float(edges[0])), abs(float(edges[-1])))
             Az, Cz = Az[parent], Cz[parent]
             if patterns is not None:
                 patterns = [q[parent] for q in patterns]
         mids = _midpoints(edges, lo, hi)
-        zm = Az * mids[:, None] + Cz
+        with np.errstate(over="ignore", invalid="ignore"):
+            zm = Az * mids[:, None] + Cz
         # ambiguity of the piece decisions: the midpoint value too close to a breakpoint
         errz = errA * np.abs(mids)[:, None] + errC
         if relu:
@@ -312,7 +320,6 @@ def _partition_fast(
     W0, b0, _ = layers[0]
     Az = np.ascontiguousarray(W0.T)  # (1, n0): pre-activation slope on the single piece
     Cz = b0[None, :].copy()
-    scale_x = max([1.0, *(abs(v) for v in (lo, hi) if math.isfinite(v))])
     fan = 1 + W0.shape[1]
     errA = 4.0 * _EPS * fan * max(float(np.abs(W0).max(initial=0.0)), _TINY)
     errC = 4.0 * _EPS * fan * max(float(np.abs(b0).max(initial=0.0)), _TINY)
@@ -332,14 +339,15 @@ def _partition_fast(
         left = np.concatenate(([lo], edges))
         right = np.concatenate((edges, [hi]))
         Aeff = np.where(np.abs(Az) > errA, Az, 0.0)
-        xtol = xrtol * scale_x
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if relu:  # one breakpoint at 0: 2-D arrays
                 T = -Cz / Aeff
-                inside = (T > (left + xtol)[:, None]) & (T < (right - xtol)[:, None])
+                xt = _xtol(T, xrtol)
+                inside = (T > left[:, None] + xt) & (T < right[:, None] - xt)
             else:
                 T = (bp[None, :, :] - Cz[:, :, None]) / Aeff[:, :, None]
-                inside = (T > left[:, None, None] + xtol) & (T < right[:, None, None] - xtol)
+                xt = _xtol(T, xrtol)
+                inside = (T > left[:, None, None] + xt) & (T < right[:, None, None] - xt)
         if relu:
             pi, ui = np.nonzero(inside)
             t = T[pi, ui]
@@ -359,7 +367,8 @@ def _partition_fast(
         sub_right = right.copy()
         sub_right[has] = t[start[has]]
         mids = _midpoints_of(left, sub_right)
-        zmid = Az * mids[:, None] + Cz
+        with np.errstate(over="ignore", invalid="ignore"):
+            zmid = Az * mids[:, None] + Cz
         errz = errA * np.abs(mids)[:, None] + errC
         if relu:
             on = zmid > 0
@@ -401,13 +410,14 @@ def _partition_fast(
         dA = gA[:, None] * WT[ui]  # (E, n2)
         dC = gC[:, None] * WT[ui]
         gaps = np.diff(t)
+        xtol = _xtol(np.maximum(np.abs(t[1:]), np.abs(t[:-1])), xrtol)
         newc = np.empty(E, dtype=bool)
         newc[0] = True
         newc[1:] = gaps > xtol
         if np.any((gaps > 1e-3 * xtol) & (gaps <= xtol)):
             notes.append(
-                f"layer {li}: breakpoints closer than the merge tolerance {xtol:.3g} but not "
-                "equal in float64 were merged"
+                f"layer {li}: breakpoints closer than the merge tolerance (relative {xrtol:g}) "
+                "but not equal in float64 were merged"
             )
         if np.any((gaps > xtol) & (gaps <= 100.0 * xtol)):
             notes.append(f"layer {li}: distinct breakpoints within 100x the merge tolerance")
@@ -438,7 +448,6 @@ def _partition_fast(
         Cz = baseC[parent] + (cumC[cnt] - cumC[sp])
         del cparent
         edges = merged
-        scale_x = max(scale_x, abs(float(edges[0])), abs(float(edges[-1])))
         mag = max(float(np.abs(Az).max(initial=0.0)), _TINY)
         errA = 4.0 * _EPS * (fan + E) * mag
         errC = 4.0 * _EPS * (fan + E) * max(float(np.abs(Cz).max(initial=0.0)), _TINY)
@@ -598,6 +607,13 @@ def _check_interval(lo: float, hi: float) -> tuple[float, float]:
     return lo, hi
 
 
+def _window(edges: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
+    """``edges[j0:j1]`` are the edges strictly inside ``(lo, hi)``; pieces ``j0..j1`` meet it."""
+    return int(np.searchsorted(edges, lo, side="right")), int(
+        np.searchsorted(edges, hi, side="left")
+    )
+
+
 def _knots_from(part: _Partition, lo: float, hi: float, rtol: float) -> Knots:
     A, C, edges = part.A, part.C, part.edges
     notes = list(part.notes)
@@ -612,6 +628,9 @@ def _knots_from(part: _Partition, lo: float, hi: float, rtol: float) -> Knots:
             )
     else:
         is_knot = np.zeros(0, dtype=bool)
+    # ``part`` may cover more than (lo, hi) (the whole line): keep the open interval's share
+    j0, j1 = _window(edges, lo, hi)
+    edges, is_knot, A, C = edges[j0:j1], is_knot[j0:j1], A[j0 : j1 + 1], C[j0 : j1 + 1]
     positions = edges[is_knot]
     first = np.concatenate(([0], np.flatnonzero(is_knot) + 1))
     return Knots(
@@ -687,13 +706,16 @@ def knots(
         )
     if not (rtol > 0 and math.isfinite(rtol)):
         raise InvalidInput(f"rtol must be a positive finite number, got {rtol}")
-    part = _partition_fast(layers, lo, hi)
+    # the whole line first, then its share of (lo, hi): every breakpoint is found where it is
+    # well conditioned (a huge finite interval such as (-1e300, 1e300) scales no tolerance),
+    # and the knots in (lo, hi) are exactly the whole line's knots that lie inside it
+    part = _partition_fast(layers, -math.inf, math.inf)
     result = _knots_from(part, lo, hi, rtol)
     if not exact:
         return result
-    if part.edges.size + 1 > max_exact_pieces:
+    if result.n_breakpoints + 1 > max_exact_pieces:
         raise InvalidInput(
-            f"exact=True is for small nets: this one has {part.edges.size + 1} pieces (more than "
+            f"exact=True is for small nets: this one has {result.n_breakpoints + 1} pieces (more than "
             f"max_exact_pieces={max_exact_pieces}); raise max_exact_pieces or use the float64 result"
         )
     return _exact_knots(layers, lo, hi, result)
@@ -719,7 +741,8 @@ def _graph_knots(view: ModelView, lo: float, hi: float, *, exact: bool, rtol: fl
             f"model is a graph ({view.describe()}): use the float64 result and its "
             "`ambiguous` flag"
         )
-    lp = line_partition(view, np.zeros(shape), np.ones(shape), lo, hi)
+    # the whole line, then its share of (lo, hi) (see knots())
+    lp = line_partition(view, np.zeros(shape), np.ones(shape), -math.inf, math.inf)
     part = _Partition(lp.edges, lp.A, lp.C, 0.0, list(lp.notes), None)
     return _knots_from(part, lo, hi, rtol)
 

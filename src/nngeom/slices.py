@@ -287,7 +287,7 @@ class _Walker:
         cv = self.geom.at_reps(C.reshape(Pn, self.R, -1)).reshape(Pn, *valid.shape)
         cv = np.where(valid[None], cv, -np.inf)
         best = cv.max(-1, keepdims=True)
-        scale = np.abs(C).reshape(Pn, -1).max(1)[:, None, None] * self.geom.scale + _TINY
+        scale = np.abs(C).reshape(Pn, -1).max(1)[:, None, None] * self.geom.rep_scale() + _TINY
         win = np.argmax(cv >= best - 1e-12 * scale, axis=-1)  # (P, N_out)
         rows = np.take_along_axis(C, win[:, None, :, None], 3)[..., 0]  # (P, R, N_out)
         self.patterns.append(win.astype(np.int16 if valid.shape[1] >= 127 else np.int8))
@@ -337,8 +337,19 @@ class _Geometry:
     def split_units(self, Z: np.ndarray, bp: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
+    def rep_scale(self) -> np.ndarray | float:
+        """Size of the slice coordinates at each piece's interior point (``(P, 1, 1)`` or a
+        number): value tolerances there are relative to ``|coefficients| * rep_scale``."""
+        return self.scale
+
     def split_max(self, C: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
+
+
+def _xtol(T: np.ndarray, xrtol: float) -> np.ndarray:
+    from .knots import _xtol as xt
+
+    return xt(T, xrtol)
 
 
 class _Line(_Geometry):
@@ -364,19 +375,27 @@ class _Line(_Geometry):
         return _midpoints(self.edges, self.lo, self.hi)
 
     def at_reps(self, Z: np.ndarray) -> np.ndarray:
-        return Z[:, 0] + Z[:, 1] * self._mids[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            return Z[:, 0] + Z[:, 1] * self._mids[:, None]
+
+    def rep_scale(self) -> np.ndarray:
+        # per piece, not the interval's bounds: (-1e300, 1e300) must not blur the argmax
+        return np.maximum(1.0, np.abs(self._mids))[:, None, None]
 
     def _add(self, T: np.ndarray, what: str) -> np.ndarray | None:
         """Insert crossing points ``T`` (inside their pieces); return the parent of each piece."""
         if T.size == 0:
             return None
-        xtol = self.xrtol * self.scale
         T = np.sort(T)
         gaps = np.diff(T)
+        xtol = _xtol(np.maximum(np.abs(T[1:]), np.abs(T[:-1])), self.xrtol)
         keep = np.ones(T.size, dtype=bool)
         keep[1:] = gaps > xtol
         if np.any((gaps > 1e-3 * xtol) & (gaps <= xtol)):
-            self.notes.append(f"{what}: crossings closer than {xtol:.3g} were merged")
+            self.notes.append(
+                f"{what}: crossings closer than the merge tolerance (relative {self.xrtol:g}) "
+                "were merged"
+            )
         T = T[keep]
         merged = np.concatenate((self.edges, T))
         merged.sort(kind="mergesort")
@@ -396,11 +415,11 @@ class _Line(_Geometry):
     def split_units(self, Z: np.ndarray, bp: np.ndarray) -> np.ndarray | None:
         c, a = Z[:, 0], Z[:, 1]  # (P, U)
         left, right = self._bounds()
-        xtol = self.xrtol * self.scale
         amax = max(float(np.abs(a).max(initial=0.0)), _TINY)
         aeff = np.where(np.abs(a) > 1e-14 * amax, a, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             T = (bp[None, :, :] - c[:, :, None]) / aeff[:, :, None]
+            xtol = _xtol(T, self.xrtol)
             inside = (T > left[:, None, None] + xtol) & (T < right[:, None, None] - xtol)
         return self._add(T[inside], "element-wise node")
 
@@ -408,7 +427,6 @@ class _Line(_Geometry):
         # crossings of every pair of candidates of a window, inside each piece
         P, _, N, m = C.shape
         left, right = self._bounds()
-        xtol = self.xrtol * self.scale
         Ts = []
         for i in range(m):
             for j in range(i + 1, m):
@@ -419,8 +437,9 @@ class _Line(_Geometry):
                 da = C[:, 1, ok, i] - C[:, 1, ok, j]
                 amax = max(float(np.abs(da).max(initial=0.0)), _TINY)
                 da = np.where(np.abs(da) > 1e-14 * amax, da, 0.0)
-                with np.errstate(divide="ignore", invalid="ignore"):
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                     T = -dc / da
+                    xtol = _xtol(T, self.xrtol)
                     inside = (T > left[:, None] + xtol) & (T < right[:, None] - xtol)
                 Ts.append(T[inside])
         if not Ts:
@@ -434,7 +453,8 @@ class _Line(_Geometry):
         Cp = C[parent]
         cv = self.at_reps(Cp.reshape(Cp.shape[0], 2, -1)).reshape(Cp.shape[0], N, m)
         cv = np.where(valid[None], cv, -np.inf)
-        scale = np.abs(Cp).reshape(Cp.shape[0], -1).max(1)[:, None, None] * self.scale + _TINY
+        scale = np.abs(Cp).reshape(Cp.shape[0], -1).max(1)[:, None, None] * self.rep_scale()
+        scale = scale + _TINY
         win = np.argmax(cv >= cv.max(-1, keepdims=True) - 1e-12 * scale, axis=-1)
         is_new = ~np.isin(self.edges, old)
         same = (win[1:] == win[:-1]).all(1)
