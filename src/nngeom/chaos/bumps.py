@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_model_tensors, check_number
 from .._errors import InvalidInput, UnsupportedModel
 from ..nets import as_mlp
+from ._validate import check_entries, real_array
 
 __all__ = ["ridge", "slab", "bump", "bump_network", "decompose"]
 
@@ -30,22 +32,47 @@ def _sig(z: np.ndarray) -> np.ndarray:
 
 
 def _points(x: object) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
+    a = real_array(x, "x")
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
         raise InvalidInput(f"x must have shape (N, d), got {a.shape}")
+    if not np.isfinite(a).all():
+        raise InvalidInput("x contains NaN or inf")
     return a
+
+
+def _vector(v: object, name: str, size: int | None = None) -> np.ndarray:
+    a = real_array(v, name).reshape(-1)
+    if size is not None and a.size != size:
+        raise InvalidInput(f"{name} has {a.size} entries but x has {size} coordinates")
+    if not np.isfinite(a).all():
+        raise InvalidInput(f"{name} contains NaN or inf")
+    return a
+
+
+def _z(values: np.ndarray) -> np.ndarray:
+    if not np.isfinite(values).all():
+        raise InvalidInput(
+            "the ridge's argument overflowed (non-finite from finite inputs); use a smaller "
+            "steepness or smaller inputs"
+        )
+    return values
 
 
 def ridge(x: object, w: object, a: float = 0.0, steepness: float = 10.0) -> np.ndarray:
     """``s(k (w . x - a))`` for points ``x (N, d)``, direction ``w (d,)``: ``(N,)``."""
     X = _points(x)
-    return _sig(steepness * (X @ np.asarray(w, dtype=np.float64).reshape(-1) - a))
+    wv = _vector(w, "w", X.shape[1])
+    a = check_number("a", a)
+    k = check_number("steepness", steepness)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _sig(_z(k * (X @ wv - a)))
 
 
 def slab(x: object, w: object, lo: float, hi: float, steepness: float = 10.0) -> np.ndarray:
     """Two opposite ridges: ``s(k (w.x - lo)) - s(k (w.x - hi))``, about 1 on ``lo < w.x < hi``: ``(N,)``."""
+    lo, hi = check_number("lo", lo), check_number("hi", hi)
     if not lo < hi:
         raise InvalidInput(f"a slab needs lo < hi, got {lo}, {hi}")
     return ridge(x, w, lo, steepness) - ridge(x, w, hi, steepness)
@@ -61,14 +88,21 @@ def bump(
     """A localised bump: ``s(K (sum_i slab_i(x) - (d - 1/2)))`` with one slab per axis around
     ``center (d,)`` of half-width ``half_width`` (scalar or ``(d,)``): ``(N,)``."""
     X = _points(x)
-    c = np.asarray(center, dtype=np.float64).reshape(-1)
+    c = _vector(center, "center")
     if c.size != X.shape[1]:
         raise InvalidInput(f"center has {c.size} coordinates but x has {X.shape[1]}")
-    hw = np.broadcast_to(np.asarray(half_width, dtype=np.float64), c.shape)
+    hw_raw = _vector(half_width, "half_width")
+    if hw_raw.size not in (1, c.size) or not (hw_raw > 0).all():
+        raise InvalidInput(
+            f"half_width must be one positive number or {c.size} of them, got {half_width!r}"
+        )
+    hw = np.broadcast_to(hw_raw if hw_raw.size == c.size else hw_raw[0], c.shape)
+    sharpness = check_number("sharpness", sharpness)
     total = sum(
         slab(X, np.eye(c.size)[i], c[i] - hw[i], c[i] + hw[i], steepness) for i in range(c.size)
     )
-    return _sig(sharpness * (total - (c.size - 0.5)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _sig(_z(sharpness * (total - (c.size - 0.5))))
 
 
 def bump_network(
@@ -81,15 +115,22 @@ def bump_network(
 ) -> nn.Sequential:
     """The sum of bumps ``bias + sum_m heights[m] bump(x; centers[m])`` as a sigmoid MLP
     ``d -> 2 d M -> M -> 1`` (float64), ``centers (M, d)``, ``heights (M,)``."""
-    C = np.asarray(centers, dtype=np.float64)
+    C = real_array(centers, "centers")
     if C.ndim == 1:
         C = C[:, None]
-    hgt = np.asarray(heights, dtype=np.float64).reshape(-1)
-    if C.ndim != 2 or hgt.size != C.shape[0] or C.shape[0] == 0:
+    hgt = _vector(heights, "heights")
+    if C.ndim != 2 or hgt.size != C.shape[0] or C.shape[0] == 0 or C.shape[1] == 0:
         raise InvalidInput(
             f"centers must be (M, d) and heights (M,), got {C.shape} and {hgt.shape}"
         )
+    if not np.isfinite(C).all():
+        raise InvalidInput("centers contain NaN or inf")
+    half_width = check_number("half_width", half_width, minimum=0.0, strict_min=True)
+    steepness = check_number("steepness", steepness)
+    sharpness = check_number("sharpness", sharpness)
+    bias = check_number("bias", bias)
     M, d = C.shape
+    check_entries(2 * (2 * d * M) * (d + M), "the bump network's weights")
     W1 = np.zeros((2 * d * M, d))
     b1 = np.zeros(2 * d * M)
     W2 = np.zeros((M, 2 * d * M))
@@ -116,6 +157,11 @@ def bump_network(
         ):
             lin.weight.copy_(torch.from_numpy(W))
             lin.bias.copy_(torch.from_numpy(b))
+    if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+        raise InvalidInput(
+            "the bump network's weights overflow float64 (steepness or sharpness times the "
+            "centres is too large); use smaller values"
+        )
     return net
 
 
@@ -125,6 +171,8 @@ def decompose(model: nn.Module, x: object) -> tuple[np.ndarray, float]:
     ``model`` must be an MLP with at least one hidden layer and one output; ``x (N, d)`` its input.
     Returns ``(contributions (N, n_last), bias)`` with ``output = bias + contributions.sum(1)``.
     """
+    if isinstance(model, nn.Module):
+        check_model_tensors(model)
     view = as_mlp(model)
     if view.depth < 1 or view.output_dim != 1 or view.output_activation is not None:
         raise UnsupportedModel(
@@ -140,4 +188,9 @@ def decompose(model: nn.Module, x: object) -> tuple[np.ndarray, float]:
         w = view.linears[-1].weight[0]
         contrib = (h * w[None, :]).cpu().numpy().astype(np.float64)
         b = float(view.biases[-1][0])
+    if not (np.isfinite(contrib).all() and np.isfinite(b)):
+        raise InvalidInput(
+            "the contributions overflow (non-finite values from finite weights and inputs); "
+            "the weights or inputs are too large for the model's dtype"
+        )
     return contrib, b

@@ -13,17 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import check_int
 from .._errors import InvalidInput
+from ._validate import MAX_ENTRIES, check_entries, real_array
 
 __all__ = ["embed", "embed_indices", "as_series", "split", "Split"]
 
 
 def as_series(series: object, name: str = "series") -> np.ndarray:
     """Validate a 1-D real series; returns a float64 copy of shape ``(n,)``."""
-    try:
-        arr = np.asarray(series, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a 1-D array of numbers") from None
+    arr = real_array(series, name)
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
     if arr.ndim != 1:
@@ -44,9 +43,7 @@ def as_series(series: object, name: str = "series") -> np.ndarray:
 
 
 def _check_int(v: object, name: str, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < lo:
-        raise InvalidInput(f"{name} must be an int >= {lo}, got {v!r}")
-    return int(v)
+    return check_int(name, v, minimum=lo, maximum=MAX_ENTRIES)
 
 
 def embed_indices(
@@ -68,6 +65,7 @@ def embed_indices(
             f"the series is too short for this embedding: {n} points, but lags={lags}, delay={delay}, "
             f"horizon={horizon} need more than {span}; use a longer series or a smaller embedding"
         )
+    check_entries((n - span) * (lags + 1), "the embedding")
     t = np.arange((lags - 1) * delay, n - horizon, dtype=np.int64)
     inputs = t[:, None] - delay * np.arange(lags, dtype=np.int64)[None, :]
     return inputs, t + horizon
@@ -135,7 +133,8 @@ def split(
     boundary = start + span + n_train
     if n_test is None:
         n_test = x.size - boundary - span
-    n_test = _check_int(n_test, "n_test", 1) if n_test >= 1 else n_test
+    else:
+        n_test = _check_int(n_test, "n_test", 1)
     need = boundary + span + n_test
     if n_test < 1 or need > x.size:
         raise InvalidInput(

@@ -13,7 +13,9 @@ import math
 
 import numpy as np
 
+from .._checks import check_int, check_number
 from .._errors import InvalidInput
+from ._validate import real_array
 
 __all__ = [
     "nrmse",
@@ -27,11 +29,8 @@ __all__ = [
 
 
 def _pair(y_true: object, y_pred: object) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        a = np.asarray(y_true, dtype=np.float64)
-        b = np.asarray(y_pred, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInput("y_true and y_pred must be arrays of numbers") from None
+    a = real_array(y_true, "y_true")
+    b = real_array(y_pred, "y_pred")
     if a.shape != b.shape:
         raise InvalidInput(
             f"y_true has shape {a.shape} but y_pred has shape {b.shape}; they must match"
@@ -44,7 +43,11 @@ def _pair(y_true: object, y_pred: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scale(a: np.ndarray, scale: float | None, axis: int | None = None) -> float:
-    s = float(np.std(a)) if scale is None else float(scale)
+    if scale is None:
+        m = float(np.max(np.abs(a)))
+        s = m * float(np.std(a / m)) if m > 0 else 0.0
+    else:
+        s = check_number("scale", scale, minimum=0.0, strict_min=True)
     if not (s > 0 and math.isfinite(s)):
         raise InvalidInput(
             f"the normalising std is {s}: y_true is constant; pass scale= (e.g. the series std)"
@@ -59,7 +62,21 @@ def nrmse(y_true: object, y_pred: object, scale: float | None = None) -> float:
     s = _scale(a, scale)
     if not np.isfinite(b).all():
         return math.inf
-    return float(np.sqrt(np.mean((b - a) ** 2)) / s)
+    return float(_rms(b, a, s, None))
+
+
+def _rms(b: np.ndarray, a: np.ndarray, s: float, axis: int | None) -> np.ndarray:
+    """``sqrt(mean(((b - a) / s)^2))`` without spurious overflow (scaled by the largest error).
+
+    A value beyond float64's range (an error above about 1e308 times ``s``) is ``inf``: the
+    forecast diverged, as for non-finite predictions."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        d = (b / s - a / s) if s > 1 else (b - a) / s
+        m = np.max(np.abs(d), axis=axis, keepdims=True)
+        safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
+        r = np.sqrt(np.mean((d / safe) ** 2, axis=axis, keepdims=True)) * safe
+        r = np.where(np.isfinite(m), r, np.inf)
+    return r.reshape(()) if axis is None else np.squeeze(r, axis=axis)
 
 
 def nrmse_curve(y_true: object, y_pred: object, scale: float | None = None) -> np.ndarray:
@@ -69,8 +86,7 @@ def nrmse_curve(y_true: object, y_pred: object, scale: float | None = None) -> n
     if a.ndim != 2:
         raise InvalidInput(f"expected forecasts of shape (starts, steps), got {a.shape}")
     s = _scale(a, scale)
-    with np.errstate(over="ignore", invalid="ignore"):
-        err = np.sqrt(np.mean((b - a) ** 2, axis=0)) / s
+    err = np.asarray(_rms(b, a, s, 0), dtype=np.float64)
     err[~np.isfinite(err)] = np.inf
     return err
 
@@ -83,6 +99,7 @@ def log10_nrmse_curve(y_true: object, y_pred: object, scale: float | None = None
 
 def nrmse_at(y_true: object, y_pred: object, step: int = 84, scale: float | None = None) -> float:
     """NRMSE of the free-running forecast at ``step`` (1-based: step 84 is column 83)."""
+    step = check_int("step", step)
     curve = nrmse_curve(y_true, y_pred, scale)
     if not (1 <= step <= curve.size):
         raise InvalidInput(f"step must be in 1..{curve.size} (the forecast length), got {step}")
@@ -102,9 +119,19 @@ def valid_prediction_time(
     Inputs ``(S, K)``; returns ``(S,)``: ``dt * (first step with |err| / scale > threshold)``
     (``K dt`` if never), multiplied by ``lyapunov_exponent`` when given, i.e. in Lyapunov times.
     """
+    dt = check_number("dt", dt, minimum=0.0, strict_min=True)
+    threshold = check_number("threshold", threshold, minimum=0.0, strict_min=True)
+    if lyapunov_exponent is not None:
+        lyapunov_exponent = check_number(
+            "lyapunov_exponent", lyapunov_exponent, minimum=0.0, strict_min=True
+        )
     a, b = _pair(y_true, y_pred)
     if a.ndim == 1:
         a, b = a[None, :], b[None, :]
+    if a.ndim != 2:
+        raise InvalidInput(
+            f"expected forecasts of shape (starts, steps) or (steps,), got {a.shape}"
+        )
     s = _scale(a, scale)
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(b - a) / s <= threshold)
@@ -116,20 +143,35 @@ def valid_prediction_time(
 def smape(y_true: object, y_pred: object) -> float:
     """Symmetric MAPE in percent: ``100 mean(2 |p - t| / (|t| + |p|))`` (0/0 terms count as 0)."""
     a, b = _pair(y_true, y_pred)
-    den = np.abs(a) + np.abs(b)
+    if not np.isfinite(b).all():
+        raise InvalidInput("y_pred contains NaN or inf: sMAPE is undefined for it")
+    # halves: |t|/2 + |p|/2 and (p - t)/2 cannot overflow for finite inputs
+    den = np.abs(a) / 2 + np.abs(b) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(den > 0, 2.0 * np.abs(b - a) / den, 0.0)
+        terms = np.where(den > 0, 2.0 * np.abs(b / 2 - a / 2) / den, 0.0)
     return float(100.0 * np.mean(terms))
 
 
 def mean_spread(values: object) -> dict[str, float]:
     """Mean, sample std, min, max and count of a list of values (e.g. an error over seeds)."""
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = real_array(values, "values").reshape(-1)
     if v.size == 0:
         raise InvalidInput("mean_spread needs at least one value")
+    if np.isnan(v).any():
+        raise InvalidInput("values contain NaN; drop them (or count them) first")
+    if not np.isfinite(v).all():  # inf (a diverged run): mean and spread are infinite too
+        pos, neg = bool(np.isposinf(v).any()), bool(np.isneginf(v).any())
+        if pos and neg:
+            raise InvalidInput("values contain both +inf and -inf: their mean is undefined")
+        mean, std = (math.inf if pos else -math.inf), math.inf
+    else:
+        m = float(np.max(np.abs(v)))
+        m = m if m > 0 else 1.0
+        mean = m * float(np.mean(v / m))
+        std = m * float(np.std(v / m, ddof=1)) if v.size > 1 else 0.0
     return {
-        "mean": float(v.mean()),
-        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "mean": mean,
+        "std": std if v.size > 1 else 0.0,
         "min": float(v.min()),
         "max": float(v.max()),
         "n": int(v.size),

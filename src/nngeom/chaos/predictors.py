@@ -36,10 +36,20 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from .._checks import (
+    MAX_SEED,
+    check_device,
+    check_int,
+    check_number,
+    check_positive_int,
+    check_seed,
+)
 from .._errors import InvalidInput, StudyError
 from ..nets import mlp as build_mlp
 from ..train import train
+from ._validate import MAX_ENTRIES, check_entries, real_array
 from .embedding import as_series, embed
+from .systems import MAX_STEPS
 
 __all__ = [
     "Regressor",
@@ -66,17 +76,17 @@ class Regressor(Protocol):
 
 
 def _xy(X: object, y: object | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        Xa = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInput("X must be a 2-D array of numbers") from None
+    Xa = real_array(X, "X")
     if Xa.ndim != 2 or Xa.shape[0] == 0 or Xa.shape[1] == 0:
         raise InvalidInput(f"X must have shape (N, lags) with N, lags >= 1, got {Xa.shape}")
     if not np.isfinite(Xa).all():
         raise InvalidInput("X contains NaN or inf; clean the series first")
     if y is None:
         return Xa, None
-    ya = np.asarray(y, dtype=np.float64).reshape(-1)
+    ya = real_array(y, "y")
+    if ya.ndim > 2 or (ya.ndim == 2 and ya.shape[1] != 1):
+        raise InvalidInput(f"y must have shape (N,) (one target per row), got {ya.shape}")
+    ya = ya.reshape(-1)
     if ya.shape[0] != Xa.shape[0]:
         raise InvalidInput(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]} values")
     if not np.isfinite(ya).all():
@@ -84,17 +94,57 @@ def _xy(X: object, y: object | None = None) -> tuple[np.ndarray, np.ndarray | No
     return Xa, ya
 
 
+def _mean_std(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and population stds without overflow (columns scaled by their largest |value|)."""
+    m = np.max(np.abs(A), axis=0)
+    m = np.where(m > 0, m, 1.0)
+    Z = A / m
+    return Z.mean(axis=0) * m, Z.std(axis=0) * m
+
+
 class _Standardizer:
     def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
-        self.mx = X.mean(axis=0)
-        sx = X.std(axis=0)
+        self.mx, sx = _mean_std(X)
         self.sx = np.where(sx > 0, sx, 1.0)
-        self.my = float(y.mean()) if y is not None else 0.0
-        sy = float(y.std()) if y is not None else 1.0
-        self.sy = sy if sy > 0 else 1.0
+        my, sy = _mean_std(y[:, None]) if y is not None else (np.zeros(1), np.ones(1))
+        self.my = float(my[0])
+        self.sy = float(sy[0]) if sy[0] > 0 else 1.0
 
     def x(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mx) / self.sx
+
+
+def _ridge(value: object) -> float:
+    return check_number("ridge", value, minimum=0.0)
+
+
+def _finite_coef(coef: np.ndarray, what: str) -> np.ndarray:
+    if not np.isfinite(coef).all():
+        raise InvalidInput(
+            f"fitting {what} gave non-finite coefficients (the least-squares problem overflowed "
+            "or is degenerate); rescale the data or pass a positive ridge"
+        )
+    return coef
+
+
+def _checked_prediction(pred: np.ndarray, what: str) -> np.ndarray:
+    """Refuse a non-finite prediction from finite inputs (an overflow), saying where."""
+    if not np.isfinite(pred).all():
+        bad = int((~np.isfinite(pred)).sum())
+        raise InvalidInput(
+            f"{what} predicted {bad} non-finite value(s) from finite inputs (overflow: the inputs "
+            "are far outside the training range); predict on inputs like the training data"
+        )
+    return pred
+
+
+def _raw_predict(regressor: Any, X: np.ndarray) -> np.ndarray:
+    """A regressor's prediction with overflowing rows as ``inf`` (a diverged forecast)."""
+    raw = getattr(regressor, "_predict", None)
+    if raw is not None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return np.asarray(raw(X), dtype=np.float64)
+    return np.asarray(regressor.predict(X), dtype=np.float64)
 
 
 def _fitted(obj: Any, attr: str) -> None:
@@ -137,9 +187,11 @@ class LinearAR:
     ) -> None:
         if method not in ("lstsq", "lms"):
             raise InvalidInput(f"method must be 'lstsq' or 'lms', got {method!r}")
-        if epochs < 1 or not (0 < mu < 2):
-            raise InvalidInput("LMS needs epochs >= 1 and 0 < mu < 2 (normalised step)")
-        self.method, self.ridge, self.mu, self.epochs = method, float(ridge), float(mu), int(epochs)
+        epochs = check_positive_int("epochs", epochs, maximum=MAX_STEPS)
+        mu = check_number("mu", mu)
+        if not (0 < mu < 2):
+            raise InvalidInput(f"LMS needs 0 < mu < 2 (normalised step), got mu={mu}")
+        self.method, self.ridge, self.mu, self.epochs = method, _ridge(ridge), mu, epochs
         self.coef_: np.ndarray | None = None
 
     def fit(self, X: object, y: object) -> LinearAR:
@@ -150,8 +202,14 @@ class LinearAR:
         A = np.hstack([np.ones((Xa.shape[0], 1)), self._s.x(Xa)])
         t = (ya - self._s.my) / self._s.sy
         if self.method == "lstsq":
-            self.coef_ = _ridge_solve(A, t, self.ridge)
+            self.coef_ = _finite_coef(_ridge_solve(A, t, self.ridge), "LinearAR")
         else:
+            if self.epochs * A.shape[0] > MAX_STEPS:
+                raise InvalidInput(
+                    f"LMS with epochs={self.epochs} over {A.shape[0]} rows is "
+                    f"{self.epochs * A.shape[0]:,} updates, more than nngeom's limit of "
+                    f"{MAX_STEPS:,}; use fewer epochs or rows"
+                )
             w = np.zeros(A.shape[1])
             rows = [np.ascontiguousarray(r) for r in A]
             norms = [float(r @ r) for r in rows]
@@ -160,10 +218,14 @@ class LinearAR:
                 for r, nr, target in zip(rows, norms, t, strict=False):
                     e = target - float(r @ w)
                     w += (mu * e / (1e-12 + nr)) * r
-            self.coef_ = w
+            self.coef_ = _finite_coef(w, "LinearAR (LMS)")
         return self
 
     def predict(self, X: object) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _checked_prediction(self._predict(X), "LinearAR")
+
+    def _predict(self, X: object) -> np.ndarray:
         _fitted(self, "coef_")
         Xa, _ = _xy(X)
         _check_dim(self, Xa)
@@ -181,6 +243,11 @@ def polynomial_features(Z: np.ndarray, degree: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+def _check_features(Xa: np.ndarray, degree: int) -> None:
+    n_terms = math.comb(Xa.shape[1] + degree, degree)
+    check_entries(n_terms * Xa.shape[0], f"the degree-{degree} polynomial features")
+
+
 class Polynomial:
     """Global polynomial predictor of total degree ``degree`` (Gabor-Volterra-Wiener), least squares
     on standardised inputs (optional ``ridge`` on the non-constant terms)."""
@@ -188,22 +255,30 @@ class Polynomial:
     def __init__(self, degree: int = 3, ridge: float = 0.0) -> None:
         if isinstance(degree, bool) or not isinstance(degree, int) or not 1 <= degree <= 10:
             raise InvalidInput(f"degree must be an int in 1..10, got {degree!r}")
-        self.degree, self.ridge = degree, float(ridge)
+        self.degree, self.ridge = degree, _ridge(ridge)
         self.coef_: np.ndarray | None = None
 
     def fit(self, X: object, y: object) -> Polynomial:
         Xa, ya = _xy(X, y)
         assert ya is not None
+        _check_features(Xa, self.degree)
         self.n_features_ = Xa.shape[1]
         self._s = _Standardizer(Xa, ya)
         A = polynomial_features(self._s.x(Xa), self.degree)
-        self.coef_ = _ridge_solve(A, (ya - self._s.my) / self._s.sy, self.ridge)
+        self.coef_ = _finite_coef(
+            _ridge_solve(A, (ya - self._s.my) / self._s.sy, self.ridge), "Polynomial"
+        )
         return self
 
     def predict(self, X: object) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _checked_prediction(self._predict(X), "Polynomial")
+
+    def _predict(self, X: object) -> np.ndarray:
         _fitted(self, "coef_")
         Xa, _ = _xy(X)
         _check_dim(self, Xa)
+        _check_features(Xa, self.degree)
         return self._s.my + self._s.sy * (
             polynomial_features(self._s.x(Xa), self.degree) @ self.coef_
         )
@@ -214,23 +289,34 @@ class NVAR:
     of the standardised inputs, ridge readout; with ``residual`` the target is ``y - x(t)``."""
 
     def __init__(self, ridge: float = 1e-6, residual: bool = True) -> None:
-        self.ridge, self.residual = float(ridge), bool(residual)
+        self.ridge, self.residual = _ridge(ridge), bool(residual)
         self.coef_: np.ndarray | None = None
 
     def fit(self, X: object, y: object) -> NVAR:
         Xa, ya = _xy(X, y)
         assert ya is not None
+        _check_features(Xa, 2)
         self.n_features_ = Xa.shape[1]
-        t = ya - Xa[:, 0] if self.residual else ya
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = ya - Xa[:, 0] if self.residual else ya
+        if not np.isfinite(t).all():
+            raise InvalidInput("y - X[:, 0] overflows; rescale the series")
         self._s = _Standardizer(Xa, t)
         A = polynomial_features(self._s.x(Xa), 2)
-        self.coef_ = _ridge_solve(A, (t - self._s.my) / self._s.sy, self.ridge)
+        self.coef_ = _finite_coef(
+            _ridge_solve(A, (t - self._s.my) / self._s.sy, self.ridge), "NVAR"
+        )
         return self
 
     def predict(self, X: object) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _checked_prediction(self._predict(X), "NVAR")
+
+    def _predict(self, X: object) -> np.ndarray:
         _fitted(self, "coef_")
         Xa, _ = _xy(X)
         _check_dim(self, Xa)
+        _check_features(Xa, 2)
         out = self._s.my + self._s.sy * (polynomial_features(self._s.x(Xa), 2) @ self.coef_)
         return out + Xa[:, 0] if self.residual else out
 
@@ -241,11 +327,8 @@ class LocalLinear:
     inputs), ridge ``ridge`` on the slopes; the prediction is ``w0``."""
 
     def __init__(self, k: int = 10, ridge: float = 1e-6) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInput(f"k must be a positive int, got {k!r}")
-        if ridge < 0:
-            raise InvalidInput(f"ridge must be >= 0, got {ridge}")
-        self.k, self.ridge = k, float(ridge)
+        k = check_positive_int("k", k, maximum=MAX_ENTRIES)
+        self.k, self.ridge = k, _ridge(ridge)
         self.tree_: Any = None
 
     def fit(self, X: object, y: object) -> LocalLinear:
@@ -265,9 +348,15 @@ class LocalLinear:
         return self
 
     def predict(self, X: object, chunk: int = 4096) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _checked_prediction(self._predict(X, chunk), "LocalLinear")
+
+    def _predict(self, X: object, chunk: int = 4096) -> np.ndarray:
+        chunk = check_positive_int("chunk", chunk)
         _fitted(self, "tree_")
         Xa, _ = _xy(X)
         _check_dim(self, Xa)
+        chunk = max(1, min(chunk, MAX_ENTRIES // max(1, self.k * (Xa.shape[1] + 1) * 2)))
         Q = self._s.x(Xa)
         out = np.empty(Q.shape[0])
         d = Q.shape[1]
@@ -378,24 +467,30 @@ class LapedesFarberMLP:
         device: str | torch.device | None = None,
         screen_iter: int | None = None,
     ) -> None:
-        hidden = tuple(hidden)
-        if not hidden or any(
-            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden
-        ):
-            raise InvalidInput(f"hidden must be positive ints, got {hidden!r}")
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise InvalidInput(
+                f"hidden must be a sequence of positive ints, got {hidden!r}"
+            ) from None
+        if not hidden:
+            raise InvalidInput("hidden must name at least one hidden layer width, got ()")
+        hidden = tuple(check_positive_int("each hidden width", h, maximum=100_000) for h in hidden)
         if optimizer not in ("lbfgs", "adam"):
             raise InvalidInput(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
-        if restarts < 1 or max_iter < 1:
-            raise InvalidInput("restarts and max_iter must be >= 1")
+        restarts = check_positive_int("restarts", restarts, maximum=10_000)
+        max_iter = check_positive_int("max_iter", max_iter, maximum=10_000_000)
         self.hidden, self.optimizer, self.max_iter, self.restarts = (
             hidden,
             optimizer,
-            int(max_iter),
-            int(restarts),
+            max_iter,
+            restarts,
         )
-        self.lr, self.seed, self.device = float(lr), int(seed), device
-        if screen_iter is not None and screen_iter < 1:
-            raise InvalidInput(f"screen_iter must be >= 1 or None, got {screen_iter}")
+        self.lr = check_number("lr", lr, minimum=0.0, strict_min=True)
+        self.seed = check_seed(seed)
+        self.device = check_device(device) if device is not None else None
+        if screen_iter is not None:
+            screen_iter = check_positive_int("screen_iter", screen_iter, maximum=10_000_000)
         self.screen_iter = screen_iter
         self.model_: torch.nn.Sequential | None = None
         self.train_loss_: float = math.nan
@@ -413,7 +508,10 @@ class LapedesFarberMLP:
         self.restart_losses_ = []
         for r in range(self.restarts):
             net = build_mlp(
-                (Xa.shape[1], *self.hidden, 1), "sigmoid", seed=self.seed + r, dtype=torch.float64
+                (Xa.shape[1], *self.hidden, 1),
+                "sigmoid",
+                seed=(self.seed + r) % (MAX_SEED + 1),
+                dtype=torch.float64,
             )
             if self.optimizer == "lbfgs":
                 first = (
@@ -454,6 +552,10 @@ class LapedesFarberMLP:
         return self
 
     def predict(self, X: object) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _checked_prediction(self._predict(X), "LapedesFarberMLP")
+
+    def _predict(self, X: object) -> np.ndarray:
         _fitted(self, "model_")
         Xa, _ = _xy(X)
         _check_dim(self, Xa)
@@ -466,7 +568,9 @@ class LapedesFarberMLP:
     def standardize(self, X: object) -> np.ndarray:
         """The network's input for ``X``: ``(X - mean) / std`` of the training inputs."""
         _fitted(self, "model_")
-        return self._s.x(np.asarray(X, dtype=np.float64))
+        Xa, _ = _xy(X)
+        _check_dim(self, Xa)
+        return self._s.x(Xa)
 
     @property
     def target_scale(self) -> tuple[float, float]:
@@ -486,9 +590,12 @@ REGRESSORS: dict[str, Callable[..., Any]] = {
 
 def make_regressor(name: str, **kwargs: Any) -> Any:
     """A regressor by name: ``mlp``, ``linear``, ``lms``, ``poly``, ``local``, ``nvar``."""
-    if name not in REGRESSORS:
+    if not isinstance(name, str) or name not in REGRESSORS:
         raise InvalidInput(f"unknown predictor {name!r}; use one of {sorted(REGRESSORS)} (or ESN)")
-    return REGRESSORS[name](**kwargs)
+    try:
+        return REGRESSORS[name](**kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"predictor {name!r} does not take these options: {exc}") from None
 
 
 def contexts(
@@ -497,9 +604,15 @@ def contexts(
     """Context windows ``series[s-length+1 : s+1]`` ``(S, length)`` and the truths
     ``series[s+1 : s+1+steps]`` ``(S, steps)`` for each start index ``s``."""
     x = as_series(series)
-    st = np.asarray(starts, dtype=np.int64).reshape(-1)
+    length = check_positive_int("length", length, maximum=x.size)
+    steps = check_int("steps", steps, minimum=0, maximum=x.size)
+    raw = real_array(starts, "starts").reshape(-1)
+    if raw.size and (not np.isfinite(raw).all() or (raw != np.round(raw)).any()):
+        raise InvalidInput("starts must be integer indices into the series")
+    st = raw.astype(np.int64)
     if st.size == 0:
         raise InvalidInput("starts is empty")
+    check_entries(st.size * (length + steps), "the context windows")
     if st.min() - length + 1 < 0 or st.max() + steps >= x.size:
         raise InvalidInput(
             f"start indices must leave {length} values before and {steps} after them in a series of {x.size}"
@@ -510,7 +623,7 @@ def contexts(
 
 
 def _check_context(context: object, need: int) -> np.ndarray:
-    c = np.asarray(context, dtype=np.float64)
+    c = real_array(context, "context")
     if c.ndim == 1:
         c = c[None, :]
     if c.ndim != 2 or c.shape[1] < need:
@@ -529,6 +642,16 @@ class IteratedForecaster:
     """
 
     def __init__(self, regressor: Any, lags: int = 4, delay: int = 6, horizon: int = 6) -> None:
+        if not (
+            callable(getattr(regressor, "fit", None))
+            and callable(getattr(regressor, "predict", None))
+        ):
+            raise InvalidInput(
+                f"regressor must have fit(X, y) and predict(X) methods, got {type(regressor).__name__}"
+            )
+        lags = check_positive_int("lags", lags, maximum=MAX_ENTRIES)
+        delay = check_positive_int("delay", delay, maximum=MAX_ENTRIES)
+        horizon = check_positive_int("horizon", horizon, maximum=MAX_ENTRIES)
         self.regressor, self.lags, self.delay, self.horizon = regressor, lags, delay, horizon
 
     @property
@@ -542,8 +665,8 @@ class IteratedForecaster:
 
     def forecast(self, context: object, steps: int) -> np.ndarray:
         c = _check_context(context, self.context_length)
-        if steps < 1:
-            raise InvalidInput(f"steps must be >= 1, got {steps}")
+        steps = check_positive_int("steps", steps, maximum=MAX_ENTRIES)
+        check_entries(c.shape[0] * (c.shape[1] + steps), "the forecast")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._forecast(c, steps)
 
@@ -560,9 +683,9 @@ class IteratedForecaster:
                 pred = np.full(S * block.size, np.inf)
                 ok = np.isfinite(X).all(axis=1)
                 if ok.any():
-                    pred[ok] = self.regressor.predict(X[ok])
+                    pred[ok] = _raw_predict(self.regressor, X[ok])
             else:
-                pred = self.regressor.predict(X)
+                pred = _raw_predict(self.regressor, X)
             pred[~np.isfinite(pred)] = np.inf
             buf[:, block] = pred.reshape(S, block.size)
             pos = block[-1] + 1
@@ -575,11 +698,19 @@ class DirectForecaster:
     def __init__(
         self, factory: Callable[[], Any], horizons: Sequence[int], lags: int = 4, delay: int = 6
     ) -> None:
+        if not callable(factory):
+            raise InvalidInput(f"factory must be a callable returning a regressor, got {factory!r}")
+        try:
+            horizons = tuple(horizons)
+        except TypeError:
+            raise InvalidInput(f"horizons must be a sequence of ints, got {horizons!r}") from None
+        if not horizons:
+            raise InvalidInput("horizons is empty; pass at least one forecast horizon")
         self.factory, self.horizons, self.lags, self.delay = (
             factory,
-            tuple(int(h) for h in horizons),
-            lags,
-            delay,
+            tuple(check_positive_int("each horizon", h, maximum=MAX_ENTRIES) for h in horizons),
+            check_positive_int("lags", lags, maximum=MAX_ENTRIES),
+            check_positive_int("delay", delay, maximum=MAX_ENTRIES),
         )
         self.models_: dict[int, Any] = {}
 
@@ -591,6 +722,8 @@ class DirectForecaster:
 
     def forecast_at(self, context: object) -> dict[int, np.ndarray]:
         """``{h: (S,)}``: the value ``h`` steps after each context, per trained horizon."""
+        if not self.models_:
+            raise InvalidInput("DirectForecaster is not fitted yet; call fit_series(...) first")
         need = (self.lags - 1) * self.delay + 1
         c = _check_context(context, need)
         X = c[:, c.shape[1] - 1 - self.delay * np.arange(self.lags)]
@@ -620,19 +753,29 @@ class ESN:
         washout: int = 100,
         seed: int = 0,
     ) -> None:
-        if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 20000:
-            raise InvalidInput(f"units must be an int in 1..20000, got {units!r}")
-        if not 0 < leak <= 1 or not 0 < connectivity <= 1 or spectral_radius < 0 or ridge < 0:
+        if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 5000:
             raise InvalidInput(
-                "need 0 < leak <= 1, 0 < connectivity <= 1, spectral_radius >= 0, ridge >= 0"
+                f"units must be an int in 1..5000 (the reservoir's eigenvalues cost units^3), "
+                f"got {units!r}"
             )
-        self.units, self.spectral_radius, self.leak = units, float(spectral_radius), float(leak)
-        self.input_scaling, self.bias_scaling = float(input_scaling), float(bias_scaling)
+        leak = check_number("leak", leak)
+        connectivity = check_number("connectivity", connectivity)
+        spectral_radius = check_number("spectral_radius", spectral_radius, minimum=0.0)
+        ridge = _ridge(ridge)
+        if not 0 < leak <= 1 or not 0 < connectivity <= 1:
+            raise InvalidInput(
+                f"need 0 < leak <= 1 and 0 < connectivity <= 1, got leak={leak}, "
+                f"connectivity={connectivity}"
+            )
+        input_scaling = check_number("input_scaling", input_scaling, minimum=0.0)
+        bias_scaling = check_number("bias_scaling", bias_scaling, minimum=0.0)
+        self.units, self.spectral_radius, self.leak = units, spectral_radius, leak
+        self.input_scaling, self.bias_scaling = input_scaling, bias_scaling
         self.connectivity, self.ridge, self.washout, self.seed = (
-            float(connectivity),
-            float(ridge),
-            int(washout),
-            int(seed),
+            connectivity,
+            ridge,
+            check_int("washout", washout, minimum=0, maximum=MAX_STEPS),
+            check_seed(seed),
         )
         rng = np.random.default_rng(self.seed)
         W = rng.standard_normal((units, units)) * (rng.random((units, units)) < connectivity)
@@ -655,6 +798,7 @@ class ESN:
 
     def fit_series(self, series: object) -> ESN:
         x = as_series(series)
+        check_entries(x.size * (self.units + 2), "the ESN's training states")
         if x.size <= self.washout + 2:
             raise InvalidInput(
                 f"the series ({x.size} points) must be longer than washout + 2 = {self.washout + 2}"
@@ -665,7 +809,7 @@ class ESN:
         states = self._run(u[None, :-1], np.zeros((1, self.units)))[0]
         F = np.hstack([np.ones((u.size - 1, 1)), u[:-1, None], states])[self.washout :]
         target = u[1:][self.washout :]
-        self.W_out = _ridge_solve(F, target, self.ridge)
+        self.W_out = _finite_coef(_ridge_solve(F, target, self.ridge), "the ESN readout")
         self.train_nrmse_ = float(np.sqrt(np.mean((F @ self.W_out - target) ** 2)))
         return self
 
@@ -673,8 +817,8 @@ class ESN:
         _fitted(self, "W_out")
         assert self.W_out is not None
         c = _check_context(context, 1)
-        if steps < 1:
-            raise InvalidInput(f"steps must be >= 1, got {steps}")
+        steps = check_positive_int("steps", steps, maximum=MAX_ENTRIES)
+        check_entries(c.shape[0] * max(steps, c.shape[1] * self.units), "the ESN forecast")
         with np.errstate(over="ignore", invalid="ignore"):
             return self._forecast(c, steps)
 

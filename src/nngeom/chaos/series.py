@@ -64,6 +64,10 @@ def read_csv_column(path: str | os.PathLike[str], column: str | int = 0) -> np.n
     Raises:
         DataError: missing file, unknown column, a non-numeric or empty cell, or no rows.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"path must be a file path, got {path!r}")
+    if isinstance(column, bool) or not isinstance(column, (str, int, np.integer)):
+        raise DataError(f"column must be a header name or a 0-based index, got {column!r}")
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no CSV file at {p}")
@@ -100,13 +104,28 @@ def read_csv_column(path: str | os.PathLike[str], column: str | int = 0) -> np.n
                 "pick a numeric column or clean the file"
             )
         out[i] = float(cell)
+        if not np.isfinite(out[i]):
+            line = i + 1 + (1 if has_header else 0)
+            raise DataError(
+                f"{p}, line {line}, column {column!r}: {cell!r} is not a finite number; "
+                "clean the file (drop or fill missing values)"
+            )
     return out
 
 
 def write_csv_column(path: str | os.PathLike[str], values: np.ndarray, name: str = "x") -> Path:
     """Write a 1-D series as a one-column CSV with header ``name`` (repr precision, round-trips)."""
+    from .._errors import InvalidInput
+    from ._validate import real_array
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInput(f"path must be a file path, got {path!r}")
+    if not isinstance(name, str) or not name or any(c in name for c in ',\r\n"'):
+        raise InvalidInput(
+            f"name must be a non-empty header without commas, quotes or newlines, got {name!r}"
+        )
     p = Path(path)
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    arr = real_array(values, "values").reshape(-1)
     with p.open("w", newline="") as fh:
         fh.write(name + "\n")
         for v in arr:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import check_int, check_number, check_seed
 from .._errors import InvalidInput
 
 __all__ = [
@@ -44,6 +45,9 @@ LYAPUNOV_EXPONENTS: dict[str, float] = {
 }
 
 _MAX_SAMPLES = 50_000_000
+# The most integration steps / iterations one call runs (pure-Python loops: about a minute for
+# the Mackey-Glass integrator at this size). Checked from the declared sizes before any work.
+MAX_STEPS = 20_000_000
 
 
 def _check_n(n: object, name: str = "n") -> int:
@@ -51,23 +55,45 @@ def _check_n(n: object, name: str = "n") -> int:
         raise InvalidInput(f"{name} must be a positive int (the number of samples), got {n!r}")
     if int(n) > _MAX_SAMPLES:
         raise InvalidInput(
-            f"{name}={n} is more samples than nngeom generates at once ({_MAX_SAMPLES})"
+            f"{name}={n} is more samples than nngeom generates at once ({_MAX_SAMPLES:,}); "
+            "generate fewer samples"
         )
     return int(n)
 
 
 def _positive(x: object, name: str) -> float:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a positive number, got {x!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise InvalidInput(f"{name} must be a positive finite number, got {x!r}")
-    return v
+    return check_number(name, x, minimum=0.0, strict_min=True)
+
+
+def _finite(x: object, name: str) -> float:
+    return check_number(name, x)
+
+
+def _seed(seed: object) -> int:
+    return 0 if seed is None else check_seed(seed)
+
+
+def _steps_of(span: float, h: float, what: str) -> int:
+    """``round(span / h)`` grid steps, refused above :data:`MAX_STEPS` (before any allocation)."""
+    r = span / h
+    if not math.isfinite(r) or r > MAX_STEPS:
+        raise InvalidInput(
+            f"{what}={span:g} with step={h:g} is {r:.3g} integration steps, more than nngeom's "
+            f"limit of {MAX_STEPS:,} per call; use a larger step or a smaller {what}"
+        )
+    return round(r)
+
+
+def _check_total(total: int, what: str) -> None:
+    if total > MAX_STEPS:
+        raise InvalidInput(
+            f"{what} needs {total:,} integration steps / iterations, more than nngeom's limit of "
+            f"{MAX_STEPS:,} per call; generate fewer samples, sample less often or use a larger step"
+        )
 
 
 def _ratio(big: float, small: float, what: str) -> int:
-    m = round(big / small)
+    m = _steps_of(big, small, what)
     if m < 1 or abs(m * small - big) > 1e-9 * max(1.0, big):
         raise InvalidInput(
             f"{what}: {big} is not an integer multiple of step={small}; choose a step that divides it "
@@ -110,22 +136,24 @@ def mackey_glass(
     tau = _positive(tau, "tau")
     dt = _positive(dt, "dt")
     h = _positive(step, "step")
-    for name, v in (("a", a), ("b", b), ("p", p)):
-        if not math.isfinite(float(v)):
-            raise InvalidInput(f"{name} must be finite, got {v!r}")
-    if not (math.isfinite(float(transient)) and transient >= 0):
-        raise InvalidInput(f"transient must be a finite number >= 0, got {transient!r}")
+    a, b, p = _finite(a, "a"), _finite(b, "b"), _finite(p, "p")
+    transient = check_number("transient", transient, minimum=0.0)
     m = _ratio(tau, h, "tau")
     every = _ratio(dt, h, "dt")
-    skip = round(float(transient) / h)
-    hist = _history(history, seed)
+    skip = _steps_of(transient, h, "transient")
     total = skip + (n - 1) * every  # grid index of the last sample
-    if total > 200_000_000:
-        raise InvalidInput("n * dt / step is too large; use a larger step or fewer samples")
-    xs = _integrate_mg(hist, m, h, total, float(a), float(b), float(p))
+    _check_total(total + m, "mackey_glass")
+    hist = _history(history, seed)
+    try:
+        xs = _integrate_mg(hist, m, h, total, a, b, p)
+    except (OverflowError, ZeroDivisionError):
+        xs = [math.inf]
     out = np.asarray(xs[skip : total + 1 : every], dtype=np.float64)
-    if not np.isfinite(out).all():
-        raise InvalidInput("the integration diverged; check a, b, p and the history")
+    if out.size != n or not np.isfinite(out).all():
+        raise InvalidInput(
+            "the Mackey-Glass integration diverged (non-finite values); check a, b, p, the "
+            "history and the step"
+        )
     return out
 
 
@@ -136,16 +164,22 @@ def _history(
         if seed is None:
             c = 1.2
         else:
-            c = 1.2 + 0.2 * float(np.random.default_rng(int(seed)).uniform(-1.0, 1.0))
+            c = 1.2 + 0.2 * float(np.random.default_rng(check_seed(seed)).uniform(-1.0, 1.0))
         return lambda t: c
     if callable(history):
-        return history
-    try:
-        c = float(history)
-    except (TypeError, ValueError):
-        raise InvalidInput("history must be a number, a callable of t, or None") from None
-    if not math.isfinite(c):
-        raise InvalidInput(f"history must be finite, got {history!r}")
+        user = history
+
+        def checked(t: float) -> float:
+            v = user(t)
+            try:
+                return float(v)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise InvalidInput(
+                    f"history({t}) returned {v!r}, not a number; history must map t to a float"
+                ) from None
+
+        return checked
+    c = check_number("history", history)
     return lambda t: c
 
 
@@ -219,14 +253,28 @@ def mackey_glass_convergence(
     seed: int | None = 0,
 ) -> ConvergenceResult:
     """Measure the convergence order of the Mackey-Glass integrator (RK4 + Hermite: about 4)."""
+    try:
+        steps = tuple(steps)
+    except TypeError:
+        raise InvalidInput(f"steps must be a sequence of step sizes, got {steps!r}") from None
     if len(steps) < 2:
         raise InvalidInput("steps needs at least two step sizes")
+    steps = tuple(_positive(s, "each step") for s in steps)
+    t_end = check_number("t_end", t_end, minimum=1.0)
+    reference_step = _positive(reference_step, "reference_step")
+    if reference_step >= min(steps):
+        raise InvalidInput(f"reference_step={reference_step} must be finer than every step {steps}")
     n = int(t_end) + 1
     ref = mackey_glass(n, tau, seed, step=reference_step, transient=0.0)
     errors = tuple(
         float(np.max(np.abs(mackey_glass(n, tau, seed, step=s, transient=0.0) - ref)))
         for s in steps
     )
+    if not all(e > 0 for e in errors):
+        raise InvalidInput(
+            f"a step equals the reference to the last bit (errors {errors}): no order can be "
+            "measured; use coarser steps or a finer reference_step"
+        )
     orders = tuple(
         math.log(errors[i] / errors[i + 1]) / math.log(steps[i] / steps[i + 1])
         for i in range(len(steps) - 1)
@@ -243,12 +291,12 @@ def logistic_map(
     Returns float64 ``(n,)``: ``x_0, ..., x_{n-1}``.
     """
     n = _check_n(n)
-    r = float(r)
+    r = check_number("r", r)
     if not (0 < r <= 4):
         raise InvalidInput(f"r must be in (0, 4] so the map keeps [0, 1], got {r}")
     if x0 is None:
-        x0 = float(np.random.default_rng(0 if seed is None else int(seed)).uniform(0.1, 0.9))
-    x = float(x0)
+        x0 = float(np.random.default_rng(_seed(seed)).uniform(0.1, 0.9))
+    x = check_number("x0", x0)
     if not (0.0 < x < 1.0):
         raise InvalidInput(f"x0 must be in (0, 1), got {x0}")
     out = np.empty(n)
@@ -268,13 +316,16 @@ def henon_map(
 ) -> np.ndarray:
     """Iterate ``(x, y) -> (1 - a x^2 + y, b x)``; returns float64 ``(n, 2)`` after ``transient``."""
     n = _check_n(n)
+    a, b = _finite(a, "a"), _finite(b, "b")
+    transient = check_int("transient", transient, minimum=0, maximum=MAX_STEPS)
+    _check_total(transient + n, "henon_map")
     if x0 is None:
-        rng = np.random.default_rng(0 if seed is None else int(seed))
+        rng = np.random.default_rng(_seed(seed))
         x, y = (float(v) for v in rng.uniform(-0.1, 0.1, size=2))
     else:
-        x, y = float(x0[0]), float(x0[1])
+        x, y = _point(x0, 2)
     out = np.empty((n, 2))
-    for i in range(int(transient) + n):
+    for i in range(transient + n):
         if i >= transient:
             out[i - transient] = (x, y)
         x, y = 1.0 - a * x * x + y, b * x
@@ -300,30 +351,72 @@ def lorenz(
     n = _check_n(n)
     h = _positive(step, "step")
     every = _ratio(_positive(dt, "dt"), h, "dt")
-    skip = round(float(transient) / h)
+    transient = check_number("transient", transient, minimum=0.0)
+    skip = _steps_of(transient, h, "transient")
+    sigma, rho, beta = _finite(sigma, "sigma"), _finite(rho, "rho"), _finite(beta, "beta")
+    _check_total(skip + (n - 1) * every, "lorenz")
     if x0 is None:
-        rng = np.random.default_rng(0 if seed is None else int(seed))
+        rng = np.random.default_rng(_seed(seed))
         s = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.5, 0.5, size=3)
     else:
-        s = np.asarray(x0, dtype=np.float64).reshape(3)
-
-    def f(v: np.ndarray) -> np.ndarray:
-        return np.array(
-            [sigma * (v[1] - v[0]), v[0] * (rho - v[2]) - v[1], v[0] * v[1] - beta * v[2]]
-        )
+        s = np.array(_point(x0, 3), dtype=np.float64)
 
     out = np.empty((n, 3))
     total = skip + (n - 1) * every
+    _lorenz_loop(tuple(float(v) for v in s), out, h, skip, every, total, sigma, rho, beta)
+    if not np.isfinite(out).all():
+        raise InvalidInput(
+            "the Lorenz integration diverged (non-finite values); use a smaller step or "
+            "parameters and x0 near the attractor"
+        )
+    return out
+
+
+def _lorenz_loop(
+    s: tuple[float, ...],
+    out: np.ndarray,
+    h: float,
+    skip: int,
+    every: int,
+    total: int,
+    sigma: float,
+    rho: float,
+    beta: float,
+) -> None:
+    """RK4 in Python floats (the same operations in the same order as the array form)."""
+    x, y, z = s
+    half, sixth = 0.5 * h, h / 6.0
     j = 0
     for k in range(total + 1):
         if k >= skip and (k - skip) % every == 0:
-            out[j] = s
+            out[j] = (x, y, z)
             j += 1
         if k == total:
             break
-        k1 = f(s)
-        k2 = f(s + 0.5 * h * k1)
-        k3 = f(s + 0.5 * h * k2)
-        k4 = f(s + h * k3)
-        s = s + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
+        a1, b1, c1 = sigma * (y - x), x * (rho - z) - y, x * y - beta * z
+        x2, y2, z2 = x + half * a1, y + half * b1, z + half * c1
+        a2, b2, c2 = sigma * (y2 - x2), x2 * (rho - z2) - y2, x2 * y2 - beta * z2
+        x3, y3, z3 = x + half * a2, y + half * b2, z + half * c2
+        a3, b3, c3 = sigma * (y3 - x3), x3 * (rho - z3) - y3, x3 * y3 - beta * z3
+        x4, y4, z4 = x + h * a3, y + h * b3, z + h * c3
+        a4, b4, c4 = sigma * (y4 - x4), x4 * (rho - z4) - y4, x4 * y4 - beta * z4
+        x = x + sixth * (a1 + 2 * a2 + 2 * a3 + a4)
+        y = y + sixth * (b1 + 2 * b2 + 2 * b3 + b4)
+        z = z + sixth * (c1 + 2 * c2 + 2 * c3 + c4)
+        if not (abs(x) + abs(y) + abs(z) < math.inf):
+            out[j:] = np.nan
+            return
+
+
+def _point(x0: object, dim: int) -> tuple[float, ...]:
+    """``x0`` as ``dim`` finite floats."""
+    try:
+        vals = np.asarray(x0)
+    except (TypeError, ValueError):
+        vals = None
+    if vals is None or vals.dtype.kind not in "biuf" or vals.size != dim:
+        raise InvalidInput(f"x0 must be {dim} real numbers, got {x0!r}")
+    out = tuple(float(v) for v in vals.reshape(-1))
+    if not all(math.isfinite(v) for v in out):
+        raise InvalidInput(f"x0 must be finite, got {x0!r}")
     return out
