@@ -51,7 +51,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 bench: $(VENV)/.dev data
-	$(PY) -m pytest -q -m slow
+	NNGEOM_FUZZ_REPORT=benchmarks/results/fuzz.json $(PY) -m pytest -q -m slow
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
