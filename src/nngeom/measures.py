@@ -27,16 +27,30 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._errors import InvalidInput
+from ._checks import (
+    check_number,
+    check_positive_int,
+    check_real_tensor,
+    check_seed,
+)
+from ._errors import InvalidInput, InvalidModel
 from .nets import as_mlp
 from .sensitivity import (
+    _cast_X,
     _check_eval_mode,
     _check_model,
     _check_X,
+    _finite_result,
     _generic_run,
     _pwl_view,
     activation_slopes,
 )
+
+# bootstrap_ci: the most resamples, and the most index draws in all (n_boot * n)
+MAX_BOOT = 1_000_000
+MAX_BOOT_DRAWS = 1_000_000_000
+# kendall_tau: above this length the O(n log n) scipy routine is used instead of O(n^2) blocks
+_TAU_DIRECT_MAX = 5_000
 
 __all__ = [
     "input_jacobian_norm",
@@ -58,11 +72,12 @@ def input_jacobian_norm(model: nn.Module, X: Tensor, *, chunk_size: int = 256) -
     Piecewise-linear MLPs use the exact product ``W_L S_{L-1} ... S_0 W_0`` (a backward chain of
     ``p x n`` matrices); any other model uses ``torch.func.vmap(jacrev)`` in chunks.
     """
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     _check_model(model)
     _check_eval_mode(model)  # a train-mode Dropout/BatchNorm would make the Jacobian random
     view = _pwl_view(model)
     if view is not None:
-        X = _check_X(X, view.input_dim).to(dtype=view.dtype, device=view.device)
+        X = _cast_X(_check_X(X, view.input_dim), view.dtype, view.device)
         out = []
         with torch.no_grad():
             for start in range(0, X.shape[0], chunk_size):
@@ -75,8 +90,11 @@ def input_jacobian_norm(model: nn.Module, X: Tensor, *, chunk_size: int = 256) -
                 for li in range(view.depth - 1, -1, -1):
                     A = (A * slopes[li].unsqueeze(1)) @ view.weights[li]
                 out.append(A.pow(2).sum((1, 2)).sqrt())
-        return torch.cat(out)
+        return _finite_result(torch.cat(out), "input Jacobian norm")
     X = _check_X(X)
+    first = next(p for p in model.parameters() if p.numel() > 0)
+    if first.is_floating_point():
+        X = _cast_X(X, first.dtype, first.device)
     from torch.func import functional_call, jacrev, vmap
 
     params = {k: v.detach() for k, v in model.named_parameters()}
@@ -96,26 +114,55 @@ def input_jacobian_norm(model: nn.Module, X: Tensor, *, chunk_size: int = 256) -
         raise InvalidInput(
             f"the model cannot be evaluated on X of shape {tuple(X.shape)} ({exc})"
         ) from exc
-    return _generic_run(run, "input Jacobian")
+    return _finite_result(_generic_run(run, "input Jacobian"), "input Jacobian norm")
 
 
 def distance_from_init(model: nn.Module, init: nn.Module | Mapping[str, Tensor]) -> float:
     """``||theta - theta_0||_2`` over all parameters (``init``: a module or a state dict)."""
     _check_model(model)
-    ref = dict(init.named_parameters()) if isinstance(init, nn.Module) else dict(init)
-    total = 0.0
+    if isinstance(init, nn.Module):
+        ref = dict(init.named_parameters())
+    elif isinstance(init, Mapping):
+        ref = dict(init)
+    else:
+        raise InvalidInput(
+            f"init must be a module or a state dict of tensors, got {type(init).__name__}"
+        )
+    norms = []
     for name, p in model.named_parameters():
         if name not in ref:
             raise InvalidInput(
                 f"the initial parameters have no {name!r}; pass the same architecture"
             )
         q = ref[name]
+        if not isinstance(q, Tensor):
+            raise InvalidInput(f"init[{name!r}] is {type(q).__name__}, not a tensor")
+        check_real_tensor(f"init[{name!r}]", q)
         if q.shape != p.shape:
             raise InvalidInput(
                 f"parameter {name!r} has shape {tuple(p.shape)} but {tuple(q.shape)} at init"
             )
-        total += float((p.detach().double() - q.detach().double().to(p.device)).pow(2).sum())
-    return math.sqrt(total)
+        qd = q.detach().double().cpu()
+        if not bool(torch.isfinite(qd).all()):
+            raise InvalidInput(f"init[{name!r}] has NaN or inf entries")
+        diff = p.detach().double().cpu() - qd
+        norms.append(_norm64(diff))
+    out = math.hypot(*norms) if norms else 0.0
+    if not math.isfinite(out):
+        raise InvalidModel(
+            "the distance from init overflows float64 (weights around 1e308); rescale them"
+        )
+    return out
+
+
+def _norm64(t: Tensor) -> float:
+    """Euclidean norm of a float64 tensor without overflow (scaled by its largest entry)."""
+    if t.numel() == 0:
+        return 0.0
+    m = float(t.abs().max())
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    return m * float(torch.linalg.vector_norm(t / m))
 
 
 def _weights64(model: nn.Module) -> list[Tensor]:
@@ -125,24 +172,51 @@ def _weights64(model: nn.Module) -> list[Tensor]:
 
 
 def path_norm(model: nn.Module) -> float:
-    """l2 path norm of an MLP: ``sqrt(1^T W_L^2 ... W_0^2 1)`` (entry-wise squares, no biases)."""
+    """l2 path norm of an MLP: ``sqrt(1^T W_L^2 ... W_0^2 1)`` (entry-wise squares, no biases).
+
+    Computed with each layer scaled by its largest weight (the scales multiplied back in log
+    space), so it overflows only when the path norm itself exceeds float64's range (refused).
+    """
     W = _weights64(model)
     v = torch.ones(W[0].shape[1], dtype=torch.float64)
+    log_scale = 0.0
     for w in W:
-        v = (w**2) @ v
-    return math.sqrt(float(v.sum()))
+        m = float(w.abs().max())
+        if m == 0.0:
+            return 0.0
+        v = ((w / m) ** 2) @ v
+        s = float(v.max())
+        if s == 0.0:
+            return 0.0
+        v = v / s
+        log_scale += 2 * math.log(m) + math.log(s)
+    total = 0.5 * (log_scale + math.log(float(v.sum())))
+    if total > math.log(torch.finfo(torch.float64).max):
+        raise InvalidModel(
+            f"the path norm is about e^{total:.1f}, beyond float64's range; the weights are too "
+            "large (compare log path norms instead)"
+        )
+    return math.exp(total)
+
+
+def _log_norm(w: Tensor, ord: str | int, layer: int) -> float:
+    m = float(w.abs().max())
+    if m == 0.0:
+        raise InvalidModel(
+            f"layer {layer}'s weights are all zero: the log of its norm is -inf; the log-norm "
+            "product is undefined for this model"
+        )
+    return math.log(m) + math.log(float(torch.linalg.matrix_norm(w / m, ord=ord)))
 
 
 def log_spectral_product(model: nn.Module) -> float:
     """``sum_l log ||W_l||_2`` (log of the product of spectral norms; no overflow)."""
-    return float(
-        sum(math.log(float(torch.linalg.matrix_norm(w, ord=2))) for w in _weights64(model))
-    )
+    return float(sum(_log_norm(w, 2, i) for i, w in enumerate(_weights64(model))))
 
 
 def log_frobenius_product(model: nn.Module) -> float:
     """``sum_l log ||W_l||_F`` (log of the product of Frobenius norms)."""
-    return float(sum(math.log(float(torch.linalg.matrix_norm(w))) for w in _weights64(model)))
+    return float(sum(_log_norm(w, "fro", i) for i, w in enumerate(_weights64(model))))
 
 
 def sharpness(
@@ -165,39 +239,93 @@ def sharpness(
     The error is the 0-1 error for integer labels ``y`` and the mean squared error otherwise.
     Larger is sharper.
     """
+    target = check_number("target", target, minimum=0.0, strict_min=True)
+    samples = check_positive_int("samples", samples, maximum=10_000)
+    iters = check_positive_int("iters", iters, maximum=1_000)
+    seed = check_seed(seed)
+    try:
+        s_lo, s_hi = (
+            check_number("sigma_range", v, minimum=0.0, strict_min=True) for v in sigma_range
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        raise InvalidInput(
+            f"sigma_range must be two numbers (lo, hi), got {sigma_range!r}"
+        ) from None
+    if not s_lo < s_hi:
+        raise InvalidInput(f"sigma_range must have 0 < lo < hi, got {sigma_range!r}")
     _check_model(model)
+    _check_eval_mode(model)  # random (Dropout) or batch-dependent layers would make it noisy
     X = _check_X(X)
-    if y.shape[0] != X.shape[0]:
-        raise InvalidInput(f"X has {X.shape[0]} examples but y has {y.shape[0]}")
-    if not (0 < target and math.isfinite(target)):
-        raise InvalidInput(f"target must be a positive number, got {target}")
-    if samples < 1 or iters < 1:
-        raise InvalidInput("samples and iters must be >= 1")
+    if not isinstance(y, Tensor):
+        raise InvalidInput(f"y must be a torch tensor, got {type(y).__name__}")
+    check_real_tensor("y", y)
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        raise InvalidInput(f"X has {X.shape[0]} examples but y has shape {tuple(y.shape)}")
+    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+        raise InvalidInput("y contains NaN or inf; clean the targets first")
     from torch.func import functional_call
 
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
-    g = torch.Generator().manual_seed(int(seed))
+    first = next(v for v in params.values() if v.numel() > 0)
+    if first.is_floating_point():
+        X = _cast_X(X, first.dtype, first.device)
+    n_params = sum(v.numel() for v in params.values())
+    if samples * n_params > 100_000_000:
+        raise InvalidInput(
+            f"samples={samples} noise draws of {n_params:,} parameters is more than nngeom's "
+            "limit of 100,000,000 values; use fewer samples"
+        )
+    g = torch.Generator().manual_seed(seed)
     noise = [
         {k: torch.randn(v.shape, generator=g, dtype=torch.float64).to(v) for k, v in params.items()}
         for _ in range(samples)
     ]
     classify = not y.is_floating_point()
+    y = y.to(device=X.device)
 
     def error(p: dict[str, Tensor]) -> float:
         with torch.no_grad():
             out = functional_call(model, (p, buffers), (X,))
         if classify:
             return float((out.argmax(1) != y).double().mean())
-        return float((out - y).double().pow(2).mean())
+        return float((out.double() - y.double()).pow(2).mean())
+
+    try:
+        with torch.no_grad():
+            out0 = functional_call(model, (params, buffers), (X,))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise InvalidInput(
+            f"the model cannot be evaluated on X of shape {tuple(X.shape)} ({exc})"
+        ) from exc
+    if classify:
+        if out0.ndim != 2 or y.ndim != 1:
+            raise InvalidInput(
+                f"integer labels need outputs (N, classes) and y (N,); got outputs "
+                f"{tuple(out0.shape)} and y {tuple(y.shape)}"
+            )
+        if int(y.min()) < 0 or int(y.max()) >= out0.shape[1]:
+            raise InvalidInput(f"labels must be in 0..{out0.shape[1] - 1}")
+    elif out0.shape != y.shape:
+        raise InvalidInput(
+            f"the model's outputs have shape {tuple(out0.shape)} but y has {tuple(y.shape)}; "
+            "pass targets of the output's shape"
+        )
 
     base = error(params)
+    if not math.isfinite(base):
+        raise InvalidModel(
+            "the model's training error is NaN/inf on finite data (an overflow); rescale the "
+            "weights or inputs"
+        )
 
     def deviation(sigma: float) -> float:
         vals = [error({k: v + sigma * n[k] for k, v in params.items()}) for n in noise]
         return float(np.mean(vals)) - base
 
-    lo, hi = math.log(sigma_range[0]), math.log(sigma_range[1])
+    lo, hi = math.log(s_lo), math.log(s_hi)
     if deviation(math.exp(hi)) <= target:
         return 1.0 / math.exp(hi) ** 2
     if deviation(math.exp(lo)) > target:
@@ -218,8 +346,18 @@ def sharpness(
 
 def _as_1d(a: Sequence[float] | np.ndarray | Tensor, name: str) -> np.ndarray:
     if isinstance(a, Tensor):
+        check_real_tensor(name, a)
         a = a.detach().cpu().numpy()
-    arr = np.asarray(a, dtype=np.float64)
+    try:
+        raw = np.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} must be a 1-D sequence of numbers ({exc})") from None
+    if raw.dtype.kind == "c":
+        raise InvalidInput(f"{name} is complex ({raw.dtype}): pass real numbers")
+    try:
+        arr = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a 1-D sequence of numbers, got {raw.dtype}") from None
     if arr.ndim != 1:
         raise InvalidInput(f"{name} must be one-dimensional, got shape {arr.shape}")
     return arr
@@ -241,6 +379,12 @@ def kendall_tau(
     n = a.size
     if n < 2:
         return math.nan
+    if n > _TAU_DIRECT_MAX:
+        if np.all(a == a[0]) or np.all(b == b[0]):
+            return math.nan
+        from scipy.stats import kendalltau
+
+        return float(kendalltau(a, b).statistic)
     s = 0
     tx = ty = 0
     block = max(1, 2_000_000 // n)
@@ -296,12 +440,29 @@ def granulated_psi(
     m, gp = _as_1d(measure, "measure"), _as_1d(gap, "gap")
     if m.shape != gp.shape:
         raise InvalidInput("measure and gap have different lengths")
+    if not isinstance(factors, Mapping):
+        raise InvalidInput(
+            f"factors must map each hyperparameter name to its values, got {type(factors).__name__}"
+        )
     names = list(factors)
     for name in names:
-        if len(factors[name]) != m.size:
+        try:
+            count = len(factors[name])
+        except TypeError:
+            raise InvalidInput(f"factor {name!r} must be a sequence of values") from None
+        try:
+            for v in factors[name]:
+                hash(v)
+        except TypeError:
+            raise InvalidInput(
+                f"factor {name!r} holds unhashable values; use numbers or strings"
+            ) from None
+        if count != m.size:
             raise InvalidInput(
                 f"factor {name!r} has {len(factors[name])} values for {m.size} models"
             )
+    if isinstance(vary, str):
+        vary = [vary]
     vary = list(vary) if vary is not None else names
     for name in vary:
         if name not in factors:
@@ -339,14 +500,28 @@ def bootstrap_ci(
     ``statistic`` receives an index array (drawn with replacement by
     ``np.random.default_rng(seed)``) and returns a float; NaN draws are ignored.
     """
-    if n < 1:
-        raise InvalidInput("bootstrap needs at least one sample")
+    if not callable(statistic):
+        raise InvalidInput(f"statistic must be a callable of an index array, got {statistic!r}")
+    n = check_positive_int("n", n, maximum=MAX_BOOT_DRAWS)
+    n_boot = check_positive_int("n_boot", n_boot, maximum=MAX_BOOT)
+    if n * n_boot > MAX_BOOT_DRAWS:
+        raise InvalidInput(
+            f"n_boot={n_boot:,} resamples of n={n:,} is {n * n_boot:,} index draws, more than "
+            f"nngeom's limit of {MAX_BOOT_DRAWS:,}; use fewer resamples"
+        )
+    level = check_number("level", level)
     if not 0 < level < 1:
         raise InvalidInput(f"level must be in (0, 1), got {level}")
-    if n_boot < 1:
-        raise InvalidInput(f"n_boot must be >= 1, got {n_boot}")
-    rng = np.random.default_rng(seed)
-    vals = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=np.float64)
+    rng = np.random.default_rng(check_seed(seed))
+
+    def draw() -> float:
+        v = statistic(rng.integers(0, n, n))
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"statistic returned {v!r}, not a number") from None
+
+    vals = np.array([draw() for _ in range(n_boot)], dtype=np.float64)
     vals = vals[np.isfinite(vals)]
     if vals.size == 0:
         return (math.nan, math.nan)

@@ -43,6 +43,7 @@ one is checked numerically in the tests.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import all_finite
+from ._checks import (
+    all_finite,
+    check_int,
+    check_model_tensors,
+    check_positive_int,
+    check_real_tensor,
+    check_seed,
+)
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 from .nets import MLP, as_mlp, piecewise_linear_form
 
@@ -76,6 +84,7 @@ _METHODS = ("auto", "closed_form", "autodiff")
 def _check_model(model: nn.Module) -> None:
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    check_model_tensors(model)
     if not any(p.numel() > 0 for p in model.parameters()):
         raise InvalidModel(
             f"{type(model).__name__} has no parameters: tangent sensitivity is a derivative with "
@@ -91,6 +100,7 @@ def _check_model(model: nn.Module) -> None:
 def _check_X(X: Tensor, n_features: int | None = None) -> Tensor:
     if not isinstance(X, Tensor):
         raise InvalidInput(f"X must be a torch tensor, got {type(X).__name__}")
+    check_real_tensor("X", X)
     if X.ndim < 2:
         raise InvalidInput(
             f"X must have shape (N, ...) with a batch dimension, got shape {tuple(X.shape)}; "
@@ -111,15 +121,56 @@ def _check_X(X: Tensor, n_features: int | None = None) -> Tensor:
 
 
 def _outputs_of(output: int | Sequence[int] | str | None, p: int) -> list[int]:
-    if output is None or output == "all" or output == "mean":
+    if output is None or (isinstance(output, str) and output in ("all", "mean")):
         return list(range(p))
-    ks = [output] if isinstance(output, int) else list(output)  # type: ignore[arg-type]
+    if isinstance(output, str):
+        raise InvalidInput(
+            f"output={output!r} is not understood; pass None, 'all', 'mean', an int or a list of ints"
+        )
+    if isinstance(output, numbers.Integral) and not isinstance(output, bool):
+        ks = [output]
+    else:
+        try:
+            ks = list(output)  # type: ignore[arg-type]
+        except TypeError:
+            raise InvalidInput(
+                f"output must be None, 'all', 'mean', an int or a list of ints, got {output!r}"
+            ) from None
     for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < p:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < p:
             raise InvalidInput(f"output index {k!r} is out of range: the model has {p} outputs")
     if not ks:
         raise InvalidInput("output is an empty list; pass None for every output")
-    return ks
+    return [int(k) for k in ks]
+
+
+def _check_chunk(chunk_size: object, name: str = "chunk_size") -> int | None:
+    """None (automatic) or a positive int (examples per block)."""
+    if chunk_size is None:
+        return None
+    return check_positive_int(name, chunk_size)
+
+
+def _cast_X(X: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``X`` in the model's dtype and device; refuses values the model's dtype cannot hold."""
+    out = X.to(dtype=dtype, device=device)
+    if out.dtype != X.dtype and not all_finite(out):
+        raise InvalidInput(
+            f"X ({X.dtype}) has values beyond the range of the model's {dtype}: rescale X or "
+            f"call model.to({X.dtype})"
+        )
+    return out
+
+
+def _finite_result(t: Tensor, what: str) -> Tensor:
+    """Refuse a non-finite result computed from finite weights and inputs (an overflow)."""
+    if not all_finite(t):
+        raise InvalidModel(
+            f"the {what} overflowed: NaN/inf from finite weights and inputs ({t.dtype} cannot "
+            "hold the intermediate products); rescale the weights or inputs, or use "
+            "model.double() with float64 inputs"
+        )
+    return t
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +362,7 @@ def _active_block_sq(
 def _closed_form_sq(
     view: MLP, X: Tensor, ks: list[int], chunk_size: int, strategy: str = "auto"
 ) -> Tensor:
-    X = X.to(dtype=view.dtype, device=view.device)
+    X = _cast_X(X, view.dtype, view.device)
     if strategy == "auto":
         # the active-block path pays for gathers; it wins when the n^3 block products
         # dominate (two or more hidden layers of a few hundred units)
@@ -538,12 +589,7 @@ def tangent_sensitivity_autodiff(
     """
     _check_model(model)
     X = _check_X(X)
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise InvalidInput(
-            f"chunk_size must be an int >= 1 (examples per block), got {chunk_size!r}"
-        )
+    chunk_size = _check_chunk(chunk_size)
     if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
         raise InvalidInput(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     from torch.func import functional_call, jvp, vjp, vmap
@@ -553,7 +599,7 @@ def tangent_sensitivity_autodiff(
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     first = next(iter(params.values()))
     if first.is_floating_point():
-        X = X.to(dtype=first.dtype, device=first.device)
+        X = _cast_X(X, first.dtype, first.device)
     p, n_act, widest = _probe(model, X)
     ks = _outputs_of(output, p)
     n, shape, d = X.shape[0], X.shape[1:], int(X[0].numel())
@@ -600,7 +646,7 @@ def tangent_sensitivity_autodiff(
                 out[s : s + n_ex] += per_block(xb, V.reshape(m, *shape)).sum(1)
         return out
 
-    return _generic_run(run, "jvp then vjp")
+    return _finite_result(_generic_run(run, "jvp then vjp"), "tangent sensitivity")
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,8 +667,9 @@ def tangent_sensitivity_squared(
     ``method``: ``"closed_form"`` (piecewise-linear MLPs only), ``"autodiff"`` (any model) or
     ``"auto"`` (closed form when it applies). See :func:`tangent_sensitivity`.
     """
-    if method not in _METHODS:
+    if not isinstance(method, str) or method not in _METHODS:
         raise InvalidInput(f"unknown method {method!r}; use one of {_METHODS}")
+    chunk_size = _check_chunk(chunk_size)
     _check_model(model)
     view = _pwl_view(model) if method != "autodiff" else None
     if method == "closed_form" and view is None:
@@ -636,9 +683,7 @@ def tangent_sensitivity_squared(
     X = _check_X(X, view.input_dim)
     ks = _outputs_of(output, view.output_dim)
     cs = chunk_size or _default_chunk(view)
-    if cs < 1:
-        raise InvalidInput(f"chunk_size must be >= 1, got {cs}")
-    return _closed_form_sq(view, X, ks, cs)
+    return _finite_result(_closed_form_sq(view, X, ks, cs), "tangent sensitivity")
 
 
 def tangent_sensitivity(
@@ -714,6 +759,8 @@ class HutchinsonEstimate:
 
 
 _BIT = torch.arange(8, dtype=torch.uint8)
+# The most Rademacher probes per example (each costs a forward JVP per example)
+MAX_PROBES = 100_000
 
 
 def _random_bits(shape: tuple[int, ...], g: torch.Generator, dtype, device) -> Tensor:
@@ -754,17 +801,27 @@ def tangent_sensitivity_hutchinson(
     """
     if isinstance(probes, bool) or not isinstance(probes, int) or probes < 2:
         raise InvalidInput(f"probes must be an int >= 2 (for a standard error), got {probes!r}")
-    if method not in _METHODS:
+    check_int("probes", probes, maximum=MAX_PROBES)
+    if not isinstance(method, str) or method not in _METHODS:
         raise InvalidInput(f"unknown method {method!r}; use one of {_METHODS}")
+    chunk_size = _check_chunk(chunk_size)
+    seed = check_seed(seed)
+    if generator is not None and (
+        not isinstance(generator, torch.Generator) or generator.device.type != "cpu"
+    ):
+        raise InvalidInput(
+            f"generator must be a CPU torch.Generator (the probes are drawn on the CPU), "
+            f"got {generator!r}"
+        )
     _check_model(model)
-    g = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    g = generator if generator is not None else torch.Generator().manual_seed(seed)
     view = _pwl_view(model) if method != "autodiff" else None
     if method == "closed_form" and view is None:
         raise UnsupportedModel(
             "the closed form needs a piecewise-linear MLP; use method='autodiff'"
         )
     if view is not None:
-        X = _check_X(X, view.input_dim).to(dtype=view.dtype, device=view.device)
+        X = _cast_X(_check_X(X, view.input_dim), view.dtype, view.device)
         ks = _outputs_of(output, view.output_dim)
         cs = chunk_size or 256
         per_probe = []
@@ -795,6 +852,9 @@ def tangent_sensitivity_hutchinson(
         samples = torch.cat(per_probe)  # (N, K, m)
     else:
         X = _check_X(X)
+        first = next(p for p in model.parameters() if p.numel() > 0)
+        if first.is_floating_point():
+            X = _cast_X(X, first.dtype, first.device)
         p = _n_outputs(model, X)
         ks = _outputs_of(output, p)
         from torch.func import grad, jvp
@@ -827,6 +887,8 @@ def tangent_sensitivity_hutchinson(
     d = samples - samples[..., :1]
     var = (d.square().sum(-1) - d.sum(-1).square() / probes).clamp_min(0) / (probes - 1)
     stderr = var.sqrt() / math.sqrt(probes)
+    _finite_result(mean, "Hutchinson estimate")
+    _finite_result(stderr, "Hutchinson estimate's standard error")
     return HutchinsonEstimate(mean, stderr, probes)
 
 
@@ -904,6 +966,7 @@ def tangent_sensitivity_bounds(
     Raises:
         UnsupportedModel: not a piecewise-linear MLP, or it has an output activation.
     """
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     _check_model(model)
     view = as_mlp(model)
     if not view.piecewise_linear:
@@ -1012,12 +1075,13 @@ def tangent_sensitivity_bounds(
                 jn = float(torch.linalg.matrix_norm(W[0])) * c[0]
                 for t in range(1, li):
                     jn *= spec[t] * c[t]
-            total += (dn * jn) ** 2
+            v = dn * jn  # (a Python float ** 2 raises OverflowError instead of giving inf)
+            total += v * v
         spectral = math.sqrt(total)
 
         active_paths = active_counts = None
         if X is not None:
-            Xc = _check_X(X, d).to(dtype=view.dtype, device=view.device)
+            Xc = _cast_X(_check_X(X, d), view.dtype, view.device)
             slopes, _ = activation_slopes(view, Xc)
             abs_s = [s.detach().double().abs().cpu() for s in slopes]
             active_paths = torch.cat(
@@ -1030,4 +1094,9 @@ def tangent_sensitivity_bounds(
             smax = [s.max(1).values for s in abs_s]
             ac = linf_bound(counts, smax)
             active_counts = ac.reshape(-1, 1).expand(Xc.shape[0], view.output_dim).clone()
+    what = "tangent-sensitivity bounds (float64)"
+    _finite_result(torch.tensor([linf, path, spectral], dtype=torch.float64), what)
+    for t in (active_paths, active_counts):
+        if t is not None:
+            _finite_result(t, what)
     return SensitivityBounds(linf, path, spectral, active_paths, active_counts)
