@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_device, check_int, check_number, check_real_tensor
 from ._errors import InvalidInput, UnsupportedModel
 
 __all__ = [
@@ -76,6 +77,24 @@ FUSED_COLS = 4096
 # larger ones use the memory-lean Functions (the chunked layer/ReLU path from FAST_MIN elements).
 SMALL = 1 << 14
 FAST_MIN = 1 << 14
+
+
+# The most parameters one activation module may hold (num_channels x (3k + 1)).
+MAX_PARAMETERS = 100_000_000
+
+
+def _fit_range(fit_range: object) -> tuple[float, float]:
+    """``(lo, hi)``: two finite numbers with ``lo < hi`` (at most 1e6 in size: the fit of the
+    init is least squares on that interval, whose powers / products must stay finite)."""
+    try:
+        lo_raw, hi_raw = fit_range  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"fit_range must be two numbers (lo, hi), got {fit_range!r}") from None
+    lo = check_number("fit_range[0]", lo_raw, minimum=-1e6, maximum=1e6)
+    hi = check_number("fit_range[1]", hi_raw, minimum=-1e6, maximum=1e6)
+    if not lo < hi:
+        raise InvalidInput(f"fit_range must be a finite interval (lo < hi), got {fit_range!r}")
+    return lo, hi
 
 
 def _g(hidden: str) -> Callable[[Tensor], Tensor]:
@@ -548,6 +567,15 @@ def _fit(fn: Callable[[Tensor], Tensor], k: int, hidden: str, lo: float, hi: flo
 # ----------------------------------------------------------------------------------------------
 
 
+def _check_size(shape: tuple[int, ...], k: int) -> None:
+    total = math.prod(shape) * (3 * k + 1)
+    if total > MAX_PARAMETERS:
+        raise InvalidInput(
+            f"a VAF with k={k} over units {shape} holds {total:,} parameters, more than nngeom's "
+            f"limit of {MAX_PARAMETERS:,}; share per layer or per channel instead"
+        )
+
+
 class VAF(nn.Module):
     """Trainable activation ``a_0 + sum_j a_j g(b_j z + c_j)`` computed by a 1 -> k -> 1 subnetwork.
 
@@ -613,19 +641,28 @@ class VAF(nn.Module):
             raise InvalidInput(f"unknown sharing mode share={share!r}; use one of {list(SHARES)}")
         if hidden not in HIDDEN:
             raise InvalidInput(f"unknown hidden unit hidden={hidden!r}; use one of {list(HIDDEN)}")
-        if not callable(init) and init not in INITS:
+        if not callable(init) and not (isinstance(init, str) and init in INITS):
             raise InvalidInput(
                 f"unknown init {init!r}; use one of {sorted(INITS)} or a callable f(z) -> tensor"
             )
         if isinstance(channel_dim, bool) or not isinstance(channel_dim, int):
             raise InvalidInput(f"channel_dim must be an int, got {channel_dim!r}")
-        lo, hi = (float(v) for v in fit_range)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise InvalidInput(f"fit_range must be a finite interval (lo < hi), got {fit_range!r}")
+        lo, hi = _fit_range(fit_range)
+        if dtype is not None and (
+            not isinstance(dtype, torch.dtype) or not dtype.is_floating_point
+        ):
+            raise InvalidInput(f"dtype must be a real floating-point torch dtype, got {dtype!r}")
+        if device is not None:
+            device = check_device(device)
         self.k, self.share, self.hidden, self.channel_dim = k, share, hidden, channel_dim
         self.init = init if isinstance(init, str) else getattr(init, "__name__", "callable")
         self.fit_range = (lo, hi)
         self._base = torch.tensor(self._initial(init, k, hidden, lo, hi), dtype=torch.float64)
+        if not bool(torch.isfinite(self._base).all()):
+            raise InvalidInput(
+                f"fitting init={self.init!r} on fit_range={fit_range!r} gave non-finite "
+                "parameters; use a smaller fit_range"
+            )
         self._factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         shape: tuple[int, ...] | None
         if share == "layer":
@@ -650,6 +687,7 @@ class VAF(nn.Module):
                 )
         self.unit_shape: tuple[int, ...] | None = None
         if shape is not None:
+            _check_size(shape, k)
             self._materialize(shape)
         else:
             self.register_parameter("theta", None)
@@ -802,9 +840,13 @@ class VAF(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise InvalidInput("VAF expects a floating-point tensor")
+            raise InvalidInput(
+                f"VAF expects a real floating-point tensor, got "
+                f"{x.dtype if isinstance(x, Tensor) else type(x).__name__}"
+            )
         shape = self._shape_for(x)
         if self.unit_shape is None:
+            _check_size(shape, self.k)
             self._factory = {"dtype": x.dtype, "device": x.device}
             self._materialize(shape)
         elif shape != self.unit_shape:
@@ -840,7 +882,15 @@ class VAF(nn.Module):
         Returns a float64 array of shape ``(len(z),)``.
         """
         self._require_materialized()
-        zt = torch.as_tensor(np.asarray(z, dtype=np.float64))
+        if isinstance(z, Tensor):
+            check_real_tensor("z", z)
+            z = z.detach().cpu().numpy()
+        try:
+            zt = torch.as_tensor(np.asarray(z).astype(np.float64))
+        except (TypeError, ValueError):
+            raise InvalidInput("z must be a 1-D sequence of real numbers") from None
+        if np.iscomplexobj(np.asarray(z)):
+            raise InvalidInput("z is complex: pass real numbers")
         if zt.ndim != 1:
             raise InvalidInput(f"z must be 1-D, got shape {tuple(zt.shape)}")
         a0, a, b, c = self._unit(unit)
@@ -851,7 +901,7 @@ class VAF(nn.Module):
         if self.share == "layer":
             return ps[0], ps[1], ps[2], ps[3]
         n = int(np.prod(self.unit_shape))
-        u = 0 if unit is None else unit
+        u = 0 if unit is None else check_int("unit", unit)
         if not 0 <= u < n:
             raise InvalidInput(f"unit must be in 0..{n - 1}, got {unit}")
         return ps[0].reshape(-1)[u], *(p.reshape(n, self.k)[u] for p in ps[1:])
@@ -891,6 +941,8 @@ class VAF(nn.Module):
         """
         import matplotlib.pyplot as plt
 
+        lo, hi = check_number("lo", lo), check_number("hi", hi)
+        n = check_int("n", n, minimum=2, maximum=1_000_000)
         if not lo < hi:
             raise InvalidInput(f"need lo < hi, got {lo}, {hi}")
         if ax is None:
@@ -1028,7 +1080,7 @@ class SwishBeta(nn.Module):
 
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
-        self.beta = nn.Parameter(torch.tensor(float(beta)))
+        self.beta = nn.Parameter(torch.tensor(check_number("beta", beta)))
 
     def forward(self, x: Tensor) -> Tensor:
         return x * torch.sigmoid(self.beta * x)
@@ -1077,9 +1129,15 @@ class Rational(nn.Module):
 
     def __init__(self, init: str = "relu", fit_range: tuple[float, float] = (-3.0, 3.0)) -> None:
         super().__init__()
-        if init not in INITS:
+        if not isinstance(init, str) or init not in INITS:
             raise InvalidInput(f"unknown init {init!r}; use one of {sorted(INITS)}")
-        coef = torch.tensor(_rational_init(init, float(fit_range[0]), float(fit_range[1])))
+        lo, hi = _fit_range(fit_range)
+        coef = torch.tensor(_rational_init(init, lo, hi))
+        if not bool(torch.isfinite(coef.float()).all()):
+            raise InvalidInput(
+                f"fitting init={init!r} on fit_range={fit_range!r} gave coefficients beyond "
+                "float32; use a smaller fit_range"
+            )
         self.p = nn.Parameter(coef[:6].float())
         self.q = nn.Parameter(coef[6:].float())
 
@@ -1091,7 +1149,19 @@ BASELINES = ("relu", "prelu", "silu", "swish", "rational", "vaf")
 
 
 def make_baseline(name: str, **kwargs: Any) -> nn.Module:
-    """A fresh activation module by name: one of :data:`BASELINES` (``"vaf"`` passes ``kwargs``)."""
+    """A fresh activation module by name: one of :data:`BASELINES` (``"vaf"``, ``"rational"``
+    and ``"swish"`` pass ``kwargs`` to their class; the others take none)."""
+    if not isinstance(name, str) or name not in BASELINES:
+        raise InvalidInput(f"unknown activation {name!r}; use one of {list(BASELINES)}")
+    if kwargs and name in ("relu", "prelu", "silu"):
+        raise InvalidInput(f"activation {name!r} takes no options, got {sorted(kwargs)}")
+    try:
+        return _make_baseline(name, **kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"activation {name!r} does not take these options: {exc}") from None
+
+
+def _make_baseline(name: str, **kwargs: Any) -> nn.Module:
     if name == "relu":
         return nn.ReLU()
     if name == "prelu":
@@ -1099,7 +1169,7 @@ def make_baseline(name: str, **kwargs: Any) -> nn.Module:
     if name == "silu":
         return nn.SiLU()
     if name == "swish":
-        return SwishBeta()
+        return SwishBeta(**kwargs)
     if name == "rational":
         return Rational(**kwargs)
     if name == "vaf":
@@ -1130,8 +1200,12 @@ def param_groups(
     """
     if not isinstance(model, nn.Module):
         raise InvalidInput(f"param_groups needs an nn.Module, got {type(model).__name__}")
-    if activation_lr is not None and not (activation_lr > 0 and math.isfinite(activation_lr)):
-        raise InvalidInput(f"activation_lr must be a positive finite number, got {activation_lr}")
+    if activation_lr is not None:
+        activation_lr = check_number("activation_lr", activation_lr, minimum=0.0, strict_min=True)
+    weight_decay = check_number("weight_decay", weight_decay, minimum=0.0)
+    activation_weight_decay = check_number(
+        "activation_weight_decay", activation_weight_decay, minimum=0.0
+    )
     act_ids: set[int] = set()
     for m in model.modules():
         if is_trainable_activation(m):
@@ -1158,6 +1232,11 @@ def param_groups(
 
 def export_activations(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with every :class:`VAF` replaced by its standard-ops :class:`VAFExport`."""
+    if not isinstance(model, nn.Module):
+        raise InvalidInput(f"export_activations needs an nn.Module, got {type(model).__name__}")
+    for m in model.modules():
+        if isinstance(m, VAF):
+            m._require_materialized()
     out = copy.deepcopy(model)
 
     def swap(parent: nn.Module) -> None:
