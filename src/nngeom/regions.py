@@ -364,6 +364,7 @@ class LineRegions:
     length: float
     patterns: np.ndarray | None = None
     ambiguous: bool = False
+    notes: tuple[str, ...] = ()
 
     def points(self, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
         """The breakpoints in input space: ``(len(t), d)``."""
@@ -376,6 +377,63 @@ def _restrict(layers: list[Layer], x0: np.ndarray, x1: np.ndarray) -> list[Layer
     W, b, form = layers[0]
     d = x1 - x0
     return [((W @ d)[:, None], W @ x0 + b, form), *layers[1:]]
+
+
+def _restrict_frame(layers: list[Layer], p: np.ndarray, u: np.ndarray) -> list[Layer]:
+    """The 1-input net ``lam -> f(p + lam u)``."""
+    W, b, form = layers[0]
+    return [((W @ u)[:, None], W @ p + b, form), *layers[1:]]
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The segment ``x0 -> x1`` as ``p + lam u`` (``u`` a unit vector, ``lam`` in
+    ``(lam0, lam1)``), ``p`` the point of the segment nearest the origin: the line's parameter
+    is well conditioned there however long the segment (``x0 = -1e300 u``) or far its ends."""
+
+    p: np.ndarray
+    u: np.ndarray
+    lam0: float
+    lam1: float
+    t_star: float  # t of p
+    half_len_n: float  # |x1 - x0| = 2 * half_m * n, kept in two factors (no overflow)
+    half_m: float
+
+    def to_t(self, lam: np.ndarray) -> np.ndarray:
+        """Segment parameter ``t`` in ``[0, 1]`` of line parameters ``lam``."""
+        with np.errstate(over="ignore", under="ignore"):
+            return np.clip(self.t_star + (lam / (2.0 * self.half_len_n)) / self.half_m, 0.0, 1.0)
+
+
+def _line_frame(a: np.ndarray, b: np.ndarray) -> _Frame:
+    """:class:`_Frame` of the segment ``a -> b`` (flat float64, ``a != b``).
+
+    Ends up to ``2**20`` in size are handled in float64; larger ones in exact rational
+    arithmetic (``b - a``, the nearest point ``p`` and its ``t`` are exact before rounding, so
+    ``x0 = c - 1e15 u, x1 = c + 1e15 u`` does not lose ``c``).
+    """
+    from fractions import Fraction
+
+    big = max(float(np.abs(a).max()), float(np.abs(b).max())) > 2.0**20
+    if not big:
+        d = b - a
+        dd = float(d @ d)
+        ts = min(1.0, max(0.0, -float(a @ d) / dd))
+        nd = math.sqrt(dd)
+        return _Frame(a + ts * d, d / nd, -ts * nd, (1.0 - ts) * nd, ts, nd / 2.0, 1.0)
+    fa = [Fraction(float(x)) for x in a]
+    fd = [Fraction(float(y)) - x for x, y in zip(fa, (Fraction(float(y)) for y in b))]
+    m = max(abs(x) for x in fd)
+    dn = np.array([float(x / m) for x in fd])
+    n = float(np.linalg.norm(dn))
+    dd = sum((x * x for x in fd), Fraction(0))
+    ad = sum((x * y for x, y in zip(fa, fd)), Fraction(0))
+    ts = min(Fraction(1), max(Fraction(0), -ad / dd))
+    p = np.array([float(x + ts * y) for x, y in zip(fa, fd)])
+    with np.errstate(over="ignore"):
+        lam0 = -float(ts * m / 2) * 2.0 * n
+        lam1 = float((1 - ts) * m / 2) * 2.0 * n
+    return _Frame(p, dn / n, lam0, lam1, float(ts), n, float(m / 2))
 
 
 def _as_point(x, d: int, name: str) -> np.ndarray:
@@ -392,7 +450,10 @@ def _as_point(x, d: int, name: str) -> np.ndarray:
 
 
 def _line(layers: list[Layer], x0: np.ndarray, x1: np.ndarray, with_patterns: bool) -> LineRegions:
-    part = _partition(_restrict(layers, x0, x1), 0.0, 1.0, want_patterns=with_patterns)
+    fr = _line_frame(x0, x1)
+    part = _partition(
+        _restrict_frame(layers, fr.p, fr.u), fr.lam0, fr.lam1, want_patterns=with_patterns
+    )
     A = part.A
     if part.edges.size:
         dA = np.abs(np.diff(A, axis=0)).max(1)
@@ -404,14 +465,29 @@ def _line(layers: list[Layer], x0: np.ndarray, x1: np.ndarray, with_patterns: bo
     if with_patterns and part.patterns is not None:
         hidden = part.patterns[: len(layers) - 1] if layers[-1][2] is not None else part.patterns
         pats = np.concatenate(hidden, 1) if hidden else np.zeros((part.edges.size + 1, 0), np.int8)
+    return _line_result(fr, part.edges, kt, pats, part.notes)
+
+
+def _line_result(fr: _Frame, edges, kt, pats, notes) -> LineRegions:
+    t = fr.to_t(edges)
+    notes = list(notes)
+    ambiguous = bool(notes)
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        notes.append(
+            "the segment is so long that distinct breakpoints share one float64 t in (0, 1); "
+            "n_regions counts them all (they are distinct along the line)"
+        )
+    with np.errstate(over="ignore"):
+        length = 2.0 * fr.half_len_n * fr.half_m
     return LineRegions(
-        t=part.edges,
-        n_regions=int(part.edges.size + 1),
-        knots_t=kt,
+        t=t,
+        n_regions=int(edges.size + 1),
+        knots_t=fr.to_t(kt),
         n_pieces=int(kt.size + 1),
-        length=float(np.linalg.norm(x1 - x0)),
+        length=float(length),
         patterns=pats,
-        ambiguous=bool(part.notes),
+        ambiguous=ambiguous,
+        notes=tuple(notes),
     )
 
 
@@ -433,22 +509,15 @@ def _graph_line(view: ModelView, x0, x1, with_patterns: bool) -> LineRegions:
     b = check_point(x1, shape, "x1")
     if np.array_equal(a, b):
         raise InvalidInput("x0 and x1 are the same point: a line needs two distinct points")
-    lp = line_partition(view, a, b - a, 0.0, 1.0)
+    fr = _line_frame(a.reshape(-1), b.reshape(-1))
+    lp = line_partition(view, fr.p.reshape(shape), fr.u.reshape(shape), fr.lam0, fr.lam1)
     A = lp.A
     if lp.edges.size:
         dA = np.abs(np.diff(A, axis=0)).max(1)
         kt = lp.edges[dA > 1e-9 * max(float(np.abs(A).max()), 1e-300)]
     else:
         kt = lp.edges
-    return LineRegions(
-        t=lp.edges,
-        n_regions=int(lp.edges.size + 1),
-        knots_t=kt,
-        n_pieces=int(kt.size + 1),
-        length=float(np.linalg.norm((b - a).reshape(-1))),
-        patterns=lp.patterns if with_patterns else None,
-        ambiguous=bool(lp.notes),
-    )
+    return _line_result(fr, lp.edges, kt, lp.patterns if with_patterns else None, lp.notes)
 
 
 def regions_on_line(model: nn.Module | MLP, x0, x1, *, with_patterns: bool = False) -> LineRegions:
@@ -517,14 +586,17 @@ def regions_along_lines(
     D = (D / D.norm(dim=1, keepdim=True).clamp_min(1e-300)).numpy()
     Xc = X[idx].detach().cpu().to(torch.float64).numpy().reshape(n_lines, d)
     counts, bps = [], []
+    half = 0.5 * float(length)
     for k in range(n_lines):
-        x0 = Xc[k] - 0.5 * length * D[k]
-        x1 = Xc[k] + 0.5 * length * D[k]
+        # the line Xc + lam D, lam in (-half, half), parametrised from its point nearest the
+        # origin within the segment (well conditioned for any length)
+        ls = min(half, max(-half, -float(Xc[k] @ D[k])))
+        p, lo, hi = Xc[k] + ls * D[k], -half - ls, half - ls
         if graph:
             shape = tuple(X.shape[1:])
-            edges = line_partition(src, x0.reshape(shape), (x1 - x0).reshape(shape), 0.0, 1.0).edges
+            edges = line_partition(src, p.reshape(shape), D[k].reshape(shape), lo, hi).edges
         else:
-            edges = _partition_fast(_restrict(layers, x0, x1), 0.0, 1.0).edges
+            edges = _partition_fast(_restrict_frame(layers, p, D[k]), lo, hi).edges
         bps.append(int(edges.size))
         counts.append(int(edges.size + 1))
     return {
@@ -580,6 +652,8 @@ class Regions2D:
     input_shape: tuple[int, ...] = ()
     decision_boundary: np.ndarray | None = None
     classes: np.ndarray | None = None
+    ambiguous: bool = False
+    notes: tuple[str, ...] = ()
 
     def polygon(self, i: int) -> np.ndarray:
         """Vertices of region ``i``: ``(n_vertices[i], 2)``."""
@@ -751,7 +825,14 @@ def _pad(V: np.ndarray, M: int) -> np.ndarray:
 
 
 def _shoelace(V: np.ndarray, nv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Areas (P,) and centroids (P, 2) of padded polygons."""
+    """Areas (P,) and centroids (P, 2) of padded polygons (each scaled by its own size first, so
+    vertices near the float64 limit give an ``inf`` area, never NaN)."""
+    m = np.abs(V).max((1, 2)) if V.size else np.zeros(V.shape[0])
+    m = np.where(m > 0, m, 1.0)
+    if float(m.max(initial=1.0)) > 1e150:
+        area, cen = _shoelace(V / m[:, None, None], nv)
+        with np.errstate(over="ignore"):
+            return area * m * m, cen * m[:, None]
     M = V.shape[1]
     j = np.arange(M)[None, :]
     nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
@@ -842,13 +923,15 @@ def regions_2d(
     _check_span(uu, vv)
     bounds = _bounds(extent)
     s0, s1, t0, t1 = bounds
-    V = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]], dtype=np.float64)
-    nv = np.array([4])
     scale_st = max(abs(s0), abs(s1), abs(t0), abs(t1), 1e-300)
     W0, b0, _ = layers[0]
     UV = np.stack([uu, vv], 1)  # (d, 2)
+    V, nv = _ring_cells(bounds, _plane_center(o, UV, bounds))
+    ladder = V.shape[0] > 1
+    notes: list[str] = []
     ZA = (W0 @ UV)[None]  # (P, n, 2)
     Zc = (W0 @ o + b0)[None]  # (P, n)
+    ZA, Zc = np.repeat(ZA, V.shape[0], 0), np.repeat(Zc, V.shape[0], 0)
     pats: list[np.ndarray] = []
     for li, (_, _, form) in enumerate(layers):
         if form is None:
@@ -864,9 +947,9 @@ def regions_2d(
                 a = ZA_t[i][anc]  # (P, 2)
                 c = Zc_t[i][anc] - bp[i, k]
                 f = V[:, :, 0] * a[:, :1] + V[:, :, 1] * a[:, 1:] + c[:, None]
-                tol = 1e-12 * (
-                    (np.abs(a[:, 0]) + np.abs(a[:, 1])) * scale_st + np.abs(c) + abs(bp[i, k])
-                )
+                # a huge slice is cut into rings (see _ring_cells): each polygon's own size
+                sc = np.abs(V).max((1, 2)) if ladder else scale_st
+                tol = 1e-12 * ((np.abs(a[:, 0]) + np.abs(a[:, 1])) * sc + np.abs(c) + abs(bp[i, k]))
                 M = V.shape[1]
                 valid = np.arange(M)[None, :] < nv[:, None]
                 fv = np.where(valid, f, 0.0)
@@ -902,6 +985,9 @@ def regions_2d(
             ZA, Zc = HA, Hc
     # ZA/Zc now hold the output's affine map on each polygon (after an output activation if any)
     outA, outc = ZA, Zc
+    if ladder:  # polygons of one region cut by the rings: one convex polygon again
+        V, nv, keep = _merge_equal_patterns(V, nv, np.concatenate(pats, 1) if pats else None)
+        outA, outc, pats = outA[keep], outc[keep], [q[keep] for q in pats]
     areas, cen = _shoelace(V, nv)
     P = V.shape[0]
     hidden = pats[: view.depth]
@@ -918,10 +1004,19 @@ def regions_2d(
             o,
             UV,
             scale_st,
+            local=ladder,
         )
     else:
         piece_ids, n_pieces = np.arange(P), P
+    if decision_boundary:
+        _check_boundary_extent(scale_st)
     segs, classes = _decision_boundary(V, nv, outA, outc) if decision_boundary else (None, None)
+    if ladder and decision_boundary:
+        notes.append(
+            "the decision boundary of a slice this wide is judged with tolerances relative to "
+            f"its extent ({scale_st:.3g}): ties of the outputs finer than about "
+            f"{1e-12 * scale_st:.3g} may be missed; use a smaller extent for the boundary"
+        )
     return Regions2D(
         vertices=V,
         n_vertices=nv,
@@ -940,7 +1035,126 @@ def regions_2d(
         input_shape=(d,),
         decision_boundary=segs,
         classes=classes,
+        ambiguous=bool(notes),
+        notes=tuple(notes),
     )
+
+
+# A slice wider than _RING_R0 (in slice units) around its centre is cut into square rings whose
+# size grows by _RING_Q: polygon vertices in float64 round relative to their own size, so a
+# single square of extent 1e50 would blur every feature near the origin (all its splits computed
+# from vertices at 1e50). In a ring no point is more than _RING_Q times nearer the centre than
+# the ring's vertices, and each polygon is judged with its own size.
+_RING_R0 = 1e4
+_RING_Q = 1e4
+
+
+def _plane_center(o: np.ndarray, UV: np.ndarray, bounds) -> tuple[float, float]:
+    """Slice coordinates of the plane's point nearest the input origin, clamped to ``bounds``."""
+    G = UV.T @ UV
+    try:
+        st = np.linalg.solve(G, -(UV.T @ o))
+    except np.linalg.LinAlgError:
+        st = np.zeros(2)
+    if not np.isfinite(st).all():
+        st = np.zeros(2)
+    s0, s1, t0, t1 = bounds
+    return float(min(max(st[0], s0), s1)), float(min(max(st[1], t0), t1))
+
+
+def _ring_cells(bounds, center: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The rectangle ``bounds`` as rectangles: one square around ``center`` and square rings."""
+    s0, s1, t0, t1 = bounds
+    cs, ct = center
+    far = max(cs - s0, s1 - cs, ct - t0, t1 - ct)
+    rects = []
+    if far <= _RING_R0 * 10:
+        rects.append((s0, s1, t0, t1))
+    else:
+        r_in = _RING_R0
+        rects.append((cs - r_in, cs + r_in, ct - r_in, ct + r_in))
+        while r_in < far:
+            r_out = r_in * _RING_Q
+            if r_out * 10 >= far:  # the last ring reaches the bounds (no sliver ring)
+                r_out = math.inf
+            a, b, c, d = cs - r_out, cs - r_in, cs + r_in, cs + r_out
+            e, f, g, h = ct - r_out, ct - r_in, ct + r_in, ct + r_out
+            for xs in ((a, b), (b, c), (c, d)):
+                for ys in ((e, f), (f, g), (g, h)):
+                    if xs == (b, c) and ys == (f, g):
+                        continue
+                    rects.append((*xs, *ys))
+            r_in = r_out
+        rects = [(max(a, s0), min(b, s1), max(c, t0), min(d, t1)) for a, b, c, d in rects]
+        rects = [r for r in rects if r[0] < r[1] and r[2] < r[3]]
+    R = np.array(rects, dtype=np.float64)
+    V = np.stack(
+        [R[:, [0, 2]], R[:, [1, 2]], R[:, [1, 3]], R[:, [0, 3]]], 1
+    )  # (P, 4, 2) counter-clockwise
+    return V, np.full(V.shape[0], 4)
+
+
+def _hull(pts: np.ndarray) -> np.ndarray:
+    """Convex hull (counter-clockwise, monotone chain) of points ``(n, 2)``."""
+    pts = np.unique(pts, axis=0)
+    if pts.shape[0] <= 2:
+        return pts
+    m = float(np.abs(pts).max())
+    if m > 1e150:  # cross products of huge coordinates would overflow
+        return _hull(pts / m) * m
+
+    def half(points):
+        out: list = []
+        for q in points:
+            while len(out) >= 2:
+                (x1, y1), (x2, y2) = out[-2], out[-1]
+                if (x2 - x1) * (q[1] - y1) - (y2 - y1) * (q[0] - x1) > 0:
+                    break
+                out.pop()
+            out.append(q)
+        return out
+
+    lower = half(pts)
+    upper = half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _merge_equal_patterns(V: np.ndarray, nv: np.ndarray, pats: np.ndarray | None):
+    """Polygons with one full pattern are pieces of one convex region: their hull, once.
+
+    Returns ``(V, nv, keep)``, ``keep`` the index of one polygon per region (for its data).
+    """
+    P = V.shape[0]
+    if pats is None or pats.shape[1] == 0:
+        groups = np.zeros(P, dtype=np.intp)
+    else:
+        _, groups = np.unique(pats, axis=0, return_inverse=True)
+        groups = groups.reshape(-1)
+    order = np.argsort(groups, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(groups[order]) != 0])
+    keep = order[starts]
+    polys = []
+    for gi, st in enumerate(starts):
+        end = starts[gi + 1] if gi + 1 < starts.size else P
+        members = order[st:end]
+        if members.size == 1:
+            i = members[0]
+            polys.append(V[i, : nv[i]])
+        else:
+            polys.append(_hull(np.concatenate([V[i, : nv[i]] for i in members], 0)))
+    M = max(p.shape[0] for p in polys)
+    Vout = np.zeros((len(polys), M, 2))
+    for i, p in enumerate(polys):
+        Vout[i, : p.shape[0]] = p
+    return Vout, np.array([p.shape[0] for p in polys]), keep
+
+
+def _check_boundary_extent(scale: float) -> None:
+    if scale > 1e150:
+        raise InvalidInput(
+            f"decision_boundary=True needs a slice within 1e150 of the origin (this one reaches "
+            f"{scale:.3g}: the boundary's tie tests would overflow float64); use a smaller extent"
+        )
 
 
 def _check_span(uu: np.ndarray, vv: np.ndarray) -> None:
@@ -996,6 +1210,19 @@ def _graph_regions_2d(
     vv = check_point(v, shape, "v")
     _check_span(uu, vv)
     bounds = _bounds(extent)
+    notes: list[str] = []
+    of0, UV0 = o.reshape(-1), np.stack([uu.reshape(-1), vv.reshape(-1)], 1)
+    cs, ct = _plane_center(of0, UV0, bounds)
+    far = max(cs - bounds[0], bounds[1] - cs, ct - bounds[2], bounds[3] - ct)
+    if far > _RING_R0 * 10:
+        notes.append(
+            f"the slice reaches {far:.3g} from the plane's point nearest the input origin; the "
+            "graph engine rounds polygon vertices relative to the whole slice, so regions "
+            f"narrower than about {1e-12 * far:.3g} may be merged or lost: use an extent up to "
+            f"{_RING_R0 * 10:g} (the count stops changing once the slice holds every vertex)"
+        )
+    if want_boundary:
+        _check_boundary_extent(max(abs(b) for b in bounds))
     pp = plane_partition(view, o, uu, vv, bounds, max_memory=max_memory)
     V, nv = pp.V, pp.nv
     areas, cen = _shoelace(V, nv)
@@ -1035,6 +1262,8 @@ def _graph_regions_2d(
         input_shape=tuple(shape),
         decision_boundary=segs,
         classes=classes,
+        ambiguous=bool(notes),
+        notes=tuple(notes),
     )
 
 
@@ -1054,8 +1283,14 @@ def _lookup(patterns: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.where(ok, cand, -1)
 
 
-def _merge_pieces(pattern_fn, V, nv, patterns, outA, outc, bounds, o, UV, scale_st):
-    """Connected components of neighbouring polygons with equal output affine maps."""
+def _merge_pieces(
+    pattern_fn, V, nv, patterns, outA, outc, bounds, o, UV, scale_st, local: bool = False
+):
+    """Connected components of neighbouring polygons with equal output affine maps.
+
+    ``local``: probe each edge relative to its own size and place (a slice cut into rings),
+    not to the whole slice's extent ``scale_st``.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -1064,11 +1299,16 @@ def _merge_pieces(pattern_fn, V, nv, patterns, outA, outc, bounds, o, UV, scale_
     valid = j < nv[:, None]
     nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
     Vn = np.take_along_axis(V, nxt[:, :, None], 1)
-    e = Vn - V
-    L = np.linalg.norm(e, axis=2)
-    ok = valid & (L > 1e-12 * scale_st)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = Vn - V
+        L = np.hypot(e[..., 0], e[..., 1])
+    if local:
+        sc = np.maximum(np.abs(V + 0.5 * e).max(2), L)
+    else:
+        sc = scale_st
+    ok = valid & (L > 1e-12 * sc) & np.isfinite(L)
     normal = np.stack([e[..., 1], -e[..., 0]], 2) / np.where(L > 0, L, 1.0)[..., None]
-    delta = 1e-7 * scale_st
+    delta = (1e-7 * sc)[..., None] if local else 1e-7 * scale_st
     owner, probes = [], []
     for frac in (0.5,):  # both polygons of a shared edge probe it, so T-junctions are covered
         pt = V + frac * e + delta * normal

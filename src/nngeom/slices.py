@@ -591,7 +591,7 @@ class _Plane(_Geometry):
         if not need.any():
             return None
         anc = np.arange(P0)
-        area_tol = 1e-24 * self.scale**2
+        area_tol = 1e-24 * self.scale * self.scale
         for o in np.flatnonzero(need.any(0)):
             sel = np.flatnonzero(need[anc, o])
             if sel.size == 0:
