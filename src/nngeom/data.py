@@ -8,7 +8,9 @@ four IDX files (gzipped or not); MNIST files in the same layout are read the sam
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._checks import check_int, check_number, check_real_tensor, check_seed
 from ._errors import DataError, InvalidInput
 
 __all__ = [
@@ -42,6 +45,10 @@ _IDX_TYPES = {
     0x0E: np.dtype(">f8"),
 }
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+# The largest IDX payload read (bytes): refuses headers that declare absurd shapes before reading.
+MAX_IDX_BYTES = 8 * 2**30
+# teacher_student_grid: the most grid points
+MAX_GRID_POINTS = 10_000_000
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -51,37 +58,50 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     uint32 sizes, then the data. Raises :class:`DataError` on a wrong magic number, an unknown
     type code, or a file whose length does not match its header (truncated or padded).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"path must be a file path, got {path!r}")
     path = Path(path)
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as fh:
-            raw = fh.read()
+            head = fh.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise DataError(
+                    f"{path} is not an IDX file (bad magic number {head.hex() or 'empty'}; "
+                    "expected 0x0000 then a type code)"
+                )
+            code, ndim = head[2], head[3]
+            if code not in _IDX_TYPES:
+                raise DataError(f"{path}: unknown IDX data type code 0x{code:02x}")
+            if ndim == 0:
+                raise DataError(f"{path}: IDX header declares zero dimensions")
+            dims = fh.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path} is truncated inside its header")
+            shape = tuple(int(v) for v in np.frombuffer(dims, dtype=">u4", count=ndim))
+            dtype = _IDX_TYPES[code]
+            expected = math.prod(shape) * dtype.itemsize
+            if expected > MAX_IDX_BYTES:
+                raise DataError(
+                    f"{path}: header shape {shape} declares {expected:,} data bytes, more than "
+                    f"nngeom reads ({MAX_IDX_BYTES:,}); the file is corrupt or not an IDX file"
+                )
+            data = fh.read(expected + 1)
+    except DataError:
+        raise
     except FileNotFoundError as exc:
         raise DataError(f"IDX file not found: {path}") from exc
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(
-            f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'}; "
-            "expected 0x0000 then a type code)"
-        )
-    code, ndim = raw[2], raw[3]
-    if code not in _IDX_TYPES:
-        raise DataError(f"{path}: unknown IDX data type code 0x{code:02x}")
-    if ndim == 0:
-        raise DataError(f"{path}: IDX header declares zero dimensions")
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated inside its header")
-    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_TYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        what = "truncated" if len(raw) - header < expected else "longer than its header says"
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "longer than its header says"
+        shown = len(data) if len(data) <= expected else "more"
         raise DataError(
             f"{path} is {what}: header shape {shape} needs {expected} data bytes, "
-            f"file has {len(raw) - header}; re-download or reinstall it"
+            f"file has {shown}; re-download or reinstall it"
         )
+    raw = head + dims + data
     return (
         np.frombuffer(raw, dtype=dtype, offset=header)
         .reshape(shape)
@@ -136,6 +156,10 @@ def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Datas
             raise DataError(
                 f"{folder}: {split_name} images {X.shape} and labels {y.shape} do not match"
             )
+        if X.dtype != np.uint8:
+            raise DataError(f"{folder}: {split_name} images are {X.dtype}, expected uint8 pixels")
+        if y.dtype.kind not in "iu" or (y.size and (int(y.min()) < 0 or int(y.max()) > 9)):
+            raise DataError(f"{folder}: {split_name} labels must be integers 0..9")
 
     def images(a: np.ndarray) -> Tensor:
         return torch.from_numpy(a.reshape(a.shape[0], -1).astype(np.float32) / 255.0)
@@ -181,6 +205,8 @@ def fashion_mnist(folder: str | os.PathLike[str] | None = None) -> Dataset:
 
 def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """sklearn's bundled 8x8 digits (1797 images, 64 features scaled to [0, 1], 10 classes)."""
+    test_fraction = check_number("test_fraction", test_fraction)
+    seed = check_seed(seed)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -197,6 +223,12 @@ def image_classification(
     ``n_train``/``n_test`` take seeded random subsets. With ``name="auto"`` the returned
     dataset's ``name`` tells which one was used, so a study can say so in its report.
     """
+    seed = check_seed(seed)
+    for label, n in (("n_train", n_train), ("n_test", n_test)):
+        if n is not None:
+            check_int(label, n, minimum=1)
+    if not isinstance(name, str):
+        raise InvalidInput(f"name must be a string, got {name!r}")
     if name == "auto":
         name = "fashion-mnist" if fashion_mnist_available() else "digits"
     if name == "fashion-mnist":
@@ -205,7 +237,7 @@ def image_classification(
         ds = digits(seed=seed)
     else:
         raise InvalidInput(f"unknown dataset {name!r}; use 'auto', 'fashion-mnist' or 'digits'")
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(seed)
 
     def subset(X: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
         if n is None or n >= X.shape[0]:
@@ -233,6 +265,9 @@ def pool_images(X: Tensor, factor: int) -> Tensor:
         raise InvalidInput(
             f"X must be a tensor of shape (N, side * side), got {getattr(X, 'shape', X)}"
         )
+    check_real_tensor("X", X)
+    if not X.is_floating_point():
+        raise InvalidInput(f"X must be floating point to average, got {X.dtype}; call X.float()")
     side = int(round(X.shape[1] ** 0.5))
     if side * side != X.shape[1]:
         raise InvalidInput(f"rows of X are not square images: {X.shape[1]} is not a square")
@@ -255,15 +290,21 @@ def split(
     n_classes: int | None = None,
 ) -> Dataset:
     """Shuffle with a seeded generator and split into train and test parts."""
+    for label, t in (("X", X), ("y", y)):
+        if not isinstance(t, Tensor) or t.ndim == 0:
+            raise InvalidInput(f"{label} must be a tensor with a batch dimension, got {t!r:.80}")
+        check_real_tensor(label, t)
     if X.shape[0] != y.shape[0]:
         raise InvalidInput(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    test_fraction = check_number("test_fraction", test_fraction)
+    seed = check_seed(seed)
     if not 0.0 < test_fraction < 1.0:
         raise InvalidInput(f"test_fraction must be in (0, 1), got {test_fraction}")
     n = X.shape[0]
     n_test = int(round(n * test_fraction))
     if n_test < 1 or n - n_test < 1:
         raise InvalidInput(f"cannot split {n} examples with test_fraction={test_fraction}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     te, tr = perm[:n_test], perm[n_test:]
     return Dataset(name, X[tr], y[tr], X[te], y[te], n_classes)
 
@@ -287,8 +328,16 @@ def teacher_student_grid(
     """
     from .nets import make_activation
 
-    if step <= 0 or extent <= 0:
-        raise InvalidInput("step and extent must be positive")
+    step = check_number("step", step, minimum=0.0, strict_min=True)
+    extent = check_number("extent", extent, minimum=0.0, strict_min=True)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InvalidInput(f"dtype must be a real floating-point torch dtype, got {dtype!r}")
+    per_side = 2 * extent / step + 1
+    if per_side**2 > MAX_GRID_POINTS:
+        raise InvalidInput(
+            f"step={step:g} over extent={extent:g} is about {per_side**2:.3g} grid points, more "
+            f"than nngeom's limit of {MAX_GRID_POINTS:,}; use a larger step or smaller extent"
+        )
     ticks = torch.arange(-extent, extent + step / 2, step, dtype=dtype)
     gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
     X = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
@@ -312,6 +361,8 @@ def load_arrays(
     ``.pt``/``.pth``: a tensor (named ``X``) or a dict of tensors (``weights_only=True``).
     Raises :class:`DataError` if the file is missing, unreadable, or lacks a name in ``require``.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"path must be a file path, got {path!r}")
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
@@ -324,7 +375,7 @@ def load_arrays(
             else:
                 with loaded:
                     arrays = {k: torch.from_numpy(np.array(loaded[k])) for k in loaded.files}
-        except (ValueError, OSError) as exc:
+        except Exception as exc:  # zipfile.BadZipFile, EOFError, TypeError (structured dtypes), ...
             raise DataError(f"{path} is not a plain numpy file ({exc})") from exc
     elif path.suffix in (".pt", ".pth"):
         try:
@@ -351,7 +402,11 @@ def load_arrays(
 def load_inputs(path: str | os.PathLike[str]) -> Tensor:
     """Inputs ``X`` of shape ``(N, d)`` (floating point; images flattened) from a data file."""
     X = load_arrays(path)["X"]
-    if X.ndim == 1:
+    if X.is_complex():
+        raise DataError(f"{path}: X is complex ({X.dtype}); nngeom needs real inputs")
+    if X.dtype == torch.bool:
+        X = X.to(torch.uint8)
+    if X.ndim <= 1:
         raise DataError(f"{path}: X must have shape (N, d), got {tuple(X.shape)}")
     if X.ndim > 2:
         X = X.reshape(X.shape[0], -1)
