@@ -96,7 +96,7 @@ def test_bad_inputs(app, tmp_path):
     good = ng.chaos.write_csv_column(tmp_path / "good.csv", ng.chaos.mackey_glass(300), "x")
     cases = [
         (["chaos", "fit", str(bad), "--column", "x", "--out", str(m)], "not a number"),
-        (["chaos", "fit", str(nan), "--out", str(m)], "NaN"),
+        (["chaos", "fit", str(nan), "--out", str(m)], "not a finite number"),
         (["chaos", "fit", str(short), "--out", str(m)], "too short"),
         (["chaos", "fit", str(good), "--horizon", "0", "--out", str(m)], "horizon"),
         (["chaos", "fit", str(short), "--predictor", "esn", "--out", str(m)], "cannot be saved"),

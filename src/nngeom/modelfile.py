@@ -25,13 +25,17 @@ graph, ...) is refused with a :class:`ModelFileError` that says what to do.
 from __future__ import annotations
 
 import copy
+import errno
 import io
 import json
 import math
 import os
 import pickle
+import pickletools
 import re
+import stat
 import types
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,7 @@ import torch
 from torch import nn
 
 from ._errors import ModelFileError
-from .nets import activation_name, as_mlp, make_activation, mlp
+from .nets import MAX_PARAMETERS, activation_name, as_mlp, make_activation, mlp
 
 __all__ = [
     "save_model",
@@ -140,6 +144,7 @@ def parse_arch(text: str) -> dict[str, Any]:
         raise ModelFileError(
             f"--arch: sizes {parts[0]!r} need an input and an output size, all >= 1"
         )
+    _check_size_limit(sizes, f"--arch {text!r}")
     act = _parse_act(parts[1], "hidden")
     out = _parse_act(parts[2], "output") if len(parts) == 3 else None
     spec: dict[str, Any] = {
@@ -154,6 +159,20 @@ def parse_arch(text: str) -> dict[str, Any]:
     if out is not None and len(out) > 1:
         spec["output_params"] = {k: v for k, v in out.items() if k != "name"}
     return spec
+
+
+def _n_parameters(sizes: list[int]) -> int:
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def _check_size_limit(sizes: list[int], what: str) -> None:
+    """Refuse sizes whose dense layers would exceed nngeom's parameter limit (before allocating)."""
+    n = _n_parameters(sizes)
+    if n > MAX_PARAMETERS:
+        raise ModelFileError(
+            f"{what} declares {n:,} parameters, more than nngeom's limit of {MAX_PARAMETERS:,}; "
+            "check the layer sizes"
+        )
 
 
 def _fmt_number(x: float) -> str:
@@ -282,6 +301,154 @@ def _make_act(name: str, params: dict[str, Any]) -> nn.Module:
     if name == "softplus":
         return nn.Softplus(beta=float(params.get("beta", 1.0)))
     return make_activation(name)
+
+
+_KNOWN_ACTS = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus", "identity")
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_MAX_VAF_K = 10_000
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_record(arch: Any, src: str) -> dict[str, Any]:
+    """Refuse a malformed architecture record of a model file before anything is built.
+
+    Every field is checked for type and range (sizes: positive ints within nngeom's parameter
+    limit; activations from the known list with finite parameters; ``bias`` a bool; ``dtype`` a
+    floating-point type; VAF settings per hidden layer), so a hand-made or corrupted file gets a
+    message instead of a crash deep in the model builder.
+    """
+
+    def bad(why: str) -> ModelFileError:
+        return ModelFileError(
+            f"{src}: the architecture recorded in the file is malformed ({why}); save the model "
+            "again with nngeom.save_model, or save its state_dict() and pass --arch"
+        )
+
+    if not isinstance(arch, dict):
+        raise bad(f"a {type(arch).__name__}, not a dictionary")
+    if arch.get("kind") != "mlp":
+        raise bad(f"kind {str(arch.get('kind'))[:40]!r}, expected 'mlp'")
+    sizes = arch.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise bad("'sizes' must be a list of at least two layer sizes")
+    if len(sizes) > 10_000 or not all(_is_int(v) and v >= 1 for v in sizes):
+        raise bad(f"'sizes' must be positive ints, got {str(sizes)[:80]}")
+    n = _n_parameters(sizes)
+    if n > MAX_PARAMETERS:
+        raise bad(
+            f"sizes {str(sizes)[:80]} give {n:,} parameters, more than nngeom's limit of "
+            f"{MAX_PARAMETERS:,}"
+        )
+    act = arch.get("activation", "relu")
+    if act not in (*_KNOWN_ACTS, "vaf"):
+        raise bad(f"unknown activation {str(act)[:40]!r}; known: {', '.join(_KNOWN_ACTS)}, vaf")
+    out = arch.get("output_activation")
+    if out is not None and out not in _KNOWN_ACTS:
+        raise bad(f"unknown output activation {str(out)[:40]!r}")
+    for key in ("negative_slope", "beta"):
+        if key in arch and not _is_real(arch[key]):
+            raise bad(f"{key!r} must be a finite number, got {str(arch[key])[:40]!r}")
+    if arch.get("beta", 1.0) == 0:
+        raise bad("softplus 'beta' must not be 0")
+    out_params = arch.get("output_params")
+    if out_params is not None:
+        if not isinstance(out_params, dict) or not all(
+            k in ("negative_slope", "beta") and _is_real(v) for k, v in out_params.items()
+        ):
+            raise bad("'output_params' must map negative_slope/beta to finite numbers")
+        if out_params.get("beta", 1.0) == 0:
+            raise bad("softplus 'beta' must not be 0")
+    if not isinstance(arch.get("bias", True), bool):
+        raise bad(f"'bias' must be true or false, got {str(arch.get('bias'))[:40]!r}")
+    if arch.get("dtype", "float32") not in _FLOAT_DTYPES:
+        raise bad(
+            f"dtype {str(arch.get('dtype'))[:40]!r}; the weights must be one of "
+            f"{', '.join(_FLOAT_DTYPES)}"
+        )
+    if act == "vaf":
+        vaf = arch.get("vaf")
+        if not isinstance(vaf, list) or len(vaf) != len(sizes) - 2:
+            raise bad("'vaf' must list the settings of each hidden layer")
+        from .activations import SHARES
+
+        for cfg in vaf:
+            if not isinstance(cfg, dict):
+                raise bad("a VAF setting is not a dictionary")
+            if not (_is_int(cfg.get("k")) and 1 <= cfg["k"] <= _MAX_VAF_K):
+                raise bad(
+                    f"VAF 'k' must be an int in 1..{_MAX_VAF_K}, got {str(cfg.get('k'))[:40]}"
+                )
+            if cfg.get("share") not in SHARES:
+                raise bad(
+                    f"VAF 'share' {str(cfg.get('share'))[:40]!r} is not one of {list(SHARES)}"
+                )
+            if not isinstance(cfg.get("hidden"), str):
+                raise bad("VAF 'hidden' must be an activation name")
+            if not _is_int(cfg.get("channel_dim", 1)):
+                raise bad("VAF 'channel_dim' must be an int")
+            shape = cfg.get("unit_shape")
+            if shape is not None and (
+                not isinstance(shape, list)
+                or len(shape) > 8
+                or not all(_is_int(v) and v >= 1 for v in shape)
+                or math.prod(shape) * (3 * cfg["k"] + 1) > MAX_PARAMETERS
+            ):
+                raise bad(
+                    f"VAF 'unit_shape' {str(shape)[:60]} is not a small list of positive ints"
+                )
+    return arch
+
+
+def _expected_linear_shapes(arch: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """State-dict keys and shapes of the Linear layers of ``_build(arch)`` (nothing allocated)."""
+    sizes = arch["sizes"]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for l, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        shapes[f"{2 * l}.weight"] = (b, a)
+        if arch.get("bias", True):
+            shapes[f"{2 * l}.bias"] = (b,)
+    return shapes
+
+
+def _check_state_matches(state: dict[str, torch.Tensor], arch: dict[str, Any], src: str) -> None:
+    """Compare the file's tensors with the recorded architecture BEFORE building the model: a
+    small file that declares huge layers is refused without allocating them."""
+    for name, want in _expected_linear_shapes(arch).items():
+        got = state.get(name)
+        if got is None:
+            raise ModelFileError(
+                f"{src}: the recorded architecture {_safe_format(arch)} needs the tensor "
+                f"{name!r} of shape {want}, which the file does not hold"
+            )
+        if tuple(got.shape) != want:
+            raise ModelFileError(
+                f"{src}: weights do not match the saved architecture: {name!r} has shape "
+                f"{tuple(got.shape)} but {_safe_format(arch)} declares {want}"
+            )
+    total = sum(t.numel() for t in state.values())
+    for cfg in arch.get("vaf") or []:
+        shape = cfg.get("unit_shape")
+        if shape and math.prod(shape) > total:
+            raise ModelFileError(
+                f"{src}: the recorded VAF unit shape {shape} has more units than the file has "
+                "numbers; the file is corrupted"
+            )
+
+
+def _check_float_weights(state: dict[str, torch.Tensor], src: str) -> None:
+    for name, t in state.items():
+        if not t.is_floating_point():
+            raise ModelFileError(
+                f"{src}: the tensor {name!r} has dtype {str(t.dtype).removeprefix('torch.')}; "
+                "nngeom needs floating-point weights: convert them (model.float()) and save again"
+            )
 
 
 def _build(arch: dict[str, Any], *, bias: bool | None = None) -> nn.Sequential:
@@ -429,9 +596,8 @@ def _from_state_dict(state: dict[str, torch.Tensor], arch: dict[str, Any], src: 
                 f"{src}: {stem}.bias has shape {tuple(state[f'{stem}.bias'].shape)}, expected "
                 f"({sizes[l + 1]},)"
             )
+    _check_float_weights(state, src)
     dtype = state[f"{stems[0]}.weight"].dtype
-    if not dtype.is_floating_point:
-        raise ModelFileError(f"{src}: the weights have dtype {dtype}, not a floating-point type")
     arch = {**arch, "bias": has_bias[0], "dtype": str(dtype).removeprefix("torch.")}
     net = _build(arch)
     linears = [m for m in net if isinstance(m, nn.Linear)]
@@ -844,13 +1010,8 @@ def open_model(
             without ``arch``, or does not match ``arch``.
     """
     path = Path(path)
-    src = str(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    src = _short(path)
+    data = _read_model_bytes(path)
     spec = parse_arch(arch) if arch is not None else None
     if _is_pt2(path, data):
         if arch is not None or key is not None:
@@ -879,22 +1040,11 @@ def open_model(
                 raise ModelFileError(f"{src}: its nngeom_arch metadata is not JSON") from None
     else:
         try:
-            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if "unsupported global" not in str(exc).lower():
-                raise ModelFileError(
-                    f"{src} is not a torch file nngeom can read (a malformed pickle)"
-                ) from None
-            raise ModelFileError(
-                f"{src} is a pickle that would execute code (a whole pickled model or custom "
-                "objects); nngeom only loads weights: save a torch.export program (.pt2), use "
-                "nngeom.save_model, or save model.state_dict() and pass --arch"
-            ) from None
-        except Exception as exc:
-            raise ModelFileError(
-                f"{src} is not a torch file nngeom can read ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:160]})"
-            ) from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns about pickle protocols first
+                obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure: say whether it is code or garbage
+            raise _unreadable(data, src, exc) from None
         if isinstance(obj, dict) and obj.get("nngeom_format") is not None:
             if obj.get("nngeom_format") != FORMAT:
                 raise ModelFileError(
@@ -912,9 +1062,12 @@ def open_model(
                 f"{src} was written by nngeom.save_model and records its architecture "
                 f"({_safe_format(recorded)}); drop --arch and --key"
             )
+        recorded = _check_record(recorded, src)
         if not _is_state_dict(state):
             raise ModelFileError(f"{src}: the nngeom file holds no state dict of tensors")
-        net = _build(recorded)
+        _check_float_weights(state, src)
+        _check_state_matches(state, recorded, src)
+        net = _build_checked(recorded, src)
         try:
             net.load_state_dict(state)
         except RuntimeError as exc:
@@ -940,6 +1093,99 @@ def open_model(
         )
     net = _from_state_dict(state, spec, src)
     return LoadedModel(net, format_arch(spec | _dtype_of(net)), "state_dict")
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    """The file's bytes, or a one-line ModelFileError saying why not (missing, a directory, a
+    name too long, unreadable)."""
+    src = _short(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file not found: {src}") from None
+    except NotADirectoryError:
+        raise ModelFileError(f"model file not found: {src} (a parent is not a folder)") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ModelFileError(
+                f"the model path is too long ({len(str(path))} characters; the system allows "
+                f"{os.pathconf('/', 'PC_PATH_MAX')} in all and 255 per name): {src}"
+            ) from None
+        raise ModelFileError(f"cannot read the model file {src}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFileError(f"{src} is a directory, not a model file; give the file inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(f"{src} is not a regular file; give a model file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model file {src}: {exc.strerror or exc}") from None
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+
+
+def _pickle_imports(blob: bytes) -> list[str] | None:
+    """The names a *well-formed* pickle imports, or None when ``blob`` is not a complete pickle
+    (so random bytes are never mistaken for a pickle that runs code). Nothing is executed:
+    ``pickletools.genops`` only decodes opcodes."""
+    names: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(blob):
+            if op.name in ("GLOBAL", "INST"):
+                names.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                names.append(".".join(strings[-2:]) if len(strings) >= 2 else "?")
+            elif isinstance(arg, str):
+                strings.append(arg)
+            if op.name == "STOP":
+                return [n for n in names if _DOTTED.match(n)] if names else names
+    except Exception:  # noqa: BLE001 - any decoding failure means: not a pickle
+        return None
+    return None
+
+
+def _unreadable(data: bytes, src: str, exc: Exception) -> ModelFileError:
+    """Why ``torch.load(weights_only=True)`` failed: a pickle that would run code, or garbage."""
+    blob = data
+    if data[:2] == b"PK":
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+            pkl = [n for n in zf.namelist() if n.endswith("data.pkl")]
+            blob = zf.read(pkl[0]) if pkl else b""
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError):
+            blob = b""
+    imports = _pickle_imports(blob)
+    if imports:
+        shown = ", ".join(sorted(set(imports))[:3])
+        return ModelFileError(
+            f"{src} is a pickle that would execute code (it imports {shown}: a whole pickled "
+            "model or custom objects); nngeom only loads weights: save a torch.export program "
+            "(.pt2), use nngeom.save_model, or save model.state_dict() and pass --arch"
+        )
+    what = "an empty file" if not data else "not a torch archive or a complete pickle"
+    return ModelFileError(
+        f"{src} is not a torch file nngeom can read ({what}; torch.load: {type(exc).__name__}); "
+        "give a .pt2 program, an nngeom.save_model file, or a torch.save'd state dict"
+    )
+
+
+def _build_checked(arch: dict[str, Any], src: str) -> nn.Sequential:
+    try:
+        return _build(arch)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a checked record that still cannot be built
+        raise ModelFileError(
+            f"{src}: the recorded architecture {_safe_format(arch)} cannot be built "
+            f"({' '.join(str(exc).split())[:160]}); save the model again with nngeom.save_model"
+        ) from None
 
 
 def _dtype_of(net: nn.Module) -> dict[str, Any]:

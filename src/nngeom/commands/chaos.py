@@ -20,10 +20,12 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-from .._errors import InvalidInput, ModelFileError
+from .._errors import InvalidInput, ModelFileError, NngeomError
+from . import _args
 
 SYSTEMS = ("mackey-glass", "logistic", "henon", "lorenz", "laser", "sunspots")
 SAVEABLE = ("mlp", "linear", "lms", "poly", "nvar")
+MAX_STEPS = 1_000_000  # --steps of the free-running forecast
 ALL = (*SAVEABLE, "local", "esn")
 
 
@@ -47,6 +49,24 @@ def _generate(system: str, n: int, tau: float, seed: int) -> np.ndarray:
 
 def _column(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _series(path: Path, column: str) -> np.ndarray:
+    """The checked series: an existing CSV file, a numeric column, finite values."""
+    from ..chaos import read_csv_column
+
+    path = _args.input_file(path, "SERIES", what="CSV file")
+    return _args.finite_series(read_csv_column(path, _column(column)), path)
+
+
+def _embedding(lags: int, delay: int, horizon: int) -> None:
+    for name, value in (("--lags", lags), ("--delay", delay), ("--horizon", horizon)):
+        _args.count(value, name, maximum=MAX_EMBEDDING)
+
+
+# --lags / --delay / --horizon: a window longer than any series nngeom generates or reads
+MAX_EMBEDDING = 1_000_000
+MAX_TAU = 10_000.0  # --tau: the Mackey-Glass delay (17 and 30 in the paper)
 
 
 def _make(name: str, max_iter: int, seed: int) -> Any:
@@ -91,26 +111,49 @@ def _save(reg: Any, name: str, emb: dict[str, int], out: Path) -> None:
 
 
 def _load(path: Path) -> tuple[Any, dict[str, int]]:
-    from ..chaos import predictors as P
-    from ..modelfile import load_model
-
-    if not path.is_file():
-        raise ModelFileError(f"no model file at {path}; create one with `nngeom chaos fit`")
+    try:
+        path = _args.input_file(path, "--model", what="model file")
+    except NngeomError as exc:
+        raise ModelFileError(f"{exc}; create one with `nngeom chaos fit`") from None
     try:
         meta = json.loads(path.read_text())
+        if not isinstance(meta, dict):
+            raise TypeError(f"a JSON {type(meta).__name__}, not an object")
         name = meta["predictor"]
         emb = {k: int(meta["embedding"][k]) for k in ("lags", "delay", "horizon")}
         sc = meta["scaling"]
         n_features = int(meta["n_features"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         raise ModelFileError(
-            f"{path} is not a model written by `nngeom chaos fit` ({exc})"
+            f"{path} is not a model written by `nngeom chaos fit` ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:120]})"
         ) from None
+    try:
+        reg = _rebuild(path, meta, name, sc, n_features)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a hand-edited or corrupted model file
+        raise ModelFileError(
+            f"{path} is not a usable model of `nngeom chaos fit` ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:120]}); fit it again"
+        ) from None
+    if n_features != emb["lags"] or any(v < 1 for v in emb.values()):
+        raise ModelFileError(f"{path}: {n_features} inputs but embedding {emb}")
+    return reg, emb
+
+
+def _rebuild(path: Path, meta: dict, name: Any, sc: Any, n_features: int) -> Any:
+    from ..chaos import predictors as P
+    from ..modelfile import load_model
+
     if name == "mlp":
         reg: Any = P.LapedesFarberMLP(tuple(meta["hidden"]))
         import torch
 
-        reg.model_ = load_model(path.with_name(meta["weights"])).to(torch.float64)
+        weights = str(meta["weights"])
+        if Path(weights).name != weights:
+            raise ModelFileError(f"{path}: the weights file {weights[:80]!r} must sit beside it")
+        reg.model_ = load_model(path.with_name(weights)).to(torch.float64)
     elif name in ("linear", "lms"):
         reg = P.LinearAR("lstsq" if name == "linear" else "lms")
     elif name == "poly":
@@ -125,9 +168,14 @@ def _load(path: Path) -> tuple[Any, dict[str, int]]:
     s.mx, s.sx = np.asarray(sc["mx"], dtype=np.float64), np.asarray(sc["sx"], dtype=np.float64)
     s.my, s.sy = float(sc["my"]), float(sc["sy"])
     reg._s, reg.n_features_ = s, n_features
-    if n_features != emb["lags"]:
-        raise ModelFileError(f"{path}: {n_features} inputs but lags={emb['lags']}")
-    return reg, emb
+    if s.mx.shape != (n_features,) or s.sx.shape != (n_features,):
+        raise ModelFileError(f"{path}: its scaling does not have {n_features} entries")
+    arrays = [s.mx, s.sx, np.asarray([s.my, s.sy])]
+    if name != "mlp":
+        arrays.append(reg.coef_)
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ModelFileError(f"{path}: the model holds NaN or infinite numbers; fit it again")
+    return reg
 
 
 def register(app: typer.Typer) -> None:
@@ -147,8 +195,16 @@ def register(app: typer.Typer) -> None:
         """Write a chaotic series (or a bundled real one) as a one-column CSV."""
         from ..chaos import write_csv_column
 
+        if system not in SYSTEMS:
+            raise InvalidInput(f"unknown system {system[:40]!r}; use one of {', '.join(SYSTEMS)}")
+        seed = _args.seed(seed)
+        tau = _args.number(tau, "--tau", minimum=0.0, strict_min=True, maximum=MAX_TAU)
+        out = _args.output_file(out, "--out", what="CSV file")
         x = _generate(system, n, tau, seed)
-        write_csv_column(out, x, "x")
+        try:
+            write_csv_column(out, x, "x")
+        except OSError as exc:
+            raise InvalidInput(f"--out: cannot write {out}: {exc.strerror or exc}") from None
         typer.echo(f"wrote {x.size} values of {system} to {out}")
 
     @chaos_app.command("fit")
@@ -167,21 +223,35 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed"),
     ) -> None:
         """Fit a predictor of x(t+horizon) from x(t), x(t-delay), ... and save it."""
-        from ..chaos import embed, nrmse, read_csv_column
+        from ..chaos import embed, nrmse
 
         if predictor not in SAVEABLE:
             raise InvalidInput(
-                f"predictor {predictor!r} cannot be saved; use one of {', '.join(SAVEABLE)} "
+                f"predictor {predictor[:40]!r} cannot be saved; use one of {', '.join(SAVEABLE)} "
                 "(or `nngeom chaos evaluate --predictor` to fit and evaluate local/esn in one go)"
             )
-        x = read_csv_column(series, _column(column))
+        seed = _args.seed(seed)
+        _embedding(lags, delay, horizon)
+        max_iter = _args.count(max_iter, "--max-iter", maximum=10_000_000)
+        if n_train is not None:
+            n_train = _args.count(n_train, "--n-train", maximum=2**62)
+        out = _args.output_file(out, "--out", what="model file")
+        if predictor == "mlp":
+            if out.suffix == ".pt":
+                raise InvalidInput(
+                    "--out: the MLP's weights go to a .pt file beside the model file; name the "
+                    "model file .json"
+                )
+            _args.output_file(out.with_suffix(".pt"), "--out", what="weights file")
+        x = _series(series, column)
         X, y = embed(x, lags, delay, horizon)
         if n_train is not None:
-            if n_train < 1:
-                raise InvalidInput(f"--n-train must be >= 1, got {n_train}")
             X, y = X[:n_train], y[:n_train]
         reg = _make(predictor, max_iter, seed).fit(X, y)
-        _save(reg, predictor, {"lags": lags, "delay": delay, "horizon": horizon}, out)
+        try:
+            _save(reg, predictor, {"lags": lags, "delay": delay, "horizon": horizon}, out)
+        except OSError as exc:
+            raise InvalidInput(f"--out: cannot write {out}: {exc.strerror or exc}") from None
         err = nrmse(y, reg.predict(X))
         typer.echo(
             f"fitted {predictor} on {X.shape[0]} rows: training NRMSE {err:.4g}; saved {out}"
@@ -218,13 +288,18 @@ def register(app: typer.Typer) -> None:
             embed,
             nrmse,
             nrmse_curve,
-            read_csv_column,
             split,
         )
 
-        x = read_csv_column(series, _column(column))
-        if steps < 1:
-            raise InvalidInput(f"--steps must be >= 1, got {steps}")
+        seed = _args.seed(seed)
+        _embedding(lags, delay, horizon)
+        max_iter = _args.count(max_iter, "--max-iter", maximum=10_000_000)
+        steps = _args.count(steps, "--steps", maximum=MAX_STEPS)
+        if n_train is not None:
+            n_train = _args.count(n_train, "--n-train", maximum=2**62)
+        if predictor is not None and predictor not in ALL:
+            raise InvalidInput(f"unknown predictor {predictor[:40]!r}; use one of {', '.join(ALL)}")
+        x = _series(series, column)
         if (model is None) == (predictor is None):
             raise InvalidInput(
                 "give exactly one of --model MODEL.json or --predictor NAME (with --n-train)"

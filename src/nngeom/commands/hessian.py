@@ -11,9 +11,13 @@ import torch
 import typer
 
 from .._errors import DataError, InvalidInput
+from . import _args
 from ._model import arch_option, key_option, load, model_argument
 
 DATASETS = ("auto", "fashion-mnist", "digits", "teacher-grid")
+LOSSES = ("mse", "sse", "ce")
+WHICH = ("largest", "smallest", "both")
+MAX_EXAMPLES = 10_000_000  # --n: far more than a dense Hessian is ever computed on
 
 
 def load_xy(
@@ -27,8 +31,8 @@ def load_xy(
     tensors ``X`` and ``y`` (read with ``weights_only=True``). Integer ``y`` means labels (``ce``),
     float ``y`` targets (``mse``). ``n`` keeps the first ``n`` rows (a seeded subset for datasets).
     """
-    if n is not None and n < 1:
-        raise InvalidInput(f"--n must be >= 1, got {n}")
+    if n is not None:
+        n = _args.count(n, "--n", maximum=MAX_EXAMPLES)
     if spec in DATASETS:
         if spec == "teacher-grid":
             from ..data import teacher_student_grid
@@ -43,15 +47,18 @@ def load_xy(
             )
             X, y, default = ds.X_train, ds.y_train, "ce"
     else:
-        from ..data import load_arrays
-
         path = Path(spec)
-        if not path.is_file():
+        if _args.exists(path, "--data"):
+            path = _args.input_file(path, "--data", what="data file")
+        if path.suffix not in (".npz", ".pt", ".pth") or not path.exists():
             raise DataError(
-                f"--data {spec!r} is neither a dataset name ({', '.join(DATASETS)}) nor a file"
+                f"--data {spec[:200]!r} is neither a dataset name ({', '.join(DATASETS)}) nor an "
+                "existing .npz/.pt/.pth file holding X and y"
             )
-        arrays = load_arrays(path, require=("X", "y"))
+        arrays = _args.read_arrays(path, "--data", ("X", "y"))
         X, y = arrays["X"], arrays["y"]
+        if not X.is_floating_point():
+            X = X.double()
         default = "mse" if y.is_floating_point() else "ce"
         if y.is_floating_point() and y.ndim == 1:
             y = y[:, None]
@@ -98,11 +105,16 @@ def register(app: typer.Typer) -> None:
         """Hessian eigenvalues of the model's loss on data: full spectrum, or k extreme ones by Lanczos."""
         from ..hessian import HessianOperator, count_eigenvalues, hessian_eigenvalues
 
-        if k < 0:
-            raise InvalidInput(f"--k must be >= 0, got {k}")
+        k = _args.count(k, "--k", minimum=0)
+        seed = _args.seed(seed)
+        zero_tol = _args.number(zero_tol, "--zero-tol", minimum=0.0, maximum=1.0)
+        if loss and loss not in LOSSES:
+            raise InvalidInput(f"--loss must be one of {', '.join(LOSSES)}, got {loss[:40]!r}")
+        if which not in WHICH:
+            raise InvalidInput(f"--which must be one of {', '.join(WHICH)}, got {which[:40]!r}")
+        X, y, default = load_xy(data, n=n, seed=seed)
         loaded = load(model, arch, key)
         net = loaded.module
-        X, y, default = load_xy(data, n=n, seed=seed)
         loss_name = loss or default
         if float64:
             net = net.double()

@@ -22,7 +22,7 @@ import numpy as np
 import typer
 
 from .._errors import InvalidInput
-from ..data import load_inputs
+from . import _args
 from ._model import arch_option, key_option, load, model_argument
 
 
@@ -36,15 +36,31 @@ def _number(text: str, name: str) -> float:
     return value
 
 
+# The largest --extent / --length: beyond it float64 products of weights and inputs lose all
+# precision (and overflow near 1e308), so the exact partition would be meaningless.
+MAX_SPAN = 1e12
+
+
+def _vector_options(*texts: str | None) -> list[tuple[str, str | None]]:
+    return list(zip(("--x0", "--x1", "--origin", "--u", "--v"), texts, strict=True))
+
+
 def _vector(text: str | None, name: str) -> list[float] | None:
     if text is None:
         return None
     try:
-        return [float(v) for v in text.replace(" ", "").split(",") if v != ""]
-    except ValueError as exc:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError:
         raise InvalidInput(
-            f"{name} must be comma-separated numbers like '0,1.5', got {text!r}"
-        ) from exc
+            f"{name} must be comma-separated numbers like '0,1.5', got {text[:80]!r}"
+        ) from None
+    if not values:
+        raise InvalidInput(f"{name} must hold at least one number, like '0,1.5'")
+    if not all(math.isfinite(x) for x in values):
+        raise InvalidInput(f"{name} must hold finite numbers (no nan/inf), got {text[:80]!r}")
+    if max(abs(x) for x in values) > MAX_SPAN:
+        raise InvalidInput(f"{name}: every number must be within +-{MAX_SPAN:g}, got {text[:80]!r}")
+    return values
 
 
 def register(app: typer.Typer) -> None:
@@ -137,10 +153,22 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("give both --x0 and --x1 for a segment")
         if x0 is not None and data is not None:
             raise InvalidInput("choose one of --x0/--x1 (a segment) and --data (statistics)")
+        if plot is not None and (x0 is not None or data is not None):
+            raise InvalidInput("--plot draws the exact 2-D slice: drop --x0/--x1 and --data")
+        seed = _args.seed(seed)
+        n_lines = _args.count(n_lines, "--n-lines")
+        n_directions = _args.count(n_directions, "--n-directions")
+        length = _args.number(length, "--length", minimum=0.0, strict_min=True, maximum=MAX_SPAN)
+        extent = _args.number(extent, "--extent", minimum=0.0, strict_min=True, maximum=MAX_SPAN)
+        vectors = {
+            name: _vector(text, name) for name, text in _vector_options(x0, x1, origin, u, v)
+        }
+        picture = None if plot is None else _args.plot_file(plot)
+        X = None if data is None else _args.read_inputs(data)
         loaded = load(model, arch, key)
         net = loaded.module
         if x0 is not None:
-            lr = regions_on_line(net, _vector(x0, "--x0"), _vector(x1, "--x1"))
+            lr = regions_on_line(net, vectors["--x0"], vectors["--x1"])
             out = {
                 "mode": "line",
                 "n_regions": lr.n_regions,
@@ -154,8 +182,7 @@ def register(app: typer.Typer) -> None:
                 f"linear pieces              {lr.n_pieces}",
                 f"regions per unit length    {lr.n_regions / lr.length:.4g}",
             ]
-        elif data is not None:
-            X = load_inputs(data)
+        elif X is not None:
             stats = pattern_statistics(net, X)
             lines = regions_along_lines(net, X, n_lines=n_lines, length=length, seed=seed)
             dist = boundary_distances(net, X, n_directions=n_directions, seed=seed)
@@ -171,9 +198,7 @@ def register(app: typer.Typer) -> None:
                 f"(min over {n_directions} directions)",
             ]
         else:
-            R = regions_2d(
-                net, _vector(origin, "--origin"), _vector(u, "--u"), _vector(v, "--v"), extent
-            )
+            R = regions_2d(net, vectors["--origin"], vectors["--u"], vectors["--v"], extent)
             out = {
                 "mode": "slice",
                 "n_regions": R.n_regions,
@@ -186,10 +211,10 @@ def register(app: typer.Typer) -> None:
                 f"linear pieces                  {R.n_pieces}",
                 f"slice                          [{R.bounds[0]:g}, {R.bounds[1]:g}] x [{R.bounds[2]:g}, {R.bounds[3]:g}]",
             ]
-            if plot is not None:
-                _plot(R, plot)
-                text.append(f"picture                        {plot}")
-                out["plot"] = str(plot)
+            if picture is not None:
+                _plot(R, *picture)
+                text.append(f"picture                        {picture[0]}")
+                out["plot"] = str(picture[0])
         out["architecture"] = loaded.architecture
         if as_json:
             typer.echo(json.dumps(out))
@@ -199,7 +224,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(line)
 
 
-def _plot(R, path: Path) -> None:
+def _plot(R, path: Path, fmt: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -222,8 +247,8 @@ def _plot(R, path: Path) -> None:
     ax.set_aspect("equal")
     ax.set_title(f"{R.n_regions} activation regions, {R.n_pieces} linear pieces", fontsize=9)
     try:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        fig.savefig(str(path), dpi=120, bbox_inches="tight", format=fmt)
     except OSError as exc:
-        raise InvalidInput(f"cannot write the picture to {path}: {exc}") from exc
+        raise InvalidInput(f"cannot write the picture to {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)

@@ -10,10 +10,13 @@ import torch
 import typer
 
 from .._errors import DataError, InvalidInput, UnsupportedModel
-from ..data import load_inputs as read_inputs
+from . import _args
 from ._model import arch_option, key_option, load, model_argument
 
 DATASETS = ("auto", "fashion-mnist", "digits")
+METHODS = ("auto", "closed_form", "autodiff", "hutchinson")
+MAX_EXAMPLES = 10_000_000  # --n
+MAX_PROBES = 10_000  # --probes
 
 
 def load_inputs(
@@ -24,10 +27,10 @@ def load_inputs(
     Files: ``.npy`` (an ``(N, d)`` array) or ``.pt``/``.pth`` (a tensor, or a dict with key ``"X"``,
     read with ``weights_only=True``). ``n`` keeps the first ``n`` rows (a seeded subset for datasets).
     """
-    if n is not None and n < 1:
-        raise InvalidInput(f"--n must be >= 1, got {n}")
+    if n is not None:
+        n = _args.count(n, "--n", maximum=MAX_EXAMPLES)
     if split not in ("train", "test"):
-        raise InvalidInput(f"--split must be 'train' or 'test', got {split!r}")
+        raise InvalidInput(f"--split must be 'train' or 'test', got {split[:40]!r}")
     if spec in DATASETS:
         from ..data import image_classification
 
@@ -40,11 +43,14 @@ def load_inputs(
         X = ds.X_train if split == "train" else ds.X_test
     else:
         path = Path(spec)
-        if not path.is_file():
+        if _args.exists(path, "--data"):
+            path = _args.input_file(path, "--data", what="data file")
+        if path.suffix not in (".npy", ".npz", ".pt", ".pth") or not path.exists():
             raise DataError(
-                f"--data {spec!r} is neither a dataset name ({', '.join(DATASETS)}) nor a file"
+                f"--data {spec[:200]!r} is neither a dataset name ({', '.join(DATASETS)}) nor an "
+                "existing .npy/.npz/.pt/.pth file"
             )
-        X = read_inputs(path)
+        X = _args.read_inputs(path, "--data")
         if n is not None:
             X = X[:n]
     if X.ndim != 2:
@@ -84,9 +90,15 @@ def register(app: typer.Typer) -> None:
             tangent_sensitivity_hutchinson,
         )
 
+        seed = _args.seed(seed)
+        probes = _args.count(probes, "--probes", maximum=MAX_PROBES)
+        if output is not None:
+            output = _args.count(output, "--output", minimum=0)
+        if method not in METHODS:
+            raise InvalidInput(f"--method must be one of {', '.join(METHODS)}, got {method[:40]!r}")
+        X = load_inputs(data, split=split, n=n, seed=seed)
         loaded = load(model, arch, key)
         net = loaded.module
-        X = load_inputs(data, split=split, n=n, seed=seed)
         sel = None if output is None else [output]
         stderr = None
         if method == "hutchinson":

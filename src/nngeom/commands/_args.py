@@ -1,0 +1,254 @@
+"""Checks of the analysis commands' arguments: numbers, counts, seeds, file paths, data files.
+
+Every check raises an :class:`nngeom.NngeomError` whose message names the option, says what was
+wrong and what to give instead; the CLI prints it as one line. They run before any model is
+loaded or any work starts, so bad input is refused at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._checks import check_int, check_number, check_seed
+from .._errors import DataError, InvalidInput
+
+__all__ = [
+    "seed",
+    "count",
+    "number",
+    "input_file",
+    "output_file",
+    "plot_file",
+    "read_arrays",
+    "read_inputs",
+    "finite_series",
+]
+
+# The largest count options take (lines, directions, probes...): far beyond useful, well below
+# sizes that would exhaust memory before any check in the library runs.
+MAX_COUNT = 100_000
+
+
+def seed(value: int, option: str = "--seed") -> int:
+    """A seed numpy and torch both accept (an int in ``[0, 2**64 - 1]``)."""
+    return check_seed(value, option)
+
+
+def count(value: int, option: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """An int option within ``[minimum, maximum]``."""
+    return check_int(option, value, minimum=minimum, maximum=maximum)
+
+
+def number(value: float, option: str, **bounds: Any) -> float:
+    """A finite float option (bounds as in :func:`nngeom._checks.check_number`)."""
+    return check_number(option, value, **bounds)
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
+
+
+def _path_max() -> int:
+    try:
+        return int(os.pathconf("/", "PC_PATH_MAX"))
+    except (OSError, ValueError):  # pragma: no cover - platforms without pathconf
+        return 4096
+
+
+def _too_long(path: Path, option: str) -> InvalidInput:
+    return InvalidInput(
+        f"{option}: the path is too long ({len(str(path))} characters; the system allows "
+        f"{_path_max()} in all and 255 per name): {_short(path)}"
+    )
+
+
+def _check_length(path: Path, option: str) -> None:
+    if len(os.fsencode(path)) >= _path_max() or any(
+        len(os.fsencode(part)) > 255 for part in path.parts
+    ):
+        raise _too_long(path, option)
+
+
+def exists(path: Path | str, option: str) -> bool:
+    """Whether ``path`` names anything (a too-long path is refused, not taken as missing)."""
+    path = Path(path)
+    _check_length(path, option)
+    return os.path.lexists(path)
+
+
+def input_file(path: Path | str, option: str, *, what: str = "file") -> Path:
+    """An existing, readable regular file (not a directory), or a one-line error."""
+    path = Path(path)
+    _check_length(path, option)
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{option}: no {what} at {_short(path)}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _too_long(path, option) from None
+        raise DataError(f"{option}: cannot read {_short(path)}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{option}: {_short(path)} is a directory; give a {what} inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{option}: {_short(path)} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{option}: {_short(path)} is not readable (permission denied)")
+    return path
+
+
+def output_file(path: Path | str, option: str, *, what: str = "file") -> Path:
+    """A path a file can be written to: its folder exists, it is not a directory itself."""
+    path = Path(path)
+    _check_length(path, option)
+    if path.name in ("", ".", ".."):
+        raise InvalidInput(f"{option}: {_short(path)} names a folder; give a {what} name")
+    try:
+        if path.is_dir():
+            raise InvalidInput(
+                f"{option}: {_short(path)} is a directory; give a {what} name inside it"
+            )
+        parent = path.parent
+        if not parent.is_dir():
+            raise InvalidInput(
+                f"{option}: the folder {_short(parent)} does not exist; create it first "
+                f"(mkdir -p {_short(parent)}) or write the {what} elsewhere"
+            )
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _too_long(path, option) from None
+        raise InvalidInput(f"{option}: cannot use {_short(path)}: {exc.strerror or exc}") from None
+    if not os.access(parent, os.W_OK):
+        raise InvalidInput(f"{option}: the folder {_short(parent)} is not writable")
+    return path
+
+
+def plot_file(path: Path | str, option: str = "--plot") -> tuple[Path, str]:
+    """The picture file really written and its format: the extension must be a format
+    matplotlib writes; a name without one gets ``.png`` (and the returned path says so)."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    _check_length(path, option)
+    if path.is_dir():
+        output_file(path, option, what="picture file")  # refuses: a directory
+    supported = sorted(Figure().canvas.get_supported_filetypes())
+    fmt = path.suffix[1:].lower()
+    if not path.suffix:
+        path, fmt = path.with_name(path.name + ".png"), "png"
+    elif fmt not in supported:
+        raise InvalidInput(
+            f"{option}: cannot write a picture of type {path.suffix or '(none)'!r} "
+            f"({_short(path)}); use one of {', '.join('.' + s for s in supported)}"
+        )
+    return output_file(path, option, what="picture file"), fmt
+
+
+# --------------------------------------------------------------------------------------------
+# data files
+# --------------------------------------------------------------------------------------------
+
+_KINDS = {
+    "b": "booleans",
+    "c": "complex numbers",
+    "U": "strings",
+    "S": "byte strings",
+    "O": "Python objects",
+    "V": "records (a structured array)",
+    "M": "dates",
+    "m": "time spans",
+}
+
+
+def _numeric(arr: np.ndarray | torch.Tensor, label: str) -> None:
+    """Refuse arrays that are not real numbers (strings, booleans, complex, records)."""
+    if isinstance(arr, torch.Tensor):
+        if arr.is_complex() or arr.dtype == torch.bool:
+            kind = "complex numbers" if arr.is_complex() else "booleans"
+            raise DataError(f"{label} holds {kind} ({arr.dtype}); it must hold real numbers")
+        return
+    kind = arr.dtype.kind
+    if kind not in "fiu":
+        raise DataError(
+            f"{label} holds {_KINDS.get(kind, str(arr.dtype))} (dtype {arr.dtype}); "
+            "it must hold real numbers (float or int)"
+        )
+
+
+def _finite(t: torch.Tensor, label: str) -> None:
+    if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise DataError(f"{label} has {bad} NaN or infinite value(s); clean the data first")
+
+
+def read_arrays(path: Path | str, option: str, require: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Named arrays of a data file (``.npy``: ``X``; ``.npz``: by name; ``.pt``/``.pth``), read
+    without running code, each checked to hold finite real numbers."""
+    from ..data import load_arrays
+
+    path = input_file(path, option, what="data file")
+    src = _short(path)
+    if path.suffix in (".npy", ".npz"):
+        try:
+            loaded = np.load(path, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                raw = {"X": loaded}
+            else:
+                with loaded:
+                    raw = {k: loaded[k] for k in loaded.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise DataError(
+                f"{option}: {src} is not a plain numpy file ({' '.join(str(exc).split())[:120]})"
+            ) from None
+        missing = [k for k in require if k not in raw]
+        if missing:
+            raise DataError(
+                f"{option}: {src} must hold {' and '.join(repr(k) for k in require)} "
+                f"(found {sorted(raw) or 'nothing'})"
+            )
+        arrays = {}
+        for k in require:
+            _numeric(raw[k], f"{option}: {k} in {src}")
+            arrays[k] = torch.from_numpy(np.ascontiguousarray(raw[k]))
+    else:
+        arrays = load_arrays(path, require=require)
+    for k in require:
+        _numeric(arrays[k], f"{option}: {k} in {src}")
+        _finite(arrays[k], f"{option}: {k} in {src}")
+    return arrays
+
+
+def read_inputs(path: Path | str, option: str = "--data") -> torch.Tensor:
+    """Inputs ``X`` of shape ``(N, d)`` (images flattened) from a data file, floating point."""
+    X = read_arrays(path, option, ("X",))["X"]
+    if X.ndim < 2:
+        raise DataError(
+            f"{option}: X in {_short(Path(path))} must have shape (N, d) (one row per example), "
+            f"got {tuple(X.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise DataError(f"{option}: X in {_short(Path(path))} is empty (N = 0)")
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    return X if X.is_floating_point() else X.double()
+
+
+def finite_series(x: np.ndarray, source: Path | str) -> np.ndarray:
+    """Refuse a series with NaN or infinite values (a chaotic series is never one)."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{_short(Path(source))} has {int(bad.sum())} NaN or infinite value(s) (the first "
+            f"at data row {first + 1}); clean the series first"
+        )
+    return x
