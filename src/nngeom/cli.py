@@ -1,7 +1,8 @@
 """The ``nngeom`` command line.
 
-    nngeom reproduce [STUDY|all] --scale quick|paper --out DIR [--resume] [--seed N]
-                     [--n-jobs N] [--executor local|ray] [--ray-address ADDR]
+    nngeom reproduce [STUDY|all] --scale quick|paper --out DIR [--resume [--retry-failed]]
+                     [--seed N] [--n-jobs N] [--executor local|ray] [--ray-address ADDR]
+                     [--ray-timeout SECONDS]
     nngeom report DIR
     nngeom studies
     nngeom <analysis> MODEL ...      (one command per module in nngeom/commands/)
@@ -23,6 +24,7 @@ from typing import Optional
 
 import typer
 
+from ._checks import check_positive_int
 from ._errors import NngeomError, StudyError
 from ._version import __version__
 
@@ -81,7 +83,13 @@ def reproduce(
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (created)."),
     resume: bool = typer.Option(
-        False, "--resume", help="Complete the run in --out, skipping finished tasks."
+        False,
+        "--resume",
+        help="Complete the run in --out, skipping finished tasks (and failed ones, unless "
+        "--retry-failed).",
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="With --resume: run the tasks that failed before again."
     ),
     seed: int = typer.Option(0, "--seed", help="Base seed of every study."),
     n_jobs: Optional[int] = typer.Option(
@@ -90,6 +98,9 @@ def reproduce(
     executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
     ray_address: Optional[str] = typer.Option(
         None, "--ray-address", help="Address of an existing Ray cluster."
+    ),
+    ray_timeout: float = typer.Option(
+        60.0, "--ray-timeout", help="Seconds to wait for the Ray connection (any address)."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -109,11 +120,28 @@ def reproduce(
     chosen = list(registered.values()) if study == "all" else [get(study)]
     if not chosen:
         raise StudyError("no study is registered yet")
-    ex = make_executor(executor, n_jobs=n_jobs, ray_address=ray_address)
+    if retry_failed and not resume:
+        raise StudyError("--retry-failed completes an existing run: pass it with --resume")
+    if n_jobs is not None:
+        check_positive_int("--n-jobs", n_jobs, maximum=4096)
+    ex = make_executor(executor, n_jobs=n_jobs, ray_address=ray_address, ray_timeout=ray_timeout)
     summary = run_reproduce(
-        chosen, out, scale=scale, seed=seed, resume=resume, executor=ex, progress=not quiet
+        chosen,
+        out,
+        scale=scale,
+        seed=seed,
+        resume=resume,
+        retry_failed=retry_failed,
+        executor=ex,
+        progress=not quiet,
     )
     err = typer.echo
+    if summary.malformed:
+        err(
+            f"{len(summary.malformed)} unreadable rows of results.sqlite were dropped and their "
+            "tasks run again: " + "; ".join(f"{k}: {w}" for k, w in summary.malformed.items()),
+            err=True,
+        )
     if summary.interrupted:
         err(
             f"interrupted: {summary.skipped + summary.finished} of {summary.total} tasks are saved in "
@@ -121,15 +149,22 @@ def reproduce(
             err=True,
         )
         raise typer.Exit(130)
+    before = (
+        f", {len(summary.failed_before)} failed before and skipped" if summary.failed_before else ""
+    )
     err(
-        f"{summary.finished} tasks run, {summary.skipped} already done, {len(summary.failed)} failed "
-        f"in {summary.wall_s:.1f} s"
+        f"{summary.finished} tasks run, {summary.skipped} already done, {len(summary.failed)} failed"
+        f"{before} in {summary.wall_s:.1f} s"
     )
     if summary.report is not None:
         err(f"report: {summary.report.resolve()}")
-    if summary.failed:
-        for name, config, error in summary.failed:
-            err(f"failed: {name} {config}: {error}", err=True)
+    for name, config, error in summary.failed:
+        err(f"failed: {name} {config}: {error}", err=True)
+    for name, config, error in summary.failed_before:
+        err(f"failed before (not rerun): {name} {config}: {error}", err=True)
+    if summary.failed_before:
+        err("run the failed tasks again with --resume --retry-failed", err=True)
+    if summary.failed or summary.failed_before:
         raise typer.Exit(1)
 
 

@@ -5,17 +5,26 @@ list of task configs, and yields an :class:`Outcome` for each task as it finishe
 Executors never write results: the driver (``runs.py``) alone writes ``results.sqlite``.
 
 * ``LocalExecutor(n_jobs=1)`` runs tasks one after another in this process (tests, debugging).
-* ``LocalExecutor(n_jobs=N)`` runs them on ``N`` worker processes (``forkserver`` start), each
-  with ``cpu_count // N`` torch threads. Workers ignore Ctrl-C; the driver stops them.
+* ``LocalExecutor(n_jobs=N)`` runs them on ``N`` worker processes (``forkserver`` start). Workers
+  ignore Ctrl-C; the driver stops them. A worker that dies while running a task (the kernel's
+  OOM killer, a segfault, ``os._exit``) costs only that task: the task is reported with the cause
+  and retried once in a fresh worker, then reported failed; the other tasks go on.
 * ``RayExecutor(address=None)`` runs each task as a Ray remote function on an existing cluster
-  (``address``) or on a local Ray runtime; Ray retries a task whose worker died.
+  (``address``) or on a local Ray runtime; Ray retries a task whose worker died. Connecting has a
+  deadline (``connect_timeout``), and an address that does not speak gRPC (not Ray) is refused.
+
+Every executor runs a task with as many torch threads as the task declares CPUs (its
+``resources["num_cpus"]``, default 1), in this process too: float results depend on the thread
+count in their last bits, so the same task gives the same row under every executor and ``n_jobs``.
 """
 
 from __future__ import annotations
 
+import collections
 import importlib
 import json
 import multiprocessing as mp
+import multiprocessing.connection as mpc
 import os
 import signal
 import socket
@@ -24,10 +33,10 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from ._checks import check_number, check_positive_int
 from ._errors import InvalidInput, RunError
 
 __all__ = [
@@ -42,6 +51,7 @@ __all__ = [
 ]
 
 TaskRef = tuple[str, str]  # (module, function name)
+DEFAULT_CONNECT_TIMEOUT = 60.0  # seconds to connect to a Ray cluster (--ray-timeout)
 
 
 @dataclass(frozen=True)
@@ -52,16 +62,34 @@ class Job:
     config: dict[str, Any]
     resources: dict[str, float] | None = None
 
+    @property
+    def threads(self) -> int:
+        """Torch threads the task runs with: its declared CPUs (at least 1)."""
+        return task_threads(self.resources)
+
+
+def task_threads(resources: dict[str, float] | None) -> int:
+    """The torch thread count of a task declaring ``resources`` (``num_cpus``, default 1)."""
+    try:
+        return max(1, int((resources or {}).get("num_cpus", 1)))
+    except (TypeError, ValueError):
+        return 1
+
 
 @dataclass(frozen=True)
 class Outcome:
-    """What came back for task ``index``: a JSON-able ``result``, or an ``error`` message."""
+    """What came back for task ``index``: a JSON-able ``result``, or an ``error`` message.
+
+    ``retry``: this attempt failed (its worker died) and the executor runs the task once more;
+    another outcome for the same index follows.
+    """
 
     index: int
     result: dict[str, Any] | None
     error: str | None = None
     traceback: str | None = None
     wall_s: float = 0.0
+    retry: bool = False
 
     @property
     def ok(self) -> bool:
@@ -125,6 +153,20 @@ def call_task(ref: TaskRef, index: int, config: dict[str, Any]) -> Outcome:
         )
 
 
+def run_job(ref: TaskRef, index: int, config: dict[str, Any], threads: int = 1) -> Outcome:
+    """:func:`call_task` with ``threads`` torch threads (restored afterwards)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    try:
+        return call_task(ref, index, config)
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 class Executor(ABC):
     """Runs tasks and yields their outcomes as they finish."""
 
@@ -167,104 +209,203 @@ def _watch_driver(driver_pid: int) -> None:
             os._exit(1)
 
 
-def _worker_init(threads: int, driver_pid: int) -> None:
+def _worker_init(driver_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops workers
     threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True).start()
-    try:
-        import torch
 
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+
+def _worker_main(conn: mpc.Connection, driver_pid: int) -> None:
+    """A pool worker: run the tasks the driver sends until it sends ``None`` or goes away."""
+    _worker_init(driver_pid)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        ref, index, config, threads = message
+        conn.send(run_job(ref, index, config, threads))
+
+
+def death_cause(exitcode: int | None) -> str:
+    """Why a worker process ended, in words (``exitcode`` as :class:`multiprocessing.Process`)."""
+    if exitcode is None:
+        return "worker process vanished"
+    if exitcode < 0:
+        sig = -exitcode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "unknown signal"
+        hint = (
+            ": memory? (the kernel's out-of-memory killer sends SIGKILL)"
+            if sig == signal.SIGKILL
+            else ""
+        )
+        return f"worker killed, signal {sig} ({name}){hint}"
+    return f"worker process exited with code {exitcode} while running the task"
+
+
+class _Worker:
+    def __init__(self, ctx, driver_pid: int) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, driver_pid), daemon=True)
+        self.proc.start()
+        child.close()
+        self.index: int | None = None  # the task it runs, None when idle
+
+    def stop(self, *, now: bool) -> None:
+        if now:
+            if self.proc.is_alive():
+                self.proc.terminate()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():  # pragma: no cover - a worker that ignores SIGTERM
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        self.conn.close()
 
 
 class LocalExecutor(Executor):
-    """Tasks in this process (``n_jobs=1``) or on a pool of ``n_jobs`` worker processes."""
+    """Tasks in this process (``n_jobs=1``) or on a pool of ``n_jobs`` worker processes.
+
+    ``in_process``: run tasks in this process (default: when ``n_jobs == 1``). ``False`` with
+    ``n_jobs=1`` uses one worker process, so a task that kills its process cannot stop the run.
+    ``attempts``: how often a task whose worker died is run in all (default 2: one retry).
+    """
 
     name = "local"
 
-    def __init__(self, n_jobs: int = 1) -> None:
+    def __init__(
+        self, n_jobs: int = 1, *, in_process: bool | None = None, attempts: int = 2
+    ) -> None:
         if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
             raise InvalidInput(f"n_jobs must be a positive int, got {n_jobs!r}")
         self.n_jobs = n_jobs
-        self._pool: ProcessPoolExecutor | None = None
-        self._pending: set[Future] = set()
-        self._in_process_running = 0
+        self.in_process = n_jobs == 1 if in_process is None else bool(in_process)
+        self.attempts = check_positive_int("attempts", attempts, maximum=100)
+        self._workers: list[_Worker] = []
+        self._ctx = None
+        self._running = 0
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "n_jobs": self.n_jobs}
 
     def running(self) -> int:
-        if self._pool is None:
-            return self._in_process_running
-        return sum(1 for f in self._pending if f.running())
+        if self.in_process:
+            return self._running
+        return sum(1 for w in self._workers if w.index is not None)
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
-        if self.n_jobs == 1 or len(jobs) <= 1:
+        if self.in_process:
             for i, job in enumerate(jobs):
-                self._in_process_running = 1
-                outcome = call_task(job.ref, i, job.config)
-                self._in_process_running = 0
+                self._running = 1
+                outcome = run_job(job.ref, i, job.config, job.threads)
+                self._running = 0
                 yield outcome
             return
-        if self._pool is None:  # the pool stays up across run() calls until close()
-            self._pool = self._start_pool()
-        futures = {self._pool.submit(call_task, j.ref, i, j.config): i for i, j in enumerate(jobs)}
-        self._pending = set(futures)
-        while self._pending:
-            done, self._pending = wait(self._pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in done:
-                exc = fut.exception()
-                if exc is not None:  # the worker process died (killed, out of memory)
-                    self.close()  # a broken pool cannot take more work: the rest are lost too
-                    raise RunError(
-                        f"a worker process died ({exc}); finished tasks are saved, rerun with --resume"
-                    ) from exc
-                yield fut.result()
+        if not jobs:
+            return
+        queue = collections.deque(range(len(jobs)))
+        tries = collections.Counter()
+        while queue or any(w.index is not None for w in self._workers):
+            # hand out work; the pool grows to n_jobs workers and stays up until close()
+            while queue:
+                idle = next((w for w in self._workers if w.index is None), None)
+                if idle is None and len(self._workers) < self.n_jobs:
+                    idle = self._spawn()
+                if idle is None:
+                    break
+                i = queue.popleft()
+                job = jobs[i]
+                tries[i] += 1
+                idle.index = i
+                try:
+                    idle.conn.send((job.ref, i, job.config, job.threads))
+                except OSError:  # the idle worker had died: its sentinel reports it below
+                    pass
+            busy = [w for w in self._workers if w.index is not None]
+            ready = set(mpc.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], 0.5))
+            for w in busy:
+                if w.conn not in ready and w.proc.sentinel not in ready:
+                    continue
+                i = w.index
+                outcome = None
+                if w.conn.poll():
+                    try:
+                        outcome = w.conn.recv()
+                    except (EOFError, OSError):
+                        outcome = None
+                if outcome is not None:
+                    w.index = None
+                    yield outcome
+                    continue
+                if w.proc.is_alive() and w.conn not in ready:
+                    continue
+                # the worker died while running task i: only that task is affected
+                w.proc.join(timeout=5)
+                cause = death_cause(w.proc.exitcode)
+                self._workers.remove(w)
+                w.index = None
+                w.stop(now=True)
+                if tries[i] < self.attempts:
+                    queue.appendleft(i)
+                    yield Outcome(i, None, error=f"{cause}; retrying once", retry=True)
+                else:
+                    times = "twice" if tries[i] == 2 else f"{tries[i]} times"
+                    yield Outcome(i, None, error=f"{cause} ({times}; the task is skipped)")
 
-    def _start_pool(self) -> ProcessPoolExecutor:
-        threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
-        if "forkserver" in mp.get_all_start_methods():
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["torch", "nngeom.executors"])  # workers start warm
-        else:  # pragma: no cover - platforms without fork
-            ctx = mp.get_context("spawn")
-        return ProcessPoolExecutor(
-            max_workers=self.n_jobs,
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(threads, os.getpid()),
-        )
+    def _spawn(self) -> _Worker:
+        if self._ctx is None:
+            if "forkserver" in mp.get_all_start_methods():
+                ctx = mp.get_context("forkserver")
+                ctx.set_forkserver_preload(["torch", "nngeom.executors"])  # workers start warm
+            else:  # pragma: no cover - platforms without fork
+                ctx = mp.get_context("spawn")
+            self._ctx = ctx
+        worker = _Worker(self._ctx, os.getpid())
+        self._workers.append(worker)
+        return worker
 
     def close(self) -> None:
-        pool, self._pool = self._pool, None
-        self._pending = set()
-        if pool is None:
-            return
-        processes = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in processes:  # stop tasks in flight now, not after they finish
-            if p.is_alive():
-                p.terminate()
-        for p in processes:
-            p.join(timeout=5)
+        workers, self._workers = self._workers, []
+        for w in workers:  # stop tasks in flight now, not after they finish
+            if w.index is not None and w.proc.is_alive():
+                w.proc.terminate()
+        for w in workers:
+            w.stop(now=w.index is not None)
 
 
 class RayExecutor(Executor):
     """Tasks as Ray remote functions, on the cluster at ``address`` or a local Ray runtime.
 
     ``resources`` per task (``{"num_cpus": 1, "num_gpus": 0.25}``) come from the study. A task
-    whose worker process dies is retried by Ray up to ``max_retries`` times.
+    whose worker process dies is retried by Ray up to ``max_retries`` times. Connecting gives up
+    after ``connect_timeout`` seconds, whether the address answers or not; an address whose
+    listener does not speak gRPC (Ray's protocol) is refused at once.
     """
 
     name = "ray"
 
     def __init__(
-        self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = 3
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        max_retries: int = 3,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         self.address = address
         self.num_cpus = num_cpus
         self.max_retries = max_retries
+        self.connect_timeout = check_number(
+            "connect_timeout (--ray-timeout)", connect_timeout, minimum=0, strict_min=True
+        )
         self._refs: dict[Any, int] = {}
         self._started_ray = False
         self._slots = 1
@@ -279,9 +420,10 @@ class RayExecutor(Executor):
             raise RunError(
                 "--executor ray needs Ray, which is not installed: pip install 'nngeom[ray]'"
             ) from exc
-        if self.address:
-            _check_reachable(self.address)
         if not ray.is_initialized():
+            deadline = time.monotonic() + self.connect_timeout
+            if self.address:
+                _check_ray_listener(self.address, self.connect_timeout)
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
@@ -291,16 +433,8 @@ class RayExecutor(Executor):
                 kwargs["address"] = self.address
             else:
                 kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
-            try:
-                ray.init(**kwargs)
-            except Exception as exc:
-                where = (
-                    f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
-                )
-                raise RunError(
-                    f"cannot connect to {where} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                    "check the address (`ray status` on the head node) or omit --ray-address"
-                ) from exc
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
+            _init_with_deadline(ray, kwargs, max(0.0, deadline - time.monotonic()), where, self)
             self._started_ray = True
         self._slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return ray
@@ -313,12 +447,12 @@ class RayExecutor(Executor):
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         ray = self._ray()
-        remote = ray.remote(call_task)
+        remote = ray.remote(run_job)
         self._refs = {}
         for i, job in enumerate(jobs):
             opts = {"num_cpus": 1, **(job.resources or {})}
             task = remote.options(max_retries=self.max_retries, retry_exceptions=False, **opts)
-            self._refs[task.remote(job.ref, i, job.config)] = i
+            self._refs[task.remote(job.ref, i, job.config, job.threads)] = i
         while self._refs:
             ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=0.5)
             for obj in ready:
@@ -326,8 +460,9 @@ class RayExecutor(Executor):
                 try:
                     yield ray.get(obj)
                 except Exception as exc:  # retries exhausted, or the result could not be moved
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     yield Outcome(
-                        index, None, error=f"ray task failed: {type(exc).__name__}: {exc}"
+                        index, None, error=f"ray task failed: {type(exc).__name__}: {first}"
                     )
 
     def close(self) -> None:
@@ -354,32 +489,101 @@ class RayExecutor(Executor):
         self._started_ray = False
 
 
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast (instead of Ray's long connection retries) when ``host:port`` does not answer."""
+def _init_with_deadline(ray, kwargs: dict[str, Any], timeout: float, where: str, ex) -> None:
+    """``ray.init(**kwargs)``, giving up after ``timeout`` seconds (Ray itself retries for minutes).
+
+    ``ray.init`` runs in a daemon thread; when the deadline passes the driver stops waiting for it
+    (the thread cannot be cancelled: it ends when Ray gives up, or with the process).
+    """
+    box: dict[str, BaseException | bool] = {}
+
+    def target() -> None:
+        try:
+            ray.init(**kwargs)
+            box["ok"] = True
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="nngeom-ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise RunError(
+            f"no connection to {where} within {timeout:.0f} s (--ray-timeout); check that the "
+            "address is the head node's GCS port (`ray status` there) and that this machine runs "
+            "the same Ray version, or raise --ray-timeout"
+        )
+    exc = box.get("error")
+    if isinstance(exc, BaseException):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RunError(
+            f"cannot connect to {where} ({type(exc).__name__}: {text}); "
+            "check the address (`ray status` on the head node) or omit --ray-address"
+        ) from exc
+
+
+# The HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's GCS and Ray
+# Client server) answers with its own SETTINGS frame before anything else.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _check_ray_listener(address: str, timeout: float) -> None:
+    """Fail fast when ``host:port`` does not answer, or answers without speaking gRPC (not Ray)."""
     if address == "auto":
         return
     hostport = address.split("://", 1)[-1]
     host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or not host:
         raise RunError(
             f"--ray-address {address!r} is not of the form HOST:PORT (or ray://HOST:PORT)"
         )
+    deadline = time.monotonic() + timeout
+    wait = min(timeout, 5.0)
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=wait)
     except OSError as exc:
         raise RunError(
             f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
             "`ray start --head` there, check the address and firewall, or omit --ray-address"
         ) from exc
+    not_ray = (
+        f"the listener at {address} is not a Ray cluster (%s); give the head node's GCS "
+        "address (`ray start --head` prints it, default port 6379) or ray://HOST:10001"
+    )
+    header = b""
+    with conn:
+        try:
+            conn.sendall(_H2_PREFACE)
+            while len(header) < 9:
+                conn.settimeout(max(0.01, min(wait, deadline - time.monotonic())))
+                chunk = conn.recv(9 - len(header))
+                if not chunk:
+                    raise RunError(not_ray % "it closed the connection without a gRPC greeting")
+                header += chunk
+        except TimeoutError as exc:
+            raise RunError(not_ray % f"no gRPC greeting within {min(wait, timeout):.0f} s") from exc
+        except OSError as exc:
+            raise RunError(not_ray % f"the connection failed: {exc.strerror or exc}") from exc
+    if header[3] != 0x04 or header[5:9] != b"\x00\x00\x00\x00":
+        raise RunError(not_ray % f"it answered {header[:9]!r}, not a gRPC server's SETTINGS")
 
 
 def make_executor(
-    name: str = "local", *, n_jobs: int | None = None, ray_address: str | None = None
+    name: str = "local",
+    *,
+    n_jobs: int | None = None,
+    ray_address: str | None = None,
+    ray_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Executor:
-    """An executor by CLI name: ``"local"`` (``n_jobs`` processes; default: all cores) or ``"ray"``."""
+    """An executor by CLI name: ``"local"`` (``n_jobs`` processes; default: all cores) or ``"ray"``.
+
+    ``n_jobs=1`` runs the tasks in this process; without ``n_jobs`` the tasks always run in
+    worker processes (even on one core), so a task whose process is killed cannot stop the run.
+    """
     if name == "local":
-        return LocalExecutor(n_jobs if n_jobs is not None else max(1, os.cpu_count() or 1))
+        if n_jobs is not None:
+            return LocalExecutor(n_jobs)
+        return LocalExecutor(max(1, os.cpu_count() or 1), in_process=False)
     if name == "ray":
-        return RayExecutor(ray_address, num_cpus=n_jobs)
+        return RayExecutor(ray_address, num_cpus=n_jobs, connect_timeout=ray_timeout)
     raise InvalidInput(f"unknown executor {name!r}; use 'local' or 'ray'")

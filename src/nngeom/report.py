@@ -4,6 +4,10 @@ Each study's :class:`~nngeom.studies.Section` becomes a section with its summary
 beside the paper's, its figures (beside the paper's redrawn figure where given) and its tables.
 The run's config, versions and any failed tasks close the page. The page has no external
 resource: it opens the same from disk, from a mail attachment or from a CI artifact.
+
+Building holds the run directory's lock (a running ``reproduce`` elsewhere is an error naming its
+pid), skips and lists malformed rows of ``results.sqlite``, and writes without following links:
+figures are staged and moved in (:meth:`RunDir.summarize_into`), the page is replaced atomically.
 """
 
 from __future__ import annotations
@@ -165,10 +169,32 @@ def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
         raise RunError(
             f"{run.path} is not a run directory (no config.json); run `nngeom reproduce` first"
         )
+    try:
+        with run.lock("building its report"):
+            return _build(run, studies)
+    finally:
+        run.close()
+
+
+def _build(run: RunDir, studies: Sequence[Study]) -> Path:
     config = run.read_config()
     scale, seed = config.get("scale", "quick"), int(config.get("seed", 0))
     known = {**available(), **{s.name: s for s in studies}}
     nav, body, errors = [], [], []
+    n_rows = len(run.results())
+    malformed = dict(run.malformed)
+    if malformed:
+        rows = [(k, why) for k, why in sorted(malformed.items())]
+        body.append(
+            '<section id="malformed"><h2>Unreadable results</h2><div class="warn">'
+            + _table(
+                f"{len(rows)} rows of {run.db_path.name} cannot be read and were skipped; "
+                f"`nngeom reproduce ... --out {run.path} --resume` runs their tasks again",
+                ["key", "problem"],
+                rows,
+            )
+            + "</div></section>"
+        )
     for name in config.get("studies", []):
         study = known.get(name)
         if study is None:
@@ -188,7 +214,11 @@ def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
             )
             continue
         try:
-            section = study.summarize(pairs, run.figures(name))
+            section = run.summarize_into(
+                name, lambda figdir, study=study, pairs=pairs: study.summarize(pairs, figdir)
+            )
+        except RunError:
+            raise
         except Exception as exc:  # the page is still written; the error is raised after it
             errors.append(
                 f"study {name!r} could not summarise its results: {type(exc).__name__}: {exc}"
@@ -205,7 +235,8 @@ def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
         body.append(
             '<section id="failures"><h2>Failed tasks</h2><div class="fail">'
             + _table(
-                "tasks that raised (rerun with --resume after fixing)",
+                "failed tasks (after fixing the cause, run them again with --resume "
+                "--retry-failed; a plain --resume skips them)",
                 ["study", "config", "error"],
                 rows,
             )
@@ -221,7 +252,7 @@ def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
         '<section id="run"><h2>Run</h2>'
         + _table("configuration", ["key", "value"], cfg_rows)
         + _table("versions and machine", ["key", "value"], sorted(env.items()))
-        + f"<footer>{run.count()} task results in {_esc(run.db_path.name)}. "
+        + f"<footer>{n_rows} task results in {_esc(run.db_path.name)}. "
         "Rebuild this page with <code>nngeom report DIR</code>.</footer></section>"
     )
     title = f"nngeom report — {', '.join(config.get('studies', []))} ({scale} scale)"
@@ -236,7 +267,6 @@ def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
     )
     out = run.path / "report.html"
     _atomic_write(out, page)
-    run.close()
     if errors:
         raise StudyError("; ".join(errors) + f" (the rest of {out} was written)")
     return out

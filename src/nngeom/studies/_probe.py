@@ -4,12 +4,16 @@
 full-batch Adam on 400 points of the permutation-saddles teacher task and returns its final loss:
 real (deterministic) work of about 0.1 s. Test switches: ``"sleep"`` seconds before returning,
 ``"fail"`` raises, ``"unserialisable"`` returns an object that JSON cannot hold, ``"pid_dir"``
-writes a file named after the worker's pid there while the task runs.
+writes a file named after the worker's pid there while the task runs, ``"kill"`` kills the
+task's own process with SIGKILL (as the kernel's out-of-memory killer does; use a worker pool, never
+in-process), ``"kill_once"`` (a folder) does so only on the first attempt (a marker file there
+remembers it).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,13 @@ from ._base import Section, Study
 
 
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
+    if config.get("kill_once"):
+        seen = Path(config["kill_once"], f"killed-{config['seed']}")
+        if not seen.exists():
+            seen.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+    if config.get("kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
     marker = None
     if config.get("pid_dir"):
         marker = Path(config["pid_dir"], f"{os.getpid()}-{config['seed']}")
