@@ -194,3 +194,38 @@ def test_architecture_in_hessian_and_sensitivity_json(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)["architecture"] == "2-3-2:leaky_relu(0.3)"
     assert main(sens) == 0
     assert "architecture: 2-3-2:leaky_relu(0.3)" in capsys.readouterr().out
+
+
+# ------------------------------------------- reproduce: dying workers, --retry-failed, --ray-timeout
+
+
+def test_a_task_killing_its_worker_exits_non_zero_and_resume_skips_it(
+    capsys, tmp_path, monkeypatch
+):
+    import dataclasses
+
+    study = dataclasses.replace(
+        probe_study(),
+        tasks=lambda scale, seed: [{"seed": i, "epochs": 2, "kill": i == 1} for i in range(3)],
+    )
+    monkeypatch.setattr(nngeom.studies, "available", lambda: {"probe": study})
+    monkeypatch.setattr(nngeom.report, "available", lambda: {"probe": study})
+    out = str(tmp_path / "run")
+    assert main(["reproduce", "probe", "--out", out, "--quiet", "--n-jobs", "2"]) == 1
+    captured = capsys.readouterr()
+    assert "2 tasks run, 0 already done, 1 failed" in captured.out
+    assert "failed: probe" in captured.err and "signal 9" in captured.err
+    assert main(["reproduce", "probe", "--out", out, "--quiet", "--n-jobs", "2", "--resume"]) == 1
+    captured = capsys.readouterr()
+    assert "0 tasks run, 2 already done, 0 failed, 1 failed before and skipped" in captured.out
+    assert "failed before (not rerun)" in captured.err and "--retry-failed" in captured.err
+
+
+def test_retry_failed_needs_resume_and_ray_timeout_is_checked(capsys, tmp_path, probe_registered):
+    out = str(tmp_path / "r")
+    assert main(["reproduce", "probe", "--out", out, "--retry-failed"]) == 1
+    assert "--resume" in _one_error_line(capsys)
+    args = ["reproduce", "probe", "--out", out, "--executor", "ray", "--ray-address", "127.0.0.1:1"]
+    assert main([*args, "--ray-timeout", "0"]) == 1
+    assert "--ray-timeout" in _one_error_line(capsys)
+    assert not (tmp_path / "r").exists()

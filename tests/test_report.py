@@ -143,3 +143,62 @@ def test_every_figure_loads_in_chromium_and_a_screenshot_is_taken(report_path, t
         browser.quit()
     assert "nngeom report" in title
     assert shot.stat().st_size > 20_000
+
+
+# ------------------------------------------------------ links in the run directory, one process
+
+
+def test_a_linked_figure_is_replaced_not_written_through(tmp_path):
+    out = tmp_path / "run"
+    reproduce([SQUARES], out, progress=False)
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"precious")
+    figure = out / "figures" / "squares" / "squares.png"
+    figure.unlink()
+    figure.symlink_to(victim)
+    build_report(out, [SQUARES])
+    assert victim.read_bytes() == b"precious"
+    assert figure.is_file() and not figure.is_symlink() and figure.stat().st_size > 1000
+    assert not list((out / "figures").glob(".staging*"))
+
+
+@pytest.mark.parametrize("which", ["figures", "figures/squares"])
+def test_a_linked_figures_folder_is_refused_and_nothing_is_written_there(tmp_path, which):
+    out = tmp_path / "run"
+    reproduce([SQUARES], out, progress=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(out / which)
+    (out / which).symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ng.RunError, match="symbolic link"):
+        build_report(out, [SQUARES])
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_report_while_the_directory_is_in_use_names_the_holder(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    reproduce([SQUARES], out, progress=False)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from nngeom.runs import RunDir; RunDir(sys.argv[1]).lock().__enter__(); "
+            "print('locked', flush=True); sys.stdin.read()",
+            str(out),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(
+            ng.RunError, match=f"in use by another nngeom process \\(pid {holder.pid}\\)"
+        ):
+            build_report(out, [SQUARES])
+    finally:
+        holder.communicate("", timeout=30)
+    assert build_report(out, [SQUARES]).is_file()  # released with its holder
