@@ -678,7 +678,10 @@ class VAF(nn.Module):
                 raise InvalidInput(f"num_channels must be a positive int, got {num_channels!r}")
             shape = (num_channels,)
         else:
-            shape = (num_channels,) if isinstance(num_channels, int) else tuple(num_channels)
+            try:
+                shape = (num_channels,) if isinstance(num_channels, int) else tuple(num_channels)
+            except TypeError:
+                shape = ()
             if not shape or any(
                 isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape
             ):
@@ -886,11 +889,14 @@ class VAF(nn.Module):
             check_real_tensor("z", z)
             z = z.detach().cpu().numpy()
         try:
-            zt = torch.as_tensor(np.asarray(z).astype(np.float64))
-        except (TypeError, ValueError):
+            raw = np.asarray(z)
+            if raw.dtype.kind == "c":
+                raise InvalidInput("z is complex: pass real numbers")
+            zt = torch.as_tensor(raw.astype(np.float64))
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidInput):
+                raise
             raise InvalidInput("z must be a 1-D sequence of real numbers") from None
-        if np.iscomplexobj(np.asarray(z)):
-            raise InvalidInput("z is complex: pass real numbers")
         if zt.ndim != 1:
             raise InvalidInput(f"z must be 1-D, got shape {tuple(zt.shape)}")
         a0, a, b, c = self._unit(unit)

@@ -369,12 +369,13 @@ def load_arrays(
     arrays: dict[str, Tensor] = {}
     if path.suffix in (".npy", ".npz"):
         try:
-            loaded = np.load(path, allow_pickle=False)
-            if isinstance(loaded, np.ndarray):
-                arrays = {"X": torch.from_numpy(np.ascontiguousarray(loaded))}
-            else:
-                with loaded:
-                    arrays = {k: torch.from_numpy(np.array(loaded[k])) for k in loaded.files}
+            with path.open("rb") as fh:  # closed even when np.load fails half-way
+                loaded = np.load(fh, allow_pickle=False)
+                if isinstance(loaded, np.ndarray):
+                    arrays = {"X": torch.from_numpy(np.ascontiguousarray(loaded))}
+                else:
+                    with loaded:
+                        arrays = {k: torch.from_numpy(np.array(loaded[k])) for k in loaded.files}
         except Exception as exc:  # zipfile.BadZipFile, EOFError, TypeError (structured dtypes), ...
             raise DataError(f"{path} is not a plain numpy file ({exc})") from exc
     elif path.suffix in (".pt", ".pth"):

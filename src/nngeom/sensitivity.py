@@ -714,12 +714,13 @@ def tangent_sensitivity(
         InvalidModel: a model without parameters or with NaN/inf parameters.
         UnsupportedModel: a layer that cannot be differentiated twice.
     """
-    sel = None if output in (None, "all", "mean") else output
+    named = isinstance(output, str) and output in ("all", "mean")
+    sel = None if output is None or named else output
     sq = tangent_sensitivity_squared(model, X, output=sel, method=method, chunk_size=chunk_size)
     ts = sq.clamp_min(0).sqrt()
-    if output is None or output == "mean":
+    if output is None or (named and output == "mean"):
         return ts.mean(1)
-    if isinstance(output, int):
+    if isinstance(output, numbers.Integral) and not isinstance(output, bool):
         return ts[:, 0]
     return ts
 

@@ -364,6 +364,9 @@ class LocalLinear:
             q = Q[lo : lo + chunk]
             _, idx = self.tree_.query(q, k=self.k)
             idx = idx.reshape(q.shape[0], self.k)
+            # a query whose distances overflow gets no neighbours (index n): its prediction is inf
+            lost = (idx >= self._Z.shape[0]).any(axis=1)
+            idx = np.minimum(idx, self._Z.shape[0] - 1)
             A = np.concatenate(
                 [np.ones((q.shape[0], self.k, 1)), self._Z[idx] - q[:, None, :]], axis=2
             )
@@ -374,7 +377,7 @@ class LocalLinear:
                 A = np.concatenate([A, np.broadcast_to(pen, (q.shape[0], d, d + 1))], axis=1)
                 t = np.concatenate([t, np.zeros((q.shape[0], d))], axis=1)
             w = np.linalg.pinv(A) @ t[:, :, None]
-            out[lo : lo + chunk] = w[:, 0, 0]
+            out[lo : lo + chunk] = np.where(lost, np.inf, w[:, 0, 0])
         return out
 
 
@@ -607,8 +610,12 @@ def contexts(
     length = check_positive_int("length", length, maximum=x.size)
     steps = check_int("steps", steps, minimum=0, maximum=x.size)
     raw = real_array(starts, "starts").reshape(-1)
-    if raw.size and (not np.isfinite(raw).all() or (raw != np.round(raw)).any()):
-        raise InvalidInput("starts must be integer indices into the series")
+    if raw.size and (
+        not np.isfinite(raw).all() or (raw != np.round(raw)).any() or np.abs(raw).max() > x.size
+    ):
+        raise InvalidInput(
+            f"starts must be integer indices into the series (0..{x.size - 1}), got {starts!r:.80}"
+        )
     st = raw.astype(np.int64)
     if st.size == 0:
         raise InvalidInput("starts is empty")
