@@ -648,7 +648,7 @@ def _select_key(obj: Any, key: str, src: str) -> Any:
 # and node targets that are aten / prims operators or arithmetic on sizes. The checked bytes are
 # then handed to torch.export.load from memory.
 
-_FQN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*\Z")
+_FQN = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*\Z")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TARGET = re.compile(
     r"(?:torch\.ops\.(?:aten|prims)\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+"
@@ -780,6 +780,53 @@ def _check_strings(obj: Any, pattern: re.Pattern[str], src: str, what: str) -> N
             _check_strings(v, pattern, src, what)
 
 
+def _element_size(code: Any) -> int | None:
+    try:
+        from torch._export.serde.schema import ScalarType
+        from torch._export.serde.serialize import _SERIALIZE_TO_TORCH_DTYPE
+
+        return _SERIALIZE_TO_TORCH_DTYPE[ScalarType(code)].itemsize
+    except Exception:  # noqa: BLE001 - an unknown code (or a torch without these tables)
+        return None
+
+
+def _check_declared_tensor(meta: Any, nbytes: int, fqn: str, src: str) -> None:
+    """Refuse a weight whose declared shape is not backed by its bytes in the archive, BEFORE
+    ``torch.export.load`` runs: it allocates ``torch.zeros(declared shape)`` for an empty record
+    and views the bytes with the declared sizes and strides otherwise."""
+
+    def ints(key: str) -> list[int]:
+        vals = meta.get(key) if isinstance(meta, dict) else None
+        vals = [vals] if key == "storage_offset" else vals
+        if not isinstance(vals, list) or len(vals) > 64:
+            raise _refuse(src, f"weight {fqn!r} has no plain {key}")
+        out = [v.get("as_int") if isinstance(v, dict) else None for v in vals]
+        if not all(_is_int(v) and v >= 0 for v in out):
+            raise _refuse(src, f"weight {fqn!r} has symbolic or negative {key}")
+        return out  # type: ignore[return-value]
+
+    sizes, strides, (offset,) = ints("sizes"), ints("strides"), ints("storage_offset")
+    if len(strides) != len(sizes):
+        raise _refuse(src, f"weight {fqn!r} has {len(sizes)} sizes but {len(strides)} strides")
+    numel = math.prod(sizes)
+    if numel > MAX_PARAMETERS:
+        raise _refuse(
+            src,
+            f"weight {fqn!r} declares shape {tuple(sizes)} ({numel:,} numbers), more than "
+            f"nngeom's limit of {MAX_PARAMETERS:,}",
+        )
+    itemsize = _element_size(meta.get("dtype"))
+    if itemsize is None:
+        raise _refuse(src, f"weight {fqn!r} has an unknown dtype code {meta.get('dtype')!r}")
+    needed = 0 if numel == 0 else offset + sum((n - 1) * st for n, st in zip(sizes, strides)) + 1
+    if needed * itemsize > nbytes:
+        raise _refuse(
+            src,
+            f"weight {fqn!r} declares shape {tuple(sizes)} ({needed * itemsize:,} bytes) but the "
+            f"archive holds {nbytes:,} bytes for it (corrupted or forged)",
+        )
+
+
 def _check_pt2(data: bytes, src: str) -> None:
     """Refuse an archive that would make ``torch.export.load`` or ``.module()`` run file content."""
     try:
@@ -833,6 +880,12 @@ def _check_pt2(data: bytes, src: str) -> None:
             path = meta.get("path_name")
             if not isinstance(path, str) or not re.match(r"(weight|tensor)_\d+\Z", path):
                 raise _refuse(src, f"weight {fqn!r} is not a plain tensor")
+            folder = "data/weights/" if cfg is configs[0] else "data/constants/"
+            try:
+                nbytes = zf.getinfo(prefix + folder + path).file_size
+            except KeyError:
+                raise _refuse(src, f"weight {fqn!r} has no data ({folder}{path})") from None
+            _check_declared_tensor(meta.get("tensor_meta"), nbytes, fqn, src)
     try:
         torch.load(io.BytesIO(read("data/sample_inputs/model.pt")), weights_only=True)
     except pickle.UnpicklingError as exc:
