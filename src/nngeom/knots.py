@@ -594,10 +594,22 @@ class Knots:
 
 
 def _check_interval(lo: float, hi: float) -> tuple[float, float]:
+    for name, v in (("lo", lo), ("hi", hi)):
+        if isinstance(v, (complex, np.complexfloating)) or (
+            isinstance(v, torch.Tensor) and v.is_complex()
+        ):
+            raise InvalidInput(f"{name} is complex ({v!r}): pass a real number")
+        if isinstance(v, (str, bytes, bool)):
+            raise InvalidInput(f"{name} must be a number, got {v!r}")
     try:
-        lo, hi = float(lo), float(hi)
-    except (TypeError, ValueError) as exc:
+        lo, hi = float(lo), float(hi)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise InvalidInput(f"lo and hi must be numbers, got {lo!r} and {hi!r}") from exc
+    except OverflowError as exc:
+        raise InvalidInput(
+            f"lo and hi must be numbers within float64's range (about 1.8e308), got {lo!r} and "
+            f"{hi!r}; pass -inf / inf for the whole line"
+        ) from exc
     if math.isnan(lo) or math.isnan(hi):
         raise InvalidInput("lo and hi must not be NaN")
     if not lo < hi:
@@ -605,6 +617,23 @@ def _check_interval(lo: float, hi: float) -> tuple[float, float]:
     if lo == math.inf or hi == -math.inf:
         raise InvalidInput(f"the interval ({lo}, {hi}) is empty")
     return lo, hi
+
+
+def _checked(what: str, fn, *args, **kwargs):
+    """Run a partition engine; refuse (InvalidModel) results that overflowed float64."""
+    from ._errors import InvalidModel
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        part = fn(*args, **kwargs)
+    for name in ("edges", "A", "C", "V", "slopes", "intercepts"):
+        a = getattr(part, name, None)
+        if a is not None and not np.isfinite(a).all():
+            raise InvalidModel(
+                f"{what}: the model's values overflow float64 on this slice (NaN or inf from "
+                "finite weights, e.g. weights near 1e300); rescale the weights (divide each "
+                "layer by a constant: knots and regions do not change) and retry"
+            )
+    return part
 
 
 def _window(edges: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
@@ -687,7 +716,13 @@ def knots(
         UnsupportedModel: not one input, not an MLP, or a smooth activation (knots undefined).
         InvalidModel: NaN/inf weights.
     """
+    from ._checks import check_number, check_positive_int
+
     lo, hi = _check_interval(lo, hi)
+    if not isinstance(exact, (bool, np.bool_)):
+        raise InvalidInput(f"exact must be True or False, got {exact!r}")
+    rtol = check_number("rtol", rtol, minimum=0.0, strict_min=True)
+    max_exact_pieces = check_positive_int("max_exact_pieces", max_exact_pieces)
     try:
         src = resolve(model, input_shape)
     except UnsupportedModel:
@@ -709,7 +744,7 @@ def knots(
     # the whole line first, then its share of (lo, hi): every breakpoint is found where it is
     # well conditioned (a huge finite interval such as (-1e300, 1e300) scales no tolerance),
     # and the knots in (lo, hi) are exactly the whole line's knots that lie inside it
-    part = _partition_fast(layers, -math.inf, math.inf)
+    part = _checked("knots", _partition_fast, layers, -math.inf, math.inf)
     result = _knots_from(part, lo, hi, rtol)
     if not exact:
         return result
@@ -742,7 +777,9 @@ def _graph_knots(view: ModelView, lo: float, hi: float, *, exact: bool, rtol: fl
             "`ambiguous` flag"
         )
     # the whole line, then its share of (lo, hi) (see knots())
-    lp = line_partition(view, np.zeros(shape), np.ones(shape), -math.inf, math.inf)
+    lp = _checked(
+        "knots", line_partition, view, np.zeros(shape), np.ones(shape), -math.inf, math.inf
+    )
     part = _Partition(lp.edges, lp.A, lp.C, 0.0, list(lp.notes), None)
     return _knots_from(part, lo, hi, rtol)
 
@@ -783,6 +820,8 @@ def _exact_knots(layers: Sequence[Layer], lo: float, hi: float, approx: Knots) -
 # Chen's bound and networks that attain it
 # --------------------------------------------------------------------------------------------
 def _check_widths(widths: Sequence[int]) -> list[int]:
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+        raise InvalidInput(f"widths must be a sequence of positive ints, got {widths!r}")
     try:
         ws = list(widths)
     except TypeError as exc:
@@ -791,6 +830,10 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
         if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
             raise InvalidInput(f"every hidden width must be a positive int, got {ws}")
     return [int(w) for w in ws]
+
+
+# tight_knot_network builds its weights in memory: at most this many numbers (2 GiB in float64)
+MAX_TIGHT_WEIGHTS = 2**28
 
 
 def knot_upper_bound(widths: Sequence[int]) -> int:
@@ -845,7 +888,7 @@ def _zigzag(n: int, eps: float) -> tuple[list[float], list[int], list[float], fl
     lam = span * sum(1.0 / v for v in m)
     s = [lam * (-1) ** j * m[j] for j in range(n + 1)]
     lengths = [span / (lam * m[j]) for j in range(n + 1)]
-    p = [sum(lengths[:i]) for i in range(1, n + 1)]
+    p = list(np.cumsum(lengths[:n]).tolist())
     d = [s[i] - s[i - 1] for i in range(1, n + 1)]
     facing = [-1 if (i + 1) in left else 1 for i in range(n)]
     c = -eps - sum(d[i] * p[i] for i in range(n) if facing[i] < 0)
@@ -871,11 +914,25 @@ def tight_knot_network(
     Returns:
         ``nn.Sequential(Linear(1, n_1), ReLU(), ..., Linear(n_L, 1))`` in ``dtype``.
     """
+    from ._checks import check_number
+
     ws = _check_widths(widths)
     if not ws:
         raise InvalidInput("widths must name at least one hidden layer")
+    eps = check_number("eps", eps)
     if not 0 < eps < 0.5:
         raise InvalidInput(f"eps must be in (0, 0.5), got {eps}")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point and not dtype.is_complex):
+        raise InvalidInput(f"dtype must be a real floating torch dtype, got {dtype!r}")
+    # sizes from the declared widths, before anything is allocated
+    sizes = [1, *ws, 1]
+    n_weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    if n_weights > MAX_TIGHT_WEIGHTS:
+        raise InvalidInput(
+            f"tight_knot_network{tuple(ws)} would hold {n_weights:,} weights, more than nngeom's "
+            f"limit of {MAX_TIGHT_WEIGHTS:,} (MAX_TIGHT_WEIGHTS); knot_upper_bound(widths) "
+            "gives the bound for any widths without building the network"
+        )
     layers: list[nn.Module] = []
     prev_v = np.ones(1)  # u_{l-1} = prev_c + prev_v . h_{l-1}; u_0 = x
     prev_c = 0.0

@@ -24,11 +24,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import all_finite
-from ._errors import InvalidInput, UnsupportedModel
-from .knots import Layer, _partition, _partition_fast, layer_forms
+from ._checks import (
+    all_finite,
+    check_number,
+    check_positive_int,
+    check_real_tensor,
+    check_seed,
+)
+from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from .knots import Layer, _checked, _partition, _partition_fast, layer_forms
 from .nets import MLP, as_mlp, piecewise_linear_form
-from .slices import check_point, line_partition, plane_partition, view_patterns
+from .slices import as_real_array, check_point, line_partition, plane_partition, view_patterns
 from .view import ModelView, resolve
 
 __all__ = [
@@ -49,8 +55,7 @@ __all__ = [
 # helpers
 # --------------------------------------------------------------------------------------------
 def _check_X(X: Tensor, view: MLP) -> Tensor:
-    if not isinstance(X, Tensor):
-        X = torch.as_tensor(np.asarray(X))
+    X = _tensor_X(X)
     if X.ndim == 1 and view.input_dim == X.shape[0]:
         X = X[None, :]
     if X.ndim > 2:
@@ -68,17 +73,24 @@ def _check_X(X: Tensor, view: MLP) -> Tensor:
     return X
 
 
+def _tensor_X(X) -> Tensor:
+    """``X`` as a real tensor (complex, meta and non-numeric data refused)."""
+    if not isinstance(X, Tensor):
+        X = torch.from_numpy(as_real_array(X, "X"))
+    check_real_tensor("X", X)
+    return X
+
+
 def _source(model: nn.Module | MLP, X: Tensor | None = None) -> MLP | ModelView:
     """The MLP view (chains of dense layers) or the model view, for inputs shaped like ``X``."""
     shape = None
-    if isinstance(X, Tensor) and X.ndim >= 2:
+    if isinstance(X, Tensor) and X.ndim >= 2 and X.shape[0] > 0 and X[0].numel() > 0:
         shape = tuple(X.shape[1:])
     return resolve(model, shape)
 
 
 def _check_X_view(X: Tensor, view: ModelView) -> Tensor:
-    if not isinstance(X, Tensor):
-        X = torch.as_tensor(np.asarray(X))
+    X = _tensor_X(X)
     shape = view.input_shape
     if shape is None:
         raise InvalidInput("the model's input shape cannot be inferred: pass X of shape (N, ...)")
@@ -109,6 +121,24 @@ def _view_patterns(view: ModelView, X: Tensor, batch_size: int):
         q, blocks = view_patterns(view, X[start : start + batch_size], v64=v64)
         chunks.append(q)
     return np.concatenate(chunks, 0), blocks
+
+
+def _overflow_message(what: str) -> str:
+    return (
+        f"{what}: the model's values overflow float64 (NaN or inf from finite weights, e.g. "
+        "weights near 1e300); rescale the weights (divide each layer by a constant) and retry"
+    )
+
+
+def _require_finite_t(t: Tensor, what: str) -> None:
+    if not all_finite(t):
+        raise InvalidModel(_overflow_message(what))
+
+
+def _require_finite(arrays, what: str) -> None:
+    for a in arrays:
+        if a is not None and not np.isfinite(a).all():
+            raise InvalidModel(_overflow_message(what))
 
 
 def _forms_torch(view: MLP, device: torch.device) -> list[tuple[Tensor, Tensor, Tensor]]:
@@ -148,10 +178,10 @@ def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 
     Computed in float64 (the model's weights converted), so a pattern names the exact region of
     the float64 network. For ReLU the entries are ``1`` where the pre-activation is > 0.
     """
+    batch_size = check_positive_int("batch_size", batch_size)
+    X = _tensor_X(X)
     src = _source(model, X)
     if isinstance(src, ModelView):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
         src.require_piecewise_linear("activation patterns")
         return torch.from_numpy(_view_patterns(src, _check_X_view(X, src), batch_size)[0])
     view = src
@@ -165,6 +195,7 @@ def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 
         cols = []
         for (W, b), (bp, sl, ic) in zip(params[:-1], forms, strict=False):
             z = h @ W.T + b
+            _require_finite_t(z, "activation patterns")
             r = _piece_index(z, bp)
             cols.append(r.to(torch.int8))
             rows = torch.arange(z.shape[1], device=device)[None, :]
@@ -195,6 +226,8 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
         ``fraction_active_per_layer`` (list), ``n_patterns_per_layer`` (list),
         ``fraction_dead`` (units never active on X), ``fraction_always_active``.
     """
+    batch_size = check_positive_int("batch_size", batch_size)
+    X = _tensor_X(X)
     src = _source(model, X)
     if isinstance(src, ModelView):
         src.require_piecewise_linear("pattern statistics")
@@ -232,6 +265,10 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
         "fraction_dead": float(1.0 - ever.mean()),
         "fraction_always_active": float(always.mean()),
     }
+
+
+# boundary_distances / regions_along_lines: at most this many random directions or lines
+MAX_DIRECTIONS = 2**20
 
 
 def _unit_directions(n: int, d: int, seed: int, device: torch.device) -> Tensor:
@@ -272,14 +309,22 @@ def boundary_distances(
         float64 tensor ``(N,)`` on the model's device (``inf`` where the region is unbounded in
         every probed direction, e.g. a net whose units never change piece).
     """
+    if isinstance(model, nn.Module):
+        resolve(model)  # complex / meta parameters refused with their name
     view = as_mlp(model)
     X = _check_X(X, view)
     if method not in ("directions", "euclidean"):
         raise InvalidInput(f"method must be 'directions' or 'euclidean', got {method!r}")
-    if method == "directions" and (
-        isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1
-    ):
-        raise InvalidInput(f"n_directions must be a positive int, got {n_directions!r}")
+    seed = check_seed(seed)
+    max_elements = check_positive_int("max_elements", max_elements)
+    if method == "directions":
+        n_directions = check_positive_int("n_directions", n_directions, maximum=MAX_DIRECTIONS)
+        if n_directions * max(1, X.shape[1]) > max_elements:
+            raise InvalidInput(
+                f"n_directions={n_directions:,} directions of {X.shape[1]:,} numbers need "
+                f"{n_directions * X.shape[1]:,} elements, more than max_elements={max_elements:,}; "
+                "use fewer directions or raise max_elements"
+            )
     device = view.device
     forms = _forms_torch(view, device)
     params = _weights64(view, device)
@@ -305,6 +350,7 @@ def boundary_distances(
         )
         for li, ((W, b), (bp, sl, ic)) in enumerate(zip(params[:-1], forms, strict=False)):
             z = h @ W.T + b  # (B, n)
+            _require_finite_t(z, "boundary distances")
             r = _piece_index(z, bp)
             m = bp.shape[1]
             rows = torch.arange(z.shape[1], device=device)[None, :]
@@ -340,7 +386,10 @@ def boundary_distances(
                 J = s[:, :, None] * J
             h = s * z + ic[rows, r]
         out.append(best.min(-1).values if D is not None else best)
-    return torch.cat(out)
+    res = torch.cat(out)
+    if torch.isnan(res).any():
+        raise InvalidModel(_overflow_message("boundary distances"))
+    return res
 
 
 @dataclass(frozen=True)
@@ -437,9 +486,7 @@ def _line_frame(a: np.ndarray, b: np.ndarray) -> _Frame:
 
 
 def _as_point(x, d: int, name: str) -> np.ndarray:
-    if isinstance(x, Tensor):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    a = as_real_array(x, name).reshape(-1)
     if a.shape[0] != d:
         raise InvalidInput(
             f"{name} must have {d} entries (the model's input size), got {a.shape[0]}"
@@ -451,8 +498,13 @@ def _as_point(x, d: int, name: str) -> np.ndarray:
 
 def _line(layers: list[Layer], x0: np.ndarray, x1: np.ndarray, with_patterns: bool) -> LineRegions:
     fr = _line_frame(x0, x1)
-    part = _partition(
-        _restrict_frame(layers, fr.p, fr.u), fr.lam0, fr.lam1, want_patterns=with_patterns
+    part = _checked(
+        "regions on a line",
+        _partition,
+        _restrict_frame(layers, fr.p, fr.u),
+        fr.lam0,
+        fr.lam1,
+        want_patterns=with_patterns,
     )
     A = part.A
     if part.edges.size:
@@ -510,7 +562,15 @@ def _graph_line(view: ModelView, x0, x1, with_patterns: bool) -> LineRegions:
     if np.array_equal(a, b):
         raise InvalidInput("x0 and x1 are the same point: a line needs two distinct points")
     fr = _line_frame(a.reshape(-1), b.reshape(-1))
-    lp = line_partition(view, fr.p.reshape(shape), fr.u.reshape(shape), fr.lam0, fr.lam1)
+    lp = _checked(
+        "regions on a line",
+        line_partition,
+        view,
+        fr.p.reshape(shape),
+        fr.u.reshape(shape),
+        fr.lam0,
+        fr.lam1,
+    )
     A = lp.A
     if lp.edges.size:
         dA = np.abs(np.diff(A, axis=0)).max(1)
@@ -563,6 +623,7 @@ def regions_along_lines(
         that Hanin & Rolnick show scales with the number of neurons), ``n_neurons``, ``centers``
         (indices into X).
     """
+    X = _tensor_X(X)
     src = _source(model, X)
     graph = isinstance(src, ModelView)
     if graph:
@@ -575,10 +636,9 @@ def regions_along_lines(
         view, layers = layer_forms(src)
         X = _check_X(X, view)
         n_neurons = int(sum(view.widths))
-    if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 1:
-        raise InvalidInput(f"n_lines must be a positive int, got {n_lines!r}")
-    if not (isinstance(length, (int, float)) and math.isfinite(length) and length > 0):
-        raise InvalidInput(f"length must be a positive finite number, got {length!r}")
+    n_lines = check_positive_int("n_lines", n_lines, maximum=MAX_DIRECTIONS)
+    length = check_number("length", length, minimum=0.0, strict_min=True)
+    seed = check_seed(seed)
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     idx = torch.randint(0, X.shape[0], (n_lines,), generator=g)
     d = int(np.prod(X.shape[1:]))
@@ -594,9 +654,19 @@ def regions_along_lines(
         p, lo, hi = Xc[k] + ls * D[k], -half - ls, half - ls
         if graph:
             shape = tuple(X.shape[1:])
-            edges = line_partition(src, p.reshape(shape), D[k].reshape(shape), lo, hi).edges
+            edges = _checked(
+                "regions along lines",
+                line_partition,
+                src,
+                p.reshape(shape),
+                D[k].reshape(shape),
+                lo,
+                hi,
+            ).edges
         else:
-            edges = _partition_fast(_restrict_frame(layers, p, D[k]), lo, hi).edges
+            edges = _checked(
+                "regions along lines", _partition_fast, _restrict_frame(layers, p, D[k]), lo, hi
+            ).edges
         bps.append(int(edges.size))
         counts.append(int(edges.size + 1))
     return {
@@ -703,12 +773,7 @@ def plane_through(x0, x1, x2, *, margin: float = 0.25) -> Plane:
     """
     pts = []
     for name, x in (("x0", x0), ("x1", x1), ("x2", x2)):
-        if isinstance(x, Tensor):
-            x = x.detach().cpu().numpy()
-        try:
-            a = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{name} must be an array of numbers") from exc
+        a = as_real_array(x, name)
         if not np.isfinite(a).all():
             raise InvalidInput(f"{name} contains NaN or inf")
         pts.append(a)
@@ -716,9 +781,17 @@ def plane_through(x0, x1, x2, *, margin: float = 0.25) -> Plane:
         raise InvalidInput(
             f"x0, x1 and x2 must have the same (non-empty) shape, got {[p.shape for p in pts]}"
         )
-    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
-        raise InvalidInput(f"margin must be a finite number >= 0, got {margin!r}")
-    u, v = pts[1] - pts[0], pts[2] - pts[0]
+    margin = check_number("margin", margin, minimum=0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        u, v = pts[1] - pts[0], pts[2] - pts[0]
+    if (
+        not (np.isfinite(u).all() and np.isfinite(v).all())
+        or max(float(np.abs(u).max()), float(np.abs(v).max())) * (1.0 + margin) > 1e150
+    ):
+        raise InvalidInput(
+            "x0, x1 and x2 are too far apart for float64 slice geometry (differences beyond "
+            "1e150): scale the inputs down"
+        )
     uf, vf = u.reshape(-1), v.reshape(-1)
     G = np.array([[uf @ uf, uf @ vf], [uf @ vf, vf @ vf]])
     if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
@@ -894,6 +967,17 @@ def regions_2d(
         InvalidInput: wrong shapes, ``u``/``v`` parallel, empty extent.
         UnsupportedModel: a smooth activation or an operation that is not piecewise linear.
     """
+    for name, flag in (("merge_pieces", merge_pieces), ("decision_boundary", decision_boundary)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InvalidInput(f"{name} must be True or False, got {flag!r}")
+    max_memory = check_number("max_memory", max_memory, minimum=0.0, strict_min=True)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        R = _regions_2d(model, origin, u, v, extent, merge_pieces, decision_boundary, max_memory)
+    _require_finite([R.slopes, R.intercepts], "linear regions")
+    return R
+
+
+def _regions_2d(model, origin, u, v, extent, merge_pieces, decision_boundary, max_memory):
     if isinstance(origin, Plane):
         if u is not None or v is not None:
             raise InvalidInput("pass either a Plane or origin, u and v, not both")
@@ -1221,9 +1305,13 @@ def _graph_regions_2d(
             f"narrower than about {1e-12 * far:.3g} may be merged or lost: use an extent up to "
             f"{_RING_R0 * 10:g} (the count stops changing once the slice holds every vertex)"
         )
-    if want_boundary:
-        _check_boundary_extent(max(abs(b) for b in bounds))
-    pp = plane_partition(view, o, uu, vv, bounds, max_memory=max_memory)
+    if max(abs(b) for b in bounds) > 1e150:
+        raise InvalidInput(
+            f"the graph engine needs a slice within 1e150 of the origin (extent {bounds}: its "
+            "polygon geometry would overflow float64); use a smaller extent (the region count "
+            "stops changing once the slice holds every vertex)"
+        )
+    pp = _checked("linear regions", plane_partition, view, o, uu, vv, bounds, max_memory=max_memory)
     V, nv = pp.V, pp.nv
     areas, cen = _shoelace(V, nv)
     P = V.shape[0]

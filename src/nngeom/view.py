@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
+from ._checks import check_model_tensors
 from ._errors import UnsupportedModel
 
 __all__ = [
@@ -1150,6 +1151,8 @@ def model_view(
     """
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    check_model_tensors(model)
+    input_shape = check_input_shape(input_shape)
     sig = _signature(model)
     cached = _CACHE.get(model)
     if cached is not None and cached[0] == sig:
@@ -1275,6 +1278,22 @@ def _verify(view: ModelView, shape: tuple[int, ...]) -> None:
         ) from exc
     if not isinstance(want, Tensor) or not isinstance(got, Tensor):
         raise UnsupportedModel("the model's forward must return one tensor")
+    if want.is_floating_point() and got.shape == want.shape and not torch.isfinite(want).all():
+        from ._errors import InvalidModel
+
+        # finite weights whose values overflow (e.g. 1e300): not a tracing problem
+        if not all(
+            torch.isfinite(p).all() for p in view.module.parameters() if p.is_floating_point()
+        ):
+            raise InvalidModel(
+                f"{type(view.module).__name__} has NaN or infinite parameters; re-initialise "
+                "or retrain it before analysing it"
+            )
+        raise InvalidModel(
+            f"{type(view.module).__name__} gives NaN or inf on a standard normal probe input: "
+            f"its values overflow {dtype} (weights too large, e.g. near 1e300); rescale the "
+            "weights (divide each layer by a constant) and retry"
+        )
     if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
         raise UnsupportedModel(
             f"the traced graph of {type(view.module).__name__} does not reproduce its forward "
@@ -1303,6 +1322,36 @@ def _deepcopy_f64(gm: fx.GraphModule) -> fx.GraphModule:
     return gm.to(torch.float64)
 
 
+# the per-example input the graph engines carry on every piece: at most this many numbers
+MAX_INPUT_ELEMENTS = 2**24
+
+
+def check_input_shape(input_shape: Any) -> tuple[int, ...] | None:
+    """``input_shape`` as a tuple of positive ints (None passes), refused with InvalidInput when
+    malformed or larger than ``MAX_INPUT_ELEMENTS`` numbers per example."""
+    from ._errors import InvalidInput
+
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise InvalidInput(
+            f"input_shape must be a tuple of positive ints (e.g. (1, 28, 28)), got {input_shape!r}"
+        )
+    shape = tuple(input_shape)
+    for s_ in shape:
+        if isinstance(s_, bool) or not isinstance(s_, (int, np.integer)) or s_ < 1:
+            raise InvalidInput(
+                f"input_shape must be a tuple of positive ints (e.g. (1, 28, 28)), got {shape!r}"
+            )
+    n = math.prod(int(s_) for s_ in shape)
+    if n > MAX_INPUT_ELEMENTS:
+        raise InvalidInput(
+            f"input_shape {shape} has {n:,} numbers per example, more than nngeom's limit of "
+            f"{MAX_INPUT_ELEMENTS:,} (MAX_INPUT_ELEMENTS)"
+        )
+    return tuple(int(s_) for s_ in shape)
+
+
 def resolve(model: Any, input_shape: Sequence[int] | None = None) -> Any:
     """The fastest exact representation of ``model``: its MLP view when it is a chain of dense
     layers (the MLP engines), else its :class:`ModelView` (the graph engines).
@@ -1316,6 +1365,8 @@ def resolve(model: Any, input_shape: Sequence[int] | None = None) -> Any:
         return model
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    check_model_tensors(model)
+    input_shape = check_input_shape(input_shape)
     try:
         view = as_mlp(model, check_finite=False)
         if input_shape is None or int(np.prod(input_shape)) == view.input_dim:
