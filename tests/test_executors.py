@@ -202,7 +202,7 @@ def test_ray_init_that_never_returns_stops_at_the_deadline():
     t0 = time.monotonic()
     try:
         with pytest.raises(ng.RunError, match=r"within 0 s \(--ray-timeout\)"):
-            _init_with_deadline(HangingRay, {}, 0.3, "the Ray cluster at 127.0.0.1:6379", None)
+            _init_with_deadline(HangingRay, {}, 0.3, "the Ray cluster at 127.0.0.1:6379")
     finally:
         release.set()
     assert time.monotonic() - t0 < 5

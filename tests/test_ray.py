@@ -130,3 +130,12 @@ def test_killing_the_driver_then_resume_completes(tmp_path):
     assert s.skipped == partial and s.finished == n - partial
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
+
+
+def test_a_real_ray_gcs_passes_the_listener_check():
+    from nngeom.executors import _check_ray_listener
+
+    address = ray.get_runtime_context().gcs_address
+    t0 = time.time()
+    _check_ray_listener(address, 5.0)  # answers with gRPC: no error
+    assert time.time() - t0 < 5

@@ -420,10 +420,10 @@ class RayExecutor(Executor):
             raise RunError(
                 "--executor ray needs Ray, which is not installed: pip install 'nngeom[ray]'"
             ) from exc
+        deadline = time.monotonic() + self.connect_timeout
+        if self.address:
+            _check_ray_listener(self.address, self.connect_timeout)
         if not ray.is_initialized():
-            deadline = time.monotonic() + self.connect_timeout
-            if self.address:
-                _check_ray_listener(self.address, self.connect_timeout)
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
@@ -434,7 +434,10 @@ class RayExecutor(Executor):
             else:
                 kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
-            _init_with_deadline(ray, kwargs, max(0.0, deadline - time.monotonic()), where, self)
+            if self.address:  # Ray retries a cluster's address for minutes: a deadline
+                _init_with_deadline(ray, kwargs, max(0.0, deadline - time.monotonic()), where)
+            else:  # a local runtime starts in the main thread (its signal handlers need it)
+                _init(ray, kwargs, where)
             self._started_ray = True
         self._slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return ray
@@ -489,7 +492,22 @@ class RayExecutor(Executor):
         self._started_ray = False
 
 
-def _init_with_deadline(ray, kwargs: dict[str, Any], timeout: float, where: str, ex) -> None:
+def _init(ray, kwargs: dict[str, Any], where: str) -> None:
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:
+        raise _init_error(exc, where) from exc
+
+
+def _init_error(exc: BaseException, where: str) -> RunError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return RunError(
+        f"cannot connect to {where} ({type(exc).__name__}: {text}); "
+        "check the address (`ray status` on the head node) or omit --ray-address"
+    )
+
+
+def _init_with_deadline(ray, kwargs: dict[str, Any], timeout: float, where: str) -> None:
     """``ray.init(**kwargs)``, giving up after ``timeout`` seconds (Ray itself retries for minutes).
 
     ``ray.init`` runs in a daemon thread; when the deadline passes the driver stops waiting for it
@@ -515,11 +533,7 @@ def _init_with_deadline(ray, kwargs: dict[str, Any], timeout: float, where: str,
         )
     exc = box.get("error")
     if isinstance(exc, BaseException):
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise RunError(
-            f"cannot connect to {where} ({type(exc).__name__}: {text}); "
-            "check the address (`ray status` on the head node) or omit --ray-address"
-        ) from exc
+        raise _init_error(exc, where) from exc
 
 
 # The HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's GCS and Ray
