@@ -75,7 +75,10 @@ def check_number(
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInput(f"{name} must be a number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except (OverflowError, ValueError, TypeError):  # an int beyond float64, e.g. 10**400
+        raise InvalidInput(f"{name} is too large for a float64, got {value!r:.40}") from None
     if math.isnan(v) or (finite and math.isinf(v)):
         raise InvalidInput(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and (v <= minimum if strict_min else v < minimum):
