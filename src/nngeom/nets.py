@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import all_finite
+from ._checks import all_finite, check_device, check_int, check_model_tensors, check_seed
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 
 __all__ = [
@@ -54,7 +54,12 @@ _NAMES: dict[type, str] = {
 }
 # Layers that are the identity in evaluation mode: skipped by the view.
 _NO_OPS = (nn.Dropout, nn.Flatten)
-MAX_PARAMETERS = 2_000_000_000
+# The most parameters nngeom builds or loads (4 GB in float32): checked from the declared sizes,
+# before anything is allocated.
+MAX_PARAMETERS = 1_000_000_000
+# Rows of a layer drawn per float64 block at initialisation (the temporary stays <= 64 MiB).
+_INIT_BLOCK_ENTRIES = 8_388_608
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def activation_name(act: nn.Module) -> str | None:
@@ -171,8 +176,21 @@ class MLP:
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
 
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != self.input_dim:
+            raise InvalidInput(
+                f"x must be a tensor of shape (N, {self.input_dim}), got "
+                f"{getattr(x, 'shape', type(x).__name__)!r}"
+            )
+        if x.dtype != self.dtype or x.device != self.device:
+            raise InvalidInput(
+                f"x is {x.dtype} on {x.device} but the model is {self.dtype} on {self.device}: "
+                f"pass x.to({self.dtype}) on the model's device (nngeom does not cast silently)"
+            )
+
     def forward(self, x: Tensor) -> Tensor:
         """Evaluate the network layer by layer. ``x``: ``(N, input_dim)`` -> ``(N, output_dim)``."""
+        self._check_input(x)
         h = x
         for lin, act in zip(self.linears[:-1], self.activations):
             h = act(lin(h))
@@ -183,6 +201,7 @@ class MLP:
 
     def pre_activations(self, x: Tensor) -> list[Tensor]:
         """Hidden pre-activations ``z_l``, each ``(N, n_l)``, for ``l = 0..L-1``."""
+        self._check_input(x)
         zs = []
         h = x
         for lin, act in zip(self.linears[:-1], self.activations):
@@ -265,6 +284,7 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
         return module
     if not isinstance(module, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(module).__name__}")
+    check_model_tensors(module)
     try:
         if not isinstance(module, (nn.Sequential, nn.ModuleList)):
             # a custom module: its forward decides the order, so read it from the trace
@@ -294,6 +314,12 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
         view = MLP(module, tuple(linears), tuple(acts), out_act)
         if verify:
             _verify_forward(module, view)
+    for l, lin in enumerate(view.linears):
+        if lin.in_features == 0 or lin.out_features == 0:
+            raise InvalidModel(
+                f"Linear layer {l} has zero width ({lin.in_features} inputs, "
+                f"{lin.out_features} outputs): every layer needs at least one unit"
+            )
     if check_finite:
         view.check_finite()
     return view
@@ -384,27 +410,56 @@ def mlp(
     drawn from ``generator`` or from a fresh generator seeded with ``seed``: the global RNG is
     never touched, so the same seed gives the same net everywhere.
     """
-    sizes = list(sizes)
+    try:
+        if isinstance(sizes, (str, bytes)):
+            raise TypeError
+        sizes = list(sizes)
+    except TypeError:
+        raise InvalidInput(
+            f"sizes must be a sequence of positive ints (input, hidden..., output), got {sizes!r}"
+        ) from None
+    sizes = [check_int(f"sizes[{k}]", s, minimum=1) for k, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise InvalidInput(f"sizes needs at least an input and an output size, got {sizes}")
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-            raise InvalidInput(f"every size must be a positive int, got {sizes}")
+    if not isinstance(bias, bool):
+        raise InvalidInput(f"bias must be True or False, got {bias!r}")
     n_params = sum(a * b + (b if bias else 0) for a, b in zip(sizes, sizes[1:]))
     if n_params > MAX_PARAMETERS:
-        raise InvalidInput(f"sizes {sizes} give {n_params:,} parameters, more than nngeom builds")
+        raise InvalidInput(
+            f"sizes {sizes} give {n_params:,} parameters, more than nngeom's limit of "
+            f"{MAX_PARAMETERS:,}; use smaller layers"
+        )
+    if not isinstance(dtype, torch.dtype) or dtype not in _FLOAT_DTYPES:
+        raise InvalidInput(
+            f"dtype must be a real floating-point torch dtype (torch.float32, torch.float64, "
+            f"torch.float16, torch.bfloat16), got {dtype!r}"
+        )
+    if device is not None:
+        device = check_device(device)
     if generator is None:
-        generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else int(seed))
+        generator = torch.Generator(device="cpu").manual_seed(
+            0 if seed is None else check_seed(seed)
+        )
+    elif not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise InvalidInput(
+            f"generator must be a CPU torch.Generator (or None to use seed), got {generator!r}"
+        )
+    hidden_act = make_activation(activation) if len(sizes) > 2 else None
+    out_act = make_activation(output_activation) if output_activation is not None else None
     layers: list[nn.Module] = []
     for l, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
         lin = nn.Linear(fan_in, fan_out, bias=bias, dtype=dtype, device="meta")
         lin = lin.to_empty(device="cpu")
         bound = 1.0 / fan_in**0.5
         with torch.no_grad():
-            w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(
-                -bound, bound, generator=generator
-            )
-            lin.weight.copy_(w)
+            # float64 draws (the same net in every dtype), in row blocks: the float64
+            # temporary stays small whatever the layer's size, and the values are those of
+            # one draw of the whole matrix
+            rows = max(1, _INIT_BLOCK_ENTRIES // fan_in)
+            for r in range(0, fan_out, rows):
+                w = torch.empty(min(rows, fan_out - r), fan_in, dtype=torch.float64)
+                lin.weight[r : r + rows].copy_(w.uniform_(-bound, bound, generator=generator))
+            del w
             if bias:
                 lin.bias.copy_(
                     torch.empty(fan_out, dtype=torch.float64).uniform_(
@@ -413,9 +468,10 @@ def mlp(
                 )
         layers.append(lin)
         if l < len(sizes) - 2:
-            layers.append(make_activation(activation) if l == 0 else _fresh(activation, layers[1]))
-    if output_activation is not None:
-        layers.append(make_activation(output_activation))
+            assert hidden_act is not None
+            layers.append(hidden_act if l == 0 else _fresh(activation, hidden_act))
+    if out_act is not None:
+        layers.append(out_act)
     net = nn.Sequential(*layers)
     if device is not None:
         net = net.to(device)
@@ -443,6 +499,9 @@ def piecewise_linear_form(act: nn.Module, width: int) -> tuple[Tensor, Tensor, T
     Raises:
         UnsupportedModel: the activation is not piecewise linear (Tanh, Sigmoid, Softplus, ...).
     """
+    if not isinstance(act, nn.Module):
+        raise UnsupportedModel(f"act must be an activation nn.Module, got {type(act).__name__}")
+    width = check_int("width", width, minimum=1, maximum=MAX_PARAMETERS // 8)
     f64 = torch.float64
     if type(act) is nn.ReLU:
         bp, sl = (

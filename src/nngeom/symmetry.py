@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -48,8 +49,25 @@ import numpy as np
 import torch
 from torch import Tensor, fx, nn
 
+from ._checks import (
+    all_finite,
+    check_int,
+    check_model_tensors,
+    check_number,
+    check_positive_int,
+    check_real_tensor,
+    check_seed,
+)
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
-from .hessian import MAX_FULL_PARAMETERS, HessianOperator, count_eigenvalues, eigvalsh, lanczos
+from .hessian import (
+    MAX_BASIS_ENTRIES,
+    MAX_FULL_PARAMETERS,
+    HessianOperator,
+    _check_data,
+    count_eigenvalues,
+    eigvalsh,
+    lanczos,
+)
 from .nets import MLP, as_mlp
 from .train import LossFn, loss_fn, train
 
@@ -145,6 +163,45 @@ def _check_pair(view: MLP, layer: int, i: int, j: int) -> tuple[int, int]:
     return i, j
 
 
+def _check_result(model: nn.Module, what: str = "the result") -> nn.Module:
+    """Refuse a result whose weights overflowed (NaN/inf from finite inputs)."""
+    for name, p in model.named_parameters():
+        if not all_finite(p):
+            raise InvalidInput(
+                f"{what} would have NaN or inf in '{name}' (the arithmetic overflowed "
+                f"{p.dtype}); use smaller factors (lam) or weights, or float64"
+            )
+    return model
+
+
+def _check_module(model: object, name: str = "model") -> nn.Module:
+    if isinstance(model, MLP):
+        return model.module
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModel(f"{name} must be a torch nn.Module, got {type(model).__name__}")
+    check_model_tensors(model)
+    return model
+
+
+def _check_basis_size(rows: int, n: int, what: str) -> None:
+    if rows * n > MAX_BASIS_ENTRIES:
+        raise InvalidInput(
+            f"{what} would hold {rows:,} x {n:,} = {rows * n:,} entries, more than nngeom's "
+            f"limit of {MAX_BASIS_ENTRIES:,}; use fewer steps or a smaller model"
+        )
+
+
+def _same_architecture(model_a: nn.Module, model_b: nn.Module) -> None:
+    sa = [(k, tuple(p.shape), p.dtype) for k, p in model_a.named_parameters()]
+    sb = [(k, tuple(p.shape), p.dtype) for k, p in model_b.named_parameters()]
+    if sa != sb:
+        raise InvalidInput(
+            "the two models must have the same parameters (names, shapes and dtypes): "
+            f"{[(k, s, str(d)) for k, s, d in sa][:4]}... vs "
+            f"{[(k, s, str(d)) for k, s, d in sb][:4]}..."
+        )
+
+
 def _rebuild(view: MLP, weights: list[Tensor], biases: list[Tensor | None]) -> nn.Sequential:
     """A new Sequential with the given weights/biases and copies of the view's activations."""
     layers: list[nn.Module] = []
@@ -159,7 +216,7 @@ def _rebuild(view: MLP, weights: list[Tensor], biases: list[Tensor | None]) -> n
             layers.append(copy.deepcopy(view.activations[idx]))
     if view.output_activation is not None:
         layers.append(copy.deepcopy(view.output_activation))
-    return nn.Sequential(*layers)
+    return _check_result(nn.Sequential(*layers))
 
 
 def _parts(view: MLP) -> tuple[list[Tensor], list[Tensor | None]]:
@@ -170,15 +227,28 @@ def _parts(view: MLP) -> tuple[list[Tensor], list[Tensor | None]]:
 
 def flatten_parameters(model: nn.Module) -> Tensor:
     """The model's parameters concatenated in ``named_parameters()`` order: ``(n,)``."""
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    model = _check_module(model)
+    ps = [p.detach().reshape(-1) for p in model.parameters()]
+    if not ps:
+        raise InvalidInput(f"{type(model).__name__} has no parameters to flatten")
+    return torch.cat(ps)
 
 
 def load_flat_parameters(model: nn.Module, theta: Tensor) -> nn.Module:
     """A copy of ``model`` with parameters ``theta`` ``(n,)`` (inverse of :func:`flatten_parameters`)."""
+    model = _check_module(model)
+    n = sum(p.numel() for p in model.parameters())
+    if n == 0:
+        raise InvalidInput(f"{type(model).__name__} has no parameters to load")
+    if not isinstance(theta, Tensor) or tuple(theta.shape) != (n,):
+        raise InvalidInput(
+            f"theta must be a tensor of shape ({n},), got "
+            f"{getattr(theta, 'shape', type(theta).__name__)!r}"
+        )
+    check_real_tensor("theta", theta)
+    if theta.dtype == torch.bool or not all_finite(theta):
+        raise InvalidInput("theta must hold finite numbers (no NaN, inf or bools)")
     out = copy.deepcopy(model)
-    n = sum(p.numel() for p in out.parameters())
-    if theta.shape != (n,):
-        raise InvalidInput(f"theta must have shape ({n},), got {tuple(theta.shape)}")
     torch.nn.utils.vector_to_parameters(
         theta.detach().to(next(out.parameters()).dtype), out.parameters()
     )
@@ -267,6 +337,20 @@ def dense_hidden_layers(
     """
     from .view import model_view
 
+    model = _check_module(model)
+    if input_shape is not None:
+        try:
+            if isinstance(input_shape, (str, bytes)):
+                raise TypeError
+            input_shape = tuple(input_shape)
+        except TypeError:
+            raise InvalidInput(
+                f"input_shape must be a sequence of positive ints (the per-example shape), got "
+                f"{input_shape!r}"
+            ) from None
+        input_shape = tuple(
+            check_int(f"input_shape[{k}]", v, minimum=1) for k, v in enumerate(input_shape)
+        )
     view = model_view(model, input_shape)
     gm = view.graph_module
     root = view.module
@@ -486,6 +570,12 @@ class _Widths:
 
 def _dense_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> list[DenseLayer]:
     layers = dense_hidden_layers(model, input_shape)
+    for name, p in model.named_parameters():
+        if not all_finite(p):
+            raise InvalidModel(
+                f"parameter {name} has NaN or inf entries; re-initialise or retrain the model "
+                "before analysing it"
+            )
     if not layers:
         raise UnsupportedModel(
             f"{type(model).__name__} is not an MLP chain and has no dense hidden layer (an "
@@ -549,7 +639,7 @@ def _graph_edit(
         out.get_submodule(dl.activation_module).num_parameters = width
     for qn in dl.linear_out:
         out.get_submodule(qn).in_features = width
-    return out
+    return _check_result(out)
 
 
 def _is_param(model: nn.Module, name: str) -> bool:
@@ -601,6 +691,7 @@ def _graph_split(model: nn.Module, dl: DenseLayer, i: int, lam: float, position:
 def _graph_flat_directions(model: nn.Module, dl: DenseLayer, i: int, j: int) -> Tensor:
     off = _param_offsets(model)
     n = sum(p.numel() for p in model.parameters())
+    _check_basis_size(n, dl.next_width, "the flat directions")
     p0 = next(model.parameters())
     D = torch.zeros(n, dl.next_width, dtype=p0.dtype, device=p0.device)
     s = 1.0 / math.sqrt(2.0)
@@ -620,11 +711,24 @@ def _graph_flat_directions(model: nn.Module, dl: DenseLayer, i: int, j: int) -> 
 # permutations
 
 
+def _as_int(v: object) -> int | None:
+    """``v`` as an int if it is an integer (Python, numpy or a 0-d integer tensor), else None."""
+    if isinstance(v, Tensor) and v.ndim == 0 and not v.is_floating_point() and not v.is_complex():
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        return None
+    return int(v)
+
+
 def _check_perm(perm: Sequence[int], width: int, layer: int) -> list[int]:
     try:
-        p = [int(v) for v in perm]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"perm must be a sequence of ints, got {perm!r}") from exc
+        if isinstance(perm, (str, bytes)):
+            raise TypeError
+        p = [_as_int(v) for v in perm]
+    except TypeError:
+        p = [None]
+    if any(v is None for v in p):
+        raise InvalidInput(f"perm must be a sequence of ints, got {perm!r}")
     if sorted(p) != list(range(width)):
         raise InvalidInput(
             f"perm {p} is not a permutation of 0..{width - 1} (hidden layer {layer} has {width} neurons)"
@@ -678,6 +782,14 @@ def permute_all(
     For a model that is not an MLP chain, one permutation per dense hidden layer
     (:func:`dense_hidden_layers`); the result is a deep copy of the model.
     """
+    try:
+        if isinstance(perms, (str, bytes)):
+            raise TypeError
+        perms = list(perms)
+    except TypeError:
+        raise InvalidInput(
+            f"perms must be a list with one permutation (or None) per hidden layer, got {perms!r}"
+        ) from None
     if not _is_chain(model):
         layers = _dense_layers(model, input_shape)
         if len(perms) != len(layers):
@@ -741,6 +853,8 @@ def match_weights(
     """
     from scipy.optimize import linear_sum_assignment
 
+    max_iter = check_int("max_iter", max_iter, minimum=0)
+    seed = check_seed(seed)
     va, vb = _view(model_a), _view(model_b)
     if va.sizes != vb.sizes:
         raise InvalidInput(f"the two models have different sizes: {va.sizes} vs {vb.sizes}")
@@ -758,6 +872,11 @@ def match_weights(
         cost = Wa[l] @ inc_b.T - 0.5 * (inc_b * inc_b).sum(1)[None, :]
         if ba[l] is not None:
             cost = cost + torch.outer(ba[l], bb[l]) - 0.5 * (bb[l] ** 2)[None, :]
+        if not all_finite(cost):
+            raise InvalidModel(
+                "weight matching overflows float64 (the weights are too large, e.g. 1e300): "
+                "rescale the models before matching them"
+            )
         rows, cols = linear_sum_assignment(cost.numpy(), maximize=True)
         perms[l] = torch.as_tensor(cols[np.argsort(rows)])
     rng = np.random.default_rng(seed)
@@ -772,6 +891,11 @@ def match_weights(
                 cost = cost + torch.outer(ba[l], bb[l])
             out_b = Wb[l + 1] if l + 1 == L else Wb[l + 1][perms[l + 1]]
             cost = cost + Wa[l + 1].T @ out_b
+            if not all_finite(cost):
+                raise InvalidModel(
+                    "weight matching overflows float64 (the weights are too large, e.g. 1e300): "
+                    "rescale the models before matching them"
+                )
             rows, cols = linear_sum_assignment(cost.numpy(), maximize=True)
             new = torch.as_tensor(cols[np.argsort(rows)])
             if not torch.equal(new, perms[l]):
@@ -783,6 +907,7 @@ def match_weights(
 
 def equivalent(model_a: nn.Module, model_b: nn.Module, *, atol: float = 1e-10) -> bool:
     """Whether ``model_b`` is a neuron permutation of ``model_a`` (weights equal to ``atol``)."""
+    atol = check_number("atol", atol, minimum=0.0)
     va, vb = _view(model_a), _view(model_b)
     if va.sizes != vb.sizes:
         return False
@@ -861,10 +986,9 @@ def split_neuron(
         dl, view = _graph_layer(model, layer, input_shape)
     layer = _check_layer(view, layer)
     i = _check_neuron(view, layer, i)
-    if not math.isfinite(float(lam)):
-        raise InvalidInput(f"lam must be a finite number, got {lam!r}")
+    lam = check_number("lam", lam)
     n = view.widths[layer]
-    position = n if position is None else int(position)
+    position = n if position is None else check_int("position", position)
     if not 0 <= position <= n:
         raise InvalidInput(f"position must be in 0..{n}, got {position}")
     if not chain:
@@ -897,8 +1021,11 @@ def embed_merged(
     view = _view(reduced) if _is_chain(reduced) else _Widths(_dense_layers(reduced, input_shape))
     layer = _check_layer(view, layer)
     n = view.widths[layer] + 1
-    if isinstance(i, bool) or isinstance(j, bool) or not (0 <= i < n and 0 <= j < n) or i == j:
-        raise InvalidInput(f"i, j must be two different neurons in 0..{n - 1}, got {i}, {j}")
+    ii, jj = _as_int(i), _as_int(j)
+    if ii is None or jj is None or not (0 <= ii < n and 0 <= jj < n) or ii == jj:
+        raise InvalidInput(f"i, j must be two different neurons in 0..{n - 1}, got {i!r}, {j!r}")
+    i, j = ii, jj
+    lam = check_number("lam", lam)
     lo, hi = min(i, j), max(i, j)
     lam_lo = lam if i == lo else 1.0 - lam
     return split_neuron(reduced, layer, lo, lam_lo, position=hi, input_shape=input_shape)
@@ -913,8 +1040,16 @@ def merge_pairs(model: nn.Module, merges: Sequence[tuple[int, int, int]]) -> nn.
     view = _view(model)
     seen: dict[int, set[int]] = {}
     checked = []
+    try:
+        if isinstance(merges, (str, bytes)):
+            raise TypeError
+        merges = list(merges)
+    except TypeError:
+        raise InvalidInput(
+            f"merges must be a list of (layer, i, j) triples, got {merges!r}"
+        ) from None
     for item in merges:
-        if len(item) != 3:
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
             raise InvalidInput(f"each merge is (layer, i, j), got {item!r}")
         layer, i, j = item
         i, j = _check_pair(view, layer, i, j)
@@ -967,6 +1102,7 @@ def flat_directions(
     off = _param_offsets(model)[id(lin.weight)]
     n = sum(p.numel() for p in model.parameters())
     rows, cols = lin.weight.shape
+    _check_basis_size(n, rows, "the flat directions")
     D = torch.zeros(n, rows, dtype=view.dtype, device=view.device)
     s = 1.0 / math.sqrt(2.0)
     for r in range(rows):
@@ -993,6 +1129,7 @@ def rescaling_directions(model: nn.Module) -> Tensor:
             )
     off = _param_offsets(model)
     n = sum(p.numel() for p in model.parameters())
+    _check_basis_size(n, sum(view.widths), "the rescaling directions")
     cols = []
     for l, width in enumerate(view.widths):
         lin, nxt = view.linears[l], view.linears[l + 1]
@@ -1138,6 +1275,13 @@ def data_null_subspace(model: nn.Module, X: Tensor) -> FreeSubspace:
         raise InvalidInput(
             f"X must be a tensor of shape (N, {view.input_dim}), got {getattr(X, 'shape', X)}"
         )
+    check_real_tensor("X", X)
+    if X.shape[0] == 0:
+        raise InvalidInput("X is empty (N = 0): pass at least one example")
+    if X.dtype == torch.bool or not all_finite(X):
+        raise InvalidInput("X must hold finite numbers (no NaN, inf or bools); clean the data")
+    if X.device != view.device:
+        raise InvalidInput(f"X is on {X.device} but the model is on {view.device}; move one")
     return FreeSubspace(model, X)
 
 
@@ -1197,7 +1341,7 @@ def _lm_steps(
         ]
         for trial in trial_mus:
             cand = theta + sub.to_full(solve(trial))
-            gc = op.gradient(cand)
+            gc = op._gradient(cand)  # trial points may overflow: checked below
             gcn = float(torch.linalg.vector_norm(gc))
             if math.isfinite(gcn) and gcn < gn:
                 slow = slow + 1 if gcn > 0.5 * gn else 0
@@ -1264,9 +1408,9 @@ def _trust_region(
 
     curvature = {"hess": hess} if exact else {"hessp": hessp}
     res = minimize(
-        lambda v: op.loss(as_t(v)),
+        lambda v: op._loss(as_t(v)),  # unchecked: trial points where it overflows are rejected
         theta.cpu().numpy(),
-        jac=lambda v: op.gradient(as_t(v)).cpu().numpy(),
+        jac=lambda v: op._gradient(as_t(v)).cpu().numpy(),
         method="trust-exact" if exact else "trust-krylov",
         options={"maxiter": int(maxiter), "gtol": gtol},
         **curvature,
@@ -1320,6 +1464,19 @@ def find_critical_point(
     Raises:
         InvalidModel: the loss becomes NaN or infinite during the search.
     """
+    lbfgs_steps = check_int("lbfgs_steps", lbfgs_steps, minimum=0)
+    newton_steps = check_int("newton_steps", newton_steps, minimum=0)
+    grad_tol = check_number("grad_tol", grad_tol, minimum=0.0)
+    accept_tol = check_number("accept_tol", accept_tol, minimum=0.0)
+    trust_steps = check_int("trust_steps", trust_steps, minimum=0)
+    restarts = check_int("restarts", restarts, minimum=0)
+    dense_limit = check_int("dense_limit", dense_limit, minimum=0)
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_seed(seed)
+    if not isinstance(project_data_null, bool):
+        raise InvalidInput(f"project_data_null must be True or False, got {project_data_null!r}")
+    y = _check_data(_check_module(model), X, y, loss)
     net = copy.deepcopy(model).double()
     Xd = X.double() if X.is_floating_point() else X
     yd = y.double() if y.is_floating_point() else y
@@ -1375,7 +1532,7 @@ def find_critical_point(
     best, steps = one_round(op.theta.clone(), history)
     best_gn = grad_norm(best)
     used = 0
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(seed)
     for attempt in range(int(restarts) + 1):
         if best_gn <= accept_tol:
             break
@@ -1474,8 +1631,9 @@ def _check_xy(view: MLP, X: Tensor, y: Tensor) -> None:
         )
     if X.shape[0] == 0:
         raise InvalidInput("X is empty (N = 0)")
-    if y.shape[0] != X.shape[0]:
-        raise InvalidInput(f"X has {X.shape[0]} examples but y has {y.shape[0]}")
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        got = y.shape[0] if y.ndim else "a scalar"
+        raise InvalidInput(f"X has {X.shape[0]} examples but y has {got}; pass matching rows")
 
 
 def _check_graph_xy(X: Tensor, y: Tensor) -> None:
@@ -1499,6 +1657,10 @@ def spectrum_at(
     batch_size: int | None = None,
 ) -> tuple[np.ndarray, bool, HessianOperator]:
     """Full spectrum when ``n <= full_limit`` (and ``k`` is None), else ``k`` at both ends."""
+    if k is not None:
+        k = check_positive_int("k", k)
+    full_limit = check_int("full_limit", full_limit, minimum=0)
+    seed = check_seed(seed)
     op = HessianOperator(model, X, y, loss, batch_size=batch_size)
     if k is None and op.n <= min(full_limit, MAX_FULL_PARAMETERS):
         return eigvalsh(op.full()), True, op
@@ -1563,14 +1725,24 @@ def find_permutation_saddle(
         UnsupportedModel: not an MLP chain and no dense hidden layer, or no hidden layer.
         InvalidModel: non-finite weights, or the loss becomes non-finite during the search.
     """
+    lam = check_number("lam", lam)
+    if k is not None:
+        k = check_positive_int("k", k)
+    full_limit = check_int("full_limit", full_limit, minimum=0)
+    zero_tol = check_number("zero_tol", zero_tol, minimum=0.0)
+    accept_tol = check_number("accept_tol", accept_tol, minimum=0.0)
+    seed = check_seed(seed)
+    model = _check_module(model)
     chain = _is_chain(model)
     if chain:
         view = _view(model)
         i, j = _check_pair(view, layer, i, j)
         _check_xy(view, X, y)
+        y = _check_data(model, X, y, loss)
         n_next = int(view.sizes[layer + 2])
     else:
         _check_graph_xy(X, y)
+        y = _check_data(model, X, y, loss)
         dl, shape = _graph_layer(model, layer, tuple(X.shape[1:]))
         i, j = _check_pair(shape, dl.index, i, j)
         layer, n_next = dl.index, dl.next_width
@@ -1685,12 +1857,20 @@ def equal_loss_path(
             f"neurons {i} and {j} of layer {layer} do not have equal incoming vectors: not a "
             "permutation point (use find_permutation_saddle or embed_merged first)"
         )
-    if steps < 1:
-        raise InvalidInput("steps must be >= 1")
+    steps = check_positive_int("steps", steps)
+    n_par = sum(p.numel() for p in point.parameters())
+    _check_basis_size(3 * steps + 1, n_par, "the path")
     w = inc[i].clone()
+    if target is not None:
+        if not isinstance(target, Tensor) or tuple(target.shape) != tuple(w.shape):
+            raise InvalidInput(
+                f"target must be a tensor of shape {tuple(w.shape)} (incoming weights then "
+                f"bias), got {getattr(target, 'shape', type(target).__name__)!r}"
+            )
+        check_real_tensor("target", target)
+        if target.dtype == torch.bool or not all_finite(target):
+            raise InvalidInput("target must hold finite numbers (no NaN, inf or bools)")
     u = -w if target is None else target.to(w)
-    if u.shape != w.shape:
-        raise InvalidInput(f"target must have shape {tuple(w.shape)} (incoming weights then bias)")
     a = (nxt.weight.detach()[:, i] + nxt.weight.detach()[:, j]).clone()
     base = copy.deepcopy(point)
     bview = as_mlp(base)
@@ -1718,6 +1898,11 @@ def equal_loss_path(
     for t in ts[1:]:
         rows.append(config((1 - t) * w + t * u, w, zero, a))
     params = torch.stack(rows)
+    if not all_finite(params):
+        raise InvalidInput(
+            f"the path's parameters overflow {params.dtype} (NaN or inf from finite weights); "
+            "use a smaller target or float64"
+        )
     start = load_flat_parameters(point, params[0])
     end = load_flat_parameters(point, params[-1])
     return EqualLossPath(params, breaks, start, end)
@@ -1729,16 +1914,41 @@ def path_losses(
     """The loss at each row of ``params`` ``(T, n)`` (parameters of ``model``'s shape)."""
     from torch.func import functional_call
 
+    model = _check_module(model)
+    y = _check_data(model, X, y, loss)
     f = loss_fn(loss)
     names = [k for k, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
     numels = [p.numel() for p in model.parameters()]
+    n = sum(numels)
+    if not isinstance(params, Tensor) or params.ndim != 2 or params.shape[1] != n:
+        raise InvalidInput(
+            f"params must be a tensor of shape (T, {n}) (one row of the model's parameters "
+            f"per point), got {getattr(params, 'shape', type(params).__name__)!r}"
+        )
+    check_real_tensor("params", params)
+    if params.dtype == torch.bool or not all_finite(params):
+        raise InvalidInput("params must hold finite numbers (no NaN, inf or bools)")
+    dtype = next(model.parameters()).dtype
+    if params.dtype != dtype:
+        raise InvalidInput(
+            f"params is {params.dtype} but the model's parameters are {dtype}; pass "
+            f"params.to({dtype}) (nngeom does not cast silently)"
+        )
     out = []
     with torch.no_grad():
         for row in params:
             d = {k: t.reshape(s) for k, t, s in zip(names, torch.split(row, numels), shapes)}
             out.append(float(f(functional_call(model, d, (X,)), y)))
-    return np.array(out)
+    losses = np.array(out)
+    if not np.isfinite(losses).all():
+        bad = int(np.flatnonzero(~np.isfinite(losses))[0])
+        raise InvalidModel(
+            f"the loss is {losses[bad]} at row {bad} of params although the parameters and the "
+            f"data are finite: the model's outputs overflow {dtype}; use float64 or smaller "
+            "weights"
+        )
+    return losses
 
 
 def linear_path_losses(
@@ -1750,9 +1960,10 @@ def linear_path_losses(
     steps: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(t, loss)`` along the straight line between two models of the same architecture."""
+    steps = check_positive_int("steps", steps)
     ta, tb = flatten_parameters(model_a), flatten_parameters(model_b)
-    if ta.shape != tb.shape:
-        raise InvalidInput("the two models have different numbers of parameters")
+    _same_architecture(model_a, model_b)
+    _check_basis_size(steps + 1, ta.numel(), "the path")
     t = torch.linspace(0, 1, steps + 1, dtype=ta.dtype)
     params = (1 - t)[:, None] * ta + t[:, None] * tb
     return t.numpy(), path_losses(model_a, X, y, params, loss)
@@ -1790,16 +2001,22 @@ def bezier_path(
     (``t`` drawn from a generator seeded with ``seed``); initialised at the midpoint."""
     from torch.func import functional_call
 
+    epochs = check_int("epochs", epochs, minimum=0)
+    lr = check_number("lr", lr, minimum=0.0, strict_min=True)
+    samples = check_positive_int("samples", samples)
+    steps = check_positive_int("steps", steps)
+    seed = check_seed(seed)
     ta, tb = flatten_parameters(model_a), flatten_parameters(model_b)
-    if ta.shape != tb.shape:
-        raise InvalidInput("the two models have different numbers of parameters")
+    _same_architecture(model_a, model_b)
+    _check_basis_size(steps + 1, ta.numel(), "the path")
+    y = _check_data(model_a, X, y, loss)
     f = loss_fn(loss)
     names = [k for k, _ in model_a.named_parameters()]
     shapes = [p.shape for p in model_a.parameters()]
     numels = [p.numel() for p in model_a.parameters()]
     c = (0.5 * (ta + tb)).clone().requires_grad_(True)
     opt = torch.optim.Adam([c], lr=lr)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(seed)
 
     def at(t: Tensor) -> Tensor:
         return (1 - t) ** 2 * ta + 2 * t * (1 - t) * c + t**2 * tb
@@ -1812,8 +2029,18 @@ def bezier_path(
             row = at(t)
             d = {k: v.reshape(s) for k, v, s in zip(names, torch.split(row, numels), shapes)}
             total = total + f(functional_call(model_a, d, (X,)), y)
-        (total / samples).backward()
+        mean = total / samples
+        if not all_finite(mean.detach()):
+            raise InvalidInput(
+                f"the Bezier curve's loss became {float(mean)} during the optimisation: the "
+                "control point diverged or the loss overflows; lower lr (or use float64)"
+            )
+        mean.backward()
         opt.step()
+        if not all_finite(c.detach()):
+            raise InvalidInput(
+                "the Bezier control point became NaN/inf during the optimisation; lower lr"
+            )
     t = torch.linspace(0, 1, steps + 1, dtype=ta.dtype)
     with torch.no_grad():
         params = torch.stack([at(s) for s in t])
@@ -1824,18 +2051,34 @@ def bezier_path(
 # counting
 
 
+# exact counts are products of factorials: beyond these sizes the big integers take minutes
+_MAX_COUNT_LAYERS = 1_000
+_MAX_COUNT_UNITS = 200_000
+
+
 def _check_widths(widths: Sequence[int]) -> list[int]:
     try:
+        if isinstance(widths, (str, bytes)):
+            raise TypeError
         ws = list(widths)
     except TypeError as exc:
         raise InvalidInput(f"widths must be a sequence of positive ints, got {widths!r}") from exc
     if not ws:
         raise InvalidInput("widths is empty: give the hidden widths n_1..n_{d-1}")
+    if len(ws) > _MAX_COUNT_LAYERS:
+        raise InvalidInput(
+            f"{len(ws):,} hidden layers are too many to count exactly (limit {_MAX_COUNT_LAYERS})"
+        )
     for w in ws:
         if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
             raise InvalidInput(f"every hidden width must be a positive int, got {widths!r}")
         if w > 100_000:
             raise InvalidInput(f"width {w} is too large to count exactly (limit 100000)")
+    if sum(int(w) for w in ws) > _MAX_COUNT_UNITS:
+        raise InvalidInput(
+            f"the widths add up to {sum(int(w) for w in ws):,} units, too many to count exactly "
+            f"(limit {_MAX_COUNT_UNITS:,})"
+        )
     return [int(w) for w in ws]
 
 
@@ -1876,13 +2119,12 @@ def count_permutation_points(widths: Sequence[int], order: int = 1) -> int:
     """
     K = _check_order(order)
     ws = _check_widths(widths)
+    facts = {w: math.factorial(w) for w in set(ws)}
+    everything = math.prod(facts[w] for w in ws)  # prod_l n_l!
     total = 0
-    for idx, n in enumerate(ws):
+    for n in ws:
         if n < 2 * K:
             continue
-        others = 1
-        for m, w in enumerate(ws):
-            if m != idx:
-                others *= math.factorial(w)
-        total += math.comb(n - K, K) * (math.factorial(n) // 2**K) * others
+        # n! / 2^K orderings of this layer times prod_{l != k} n_l! of the others
+        total += math.comb(n - K, K) * (everything // facts[n]) * facts[n] // 2**K
     return total
