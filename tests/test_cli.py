@@ -229,3 +229,25 @@ def test_retry_failed_needs_resume_and_ray_timeout_is_checked(capsys, tmp_path, 
     assert main([*args, "--ray-timeout", "0"]) == 1
     assert "--ray-timeout" in _one_error_line(capsys)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["reproduce", "knots", "--out", "{file}/x"], "is a file"),
+        (["reproduce", "knots", "--out", "{tmp}/run", "--seed", "-1"], "--seed"),
+        (["reproduce", "knots", "--out", "{tmp}/run", "--seed", str(10**26)], "--seed"),
+        (["reproduce", "knots", "--out", "{tmp}/" + "a" * 300], "too long"),
+        (["report", "{tmp}/" + "b/" * 2100], "too long"),
+        (["report", "{tmp}/missing"], "not a run directory"),
+    ],
+)
+def test_reproduce_and_report_refuse_bad_paths_and_seeds(tmp_path, capsys, args, match):
+    from nngeom.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    argv = [a.format(file=afile, tmp=tmp_path) for a in args]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0] and "unexpected" not in err[0]

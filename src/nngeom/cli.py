@@ -24,7 +24,7 @@ from typing import Optional
 
 import typer
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_seed
 from ._errors import NngeomError, StudyError
 from ._version import __version__
 
@@ -115,6 +115,8 @@ def reproduce(
         return
     if out is None:
         raise StudyError("--out DIR is required: the run directory to write")
+    check_seed(seed, "--seed")
+    _check_dir_path(out, "--out")
     if ray_address and executor != "ray":
         raise StudyError("--ray-address needs --executor ray")
     chosen = list(registered.values()) if study == "all" else [get(study)]
@@ -175,7 +177,24 @@ def report(
     """(Re)build RUN_DIR/report.html from its results."""
     from .report import build_report
 
+    _check_dir_path(run_dir, "the run directory")
+    if not run_dir.is_dir():
+        raise StudyError(f"{run_dir} is not a run directory (no such folder)")
     typer.echo(f"report: {build_report(run_dir).resolve()}")
+
+
+def _check_dir_path(path: Path, what: str) -> None:
+    """A folder path that can exist: not too long, and no ancestor is a file."""
+    text = os.fsencode(str(path))
+    if len(text) >= 4096 or any(len(part) > 255 for part in text.split(b"/")):
+        raise StudyError(f"{what} path is too long ({len(text)} bytes; at most 4095, 255 per name)")
+    if path.exists() and not path.is_dir():
+        raise StudyError(f"{what} {path} is a file, not a folder")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StudyError(f"{what} {path} cannot be created: {parent} is a file")
+            break
 
 
 def _register_commands() -> None:
@@ -213,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         return 130
+    except OSError as exc:
+        if debug:
+            raise
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        typer.echo(f"error: {_one_line(exc.strerror or str(exc))}{where}", err=True)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked
         # click's (or typer's vendored click's) control-flow exceptions, matched by shape so that
         # any typer version works
