@@ -505,3 +505,288 @@ def test_csv_series_errors(tmp_path) -> None:
         chaos.read_csv_column(None)
     with pytest.raises(InvalidInput, match="complex"):
         chaos.write_csv_column(tmp_path / "w.csv", np.ones(3, complex))
+
+
+# --- round 2 of the fuzz: leaks found by tests/test_fuzz.py -------------------------------------
+
+HUGE_FLOATS = [10**400, -(10**400), 1e308, -0.0]
+
+
+@pytest.mark.parametrize(
+    "vaf",
+    [None, "abc", 1j, [], {"a": 1}, object(), torch.zeros(2), torch.nn.ReLU(), ng.mlp([2, 1])],
+)
+def test_vafexport_needs_a_vaf(vaf) -> None:
+    with pytest.raises(InvalidInput, match="VAFExport needs an nngeom.VAF"):
+        ng.VAFExport(vaf)
+
+
+def test_vafexport_refuses_unmaterialized_and_meta_vafs() -> None:
+    with pytest.raises(InvalidInput, match="no parameters yet"):
+        ng.VAFExport(ng.VAF(k=2, share="channel"))
+    with pytest.raises(InvalidModel, match="meta"):
+        ng.VAFExport(ng.VAF(k=2).to("meta"))
+    v = ng.VAF(k=2)
+    x = torch.linspace(-2, 2, 7)
+    torch.testing.assert_close(ng.VAFExport(v)(x), v(x))
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), math.nan, math.inf, 1j, "1.0"])
+def test_activation_numbers_beyond_float64(value) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), ng.VAF(k=2), torch.nn.Linear(3, 1))
+    with pytest.raises(InvalidInput):
+        ng.SwishBeta(value)
+    for name in ("weight_decay", "activation_lr", "activation_weight_decay"):
+        with pytest.raises(InvalidInput, match=name):
+            ng.param_groups(model, **{name: value})
+
+
+@pytest.mark.parametrize("vary", [3, 1j, object(), 2.5, [[1]], ["nope"]])
+def test_granulated_psi_bad_vary(vary) -> None:
+    factors = {"w": [i % 3 for i in range(12)], "s": [i // 3 for i in range(12)]}
+    with pytest.raises(InvalidInput, match="vary"):
+        ng.granulated_psi(np.arange(12.0), np.arange(12.0) % 5, factors, vary=vary)
+
+
+def test_granulated_psi_accepts_any_sequence_of_values() -> None:
+    m, g = np.arange(12.0), (np.arange(12.0) * 7) % 5
+    as_lists = {"w": [i % 3 for i in range(12)], "s": [i // 3 for i in range(12)]}
+    as_arrays = {k: np.array(v) for k, v in as_lists.items()}
+    a = ng.granulated_psi(m, g, as_lists, vary=("w",))
+    b = ng.granulated_psi(m, g, as_arrays, vary="w")
+    assert a.per_factor == b.per_factor
+
+
+@pytest.mark.parametrize("level", [10**400, 1e308, -0.0, math.nan, 1j])
+def test_bootstrap_ci_bad_level(level) -> None:
+    with pytest.raises(InvalidInput, match="level"):
+        ng.bootstrap_ci(lambda i: float(i.mean()), 10, n_boot=5, level=level)
+
+
+@pytest.mark.parametrize(
+    "returned", [10**400, np.complex128(1 + 1j), 1j, np.array([1j]), torch.ones(2), "x", None]
+)
+def test_bootstrap_ci_bad_statistic_values(returned) -> None:
+    with pytest.raises(InvalidInput, match="statistic returned"):
+        ng.bootstrap_ci(lambda i: returned, 10, n_boot=5)
+
+
+@pytest.mark.parametrize("path", [None, 3, [], {"a": 1}, object(), 1j, "", "a\0b.pt"])
+def test_model_files_need_a_path(tmp_path, path) -> None:
+    with pytest.raises(InvalidInput, match="path"):
+        ng.save_model(ng.mlp([2, 3, 1]), path)
+    with pytest.raises(InvalidInput, match="path"):
+        ng.load_model(path)
+
+
+def test_save_model_output_folder_checks(tmp_path) -> None:
+    model = ng.mlp([2, 3, 1])
+    with pytest.raises(InvalidInput, match="does not exist"):
+        ng.save_model(model, tmp_path / "missing" / "m.pt")
+    with pytest.raises(InvalidInput, match="is a directory"):
+        ng.save_model(model, tmp_path)
+    with pytest.raises(InvalidInput, match="names a folder"):
+        ng.save_model(model, tmp_path / "..")
+    with pytest.raises(InvalidInput, match="too long"):
+        ng.save_model(model, tmp_path / ("x" * 300 + ".pt"))
+    with pytest.raises(InvalidModel, match="meta"):
+        ng.save_model(ng.mlp([2, 3, 1]).to("meta"), tmp_path / "meta.pt")
+    assert not (tmp_path / "meta.pt").exists()
+    # bytes and PathLike paths work; both formats round-trip
+    for name in ("m.pt", "m.safetensors"):
+        p = ng.save_model(model, bytes(tmp_path / name))
+        x = torch.randn(4, 2)
+        torch.testing.assert_close(ng.load_model(p)(x), model(x))
+
+
+def test_save_model_write_failure_is_a_data_error(tmp_path, monkeypatch) -> None:
+    import builtins
+
+    from nngeom import modelfile
+
+    real_open = builtins.open
+
+    def full_disk(file, mode="r", *a, **k):
+        if "w" in mode and str(file).endswith("full.pt"):
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", full_disk)
+    with pytest.raises(DataError, match="No space left"):
+        modelfile.save_model(ng.mlp([2, 3, 1]), tmp_path / "full.pt")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"bias_scaling": 10**400},
+        {"bias_scaling": 1e308},
+        {"input_scaling": 10**400},
+        {"input_scaling": 1e308},
+        {"spectral_radius": 1e308},
+        {"spectral_radius": 10**400},
+        {"leak": 10**400},
+        {"connectivity": 10**400},
+        {"ridge": 10**400},
+    ],
+)
+def test_esn_numbers_beyond_range(kw) -> None:
+    with pytest.raises(InvalidInput, match=next(iter(kw))):
+        chaos.ESN(units=10, washout=5, **kw)
+
+
+@pytest.mark.parametrize("name", ["input_scaling", "bias_scaling", "spectral_radius"])
+def test_esn_negative_zero_is_zero(name) -> None:
+    esn = chaos.ESN(units=10, washout=5, **{name: -0.0})
+    assert getattr(esn, name) == 0.0 and math.copysign(1.0, getattr(esn, name)) == 1.0
+    esn.fit_series(np.sin(0.3 * np.arange(80.0)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        chaos.LinearAR,
+        lambda: chaos.Polynomial(degree=2),
+        chaos.NVAR,
+        lambda: chaos.LocalLinear(k=3),
+        lambda: chaos.LapedesFarberMLP(hidden=(3,), max_iter=2),
+    ],
+)
+def test_fit_without_targets(make) -> None:
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(InvalidInput, match="needs the targets y"):
+        make().fit(X, None)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: chaos.LinearAR(ridge=v),
+        lambda v: chaos.LinearAR("lms", mu=v),
+        lambda v: chaos.Polynomial(ridge=v),
+        lambda v: chaos.NVAR(ridge=v),
+        lambda v: chaos.LocalLinear(ridge=v),
+        lambda v: chaos.LapedesFarberMLP(lr=v),
+    ],
+)
+def test_predictor_numbers_beyond_float64(make) -> None:
+    with pytest.raises(InvalidInput, match="too large for a float64"):
+        make(10**400)
+
+
+@pytest.mark.parametrize("path", ["missing", "dir", "", "nul", 3, None])
+def test_write_csv_column_paths(tmp_path, path) -> None:
+    p = {
+        "missing": tmp_path / "no" / "s.csv",
+        "dir": tmp_path,
+        "": "",
+        "nul": str(tmp_path / "a\0b.csv"),
+    }.get(path, path)
+    with pytest.raises(InvalidInput, match="path"):
+        chaos.write_csv_column(p, np.ones(3))
+
+
+def test_write_csv_column_round_trips_and_refuses_bad_headers(tmp_path) -> None:
+    x = np.array([0.1, -2.5e-300, 3.0])
+    p = chaos.write_csv_column(tmp_path / "s.csv", x, "h\u00e9")
+    np.testing.assert_array_equal(chaos.read_csv_column(p, "h\u00e9"), x)
+    for bad in ("a\0b", "\ud800", "a,b", ""):
+        with pytest.raises(InvalidInput, match="name"):
+            chaos.write_csv_column(tmp_path / "t.csv", x, bad)
+
+
+@pytest.mark.parametrize("fn", [chaos.henon_map, chaos.lorenz])
+def test_tensor_x0_with_grad(fn) -> None:
+    dim = 2 if fn is chaos.henon_map else 3
+    x0 = torch.full((dim,), 0.1, dtype=torch.float64, requires_grad=True)
+    np.testing.assert_array_equal(fn(5, x0=x0), fn(5, x0=[0.1] * dim))
+    for bad in (torch.ones(dim, dtype=torch.complex64), torch.ones(dim, device="meta")):
+        with pytest.raises(InvalidInput, match="x0"):
+            fn(5, x0=bad)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda v: chaos.mackey_glass(10, tau=v, transient=0.0),
+        lambda v: chaos.mackey_glass(10, a=v, transient=0.0),
+        lambda v: chaos.mackey_glass(10, p=v, transient=0.0),
+        lambda v: chaos.mackey_glass(10, history=v, transient=0.0),
+        lambda v: chaos.mackey_glass(10, history=lambda t: v, transient=0.0),
+        lambda v: chaos.mackey_glass_convergence(t_end=v),
+        lambda v: chaos.mackey_glass_convergence(reference_step=v),
+        lambda v: chaos.mackey_glass_convergence(steps=(1.0, v)),
+        lambda v: chaos.lorenz(10, sigma=v),
+        lambda v: chaos.lorenz(10, transient=v),
+        lambda v: chaos.logistic_map(10, r=v),
+        lambda v: chaos.logistic_map(10, x0=v),
+        lambda v: chaos.henon_map(10, a=v),
+        lambda v: chaos.henon_map(10, x0=[v, 0.0]),
+    ],
+)
+@pytest.mark.parametrize("value", [10**400, -(10**400), np.complex128(1.0)])
+def test_system_numbers_beyond_float64(call, value) -> None:
+    with pytest.raises(InvalidInput):
+        call(value)
+
+
+def test_mackey_glass_convergence_needs_distinct_steps() -> None:
+    with pytest.raises(InvalidInput, match="distinct"):
+        chaos.mackey_glass_convergence(t_end=5.0, steps=(0.5, 0.5))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda v: chaos.nrmse(np.sin(np.arange(9.0)), np.zeros(9), scale=v),
+        lambda v: chaos.nrmse_at(np.sin(np.arange(9.0))[None], np.zeros((1, 9)), 2, scale=v),
+        lambda v: chaos.nrmse_curve(np.sin(np.arange(9.0))[None], np.zeros((1, 9)), scale=v),
+        lambda v: chaos.log10_nrmse_curve(np.sin(np.arange(9.0))[None], np.zeros((1, 9)), v),
+        lambda v: chaos.valid_prediction_time(np.ones((1, 9)), np.ones((1, 9)), dt=v),
+        lambda v: chaos.valid_prediction_time(
+            np.ones((1, 9)), np.ones((1, 9)), lyapunov_exponent=v
+        ),
+        lambda v: chaos.valid_prediction_time(np.ones((1, 9)), np.ones((1, 9)), threshold=v),
+        lambda v: chaos.valid_prediction_time(np.ones((1, 9)), np.ones((1, 9)), scale=v),
+    ],
+)
+def test_metric_numbers_beyond_float64(call) -> None:
+    with pytest.raises(InvalidInput, match="too large for a float64"):
+        call(10**400)
+
+
+def test_valid_prediction_time_overflow_is_refused() -> None:
+    y = np.sin(np.arange(30.0))[None].repeat(3, 0)
+    with pytest.raises(InvalidInput, match="exceed float64"):
+        chaos.valid_prediction_time(y, y, dt=1e308)
+    with pytest.raises(InvalidInput, match="exceed float64"):
+        chaos.valid_prediction_time(y, y, dt=1e300, lyapunov_exponent=1e300)
+    # an error beyond float64 between huge finite values is past the threshold, quietly
+    t = chaos.valid_prediction_time(np.full((1, 4), 1e308), np.full((1, 4), -1e308), scale=1.0)
+    assert t.tolist() == [0.0]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda v: chaos.ridge(np.ones((3, 2)), np.ones(2), a=v),
+        lambda v: chaos.ridge(np.ones((3, 2)), np.ones(2), steepness=v),
+        lambda v: chaos.slab(np.ones((3, 2)), np.ones(2), v, 1.0),
+        lambda v: chaos.bump(np.ones((3, 2)), np.zeros(2), v),
+        lambda v: chaos.bump(np.ones((3, 2)), np.zeros(2), 0.5, sharpness=v),
+        lambda v: chaos.bump_network(np.zeros((2, 2)), v, np.ones(2)),
+        lambda v: chaos.bump_network(np.zeros((2, 2)), 0.5, np.ones(2), bias=v),
+    ],
+)
+def test_bump_numbers_beyond_float64(call) -> None:
+    with pytest.raises(InvalidInput, match="float64"):
+        call(10**400)
+
+
+def test_bump_overflow_is_refused_without_a_warning() -> None:
+    with pytest.raises(InvalidInput, match="overflow"):
+        chaos.bump_network(np.full((2, 2), 1e308), 1e308, np.ones(2))
+    with pytest.raises(InvalidInput, match="overflow"):
+        chaos.bump_network(np.zeros((2, 2)), 1e308, np.ones(2))
+    with pytest.raises(InvalidInput, match="overflows"):
+        chaos.bump(np.ones((3, 2)), np.full(2, 1e308), 1e308)

@@ -36,7 +36,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_device, check_int, check_number, check_real_tensor
+from ._checks import (
+    check_device,
+    check_int,
+    check_model_tensors,
+    check_number,
+    check_real_tensor,
+)
 from ._errors import InvalidInput, UnsupportedModel
 
 __all__ = [
@@ -1028,6 +1034,13 @@ class VAFExport(nn.Module):
     nngeom_trainable_activation = True
 
     def __init__(self, vaf: VAF) -> None:
+        if not isinstance(vaf, VAF):
+            raise InvalidInput(
+                f"VAFExport needs an nngeom.VAF to export, got {type(vaf).__name__}; to export "
+                "every VAF inside a model use nngeom.export_activations(model)"
+            )
+        vaf._require_materialized()
+        check_model_tensors(vaf)
         super().__init__()
         self.k, self.share, self.hidden, self.channel_dim = (
             vaf.k,

@@ -445,38 +445,50 @@ def granulated_psi(
             f"factors must map each hyperparameter name to its values, got {type(factors).__name__}"
         )
     names = list(factors)
+    cols: dict[object, list] = {}
     for name in names:
         try:
-            count = len(factors[name])
+            col = list(factors[name])
         except TypeError:
             raise InvalidInput(f"factor {name!r} must be a sequence of values") from None
         try:
-            for v in factors[name]:
+            for v in col:
                 hash(v)
         except TypeError:
             raise InvalidInput(
                 f"factor {name!r} holds unhashable values; use numbers or strings"
             ) from None
-        if count != m.size:
-            raise InvalidInput(
-                f"factor {name!r} has {len(factors[name])} values for {m.size} models"
-            )
-    if isinstance(vary, str):
+        if len(col) != m.size:
+            raise InvalidInput(f"factor {name!r} has {len(col)} values for {m.size} models")
+        cols[name] = col
+    if vary is None:
+        vary = names
+    elif isinstance(vary, str):
         vary = [vary]
-    vary = list(vary) if vary is not None else names
+    else:
+        try:
+            vary = list(vary)  # type: ignore[arg-type]
+        except TypeError:
+            raise InvalidInput(
+                f"vary must be a factor name or a list of factor names, got {vary!r:.60}"
+            ) from None
     for name in vary:
-        if name not in factors:
-            raise InvalidInput(f"cannot vary {name!r}: it is not among the factors {names}")
+        try:
+            known = name in cols
+        except TypeError:  # unhashable
+            known = False
+        if not known:
+            raise InvalidInput(f"cannot vary {name!r:.60}: it is not among the factors {names}")
     per: dict[str, float] = {}
     counts: dict[str, int] = {}
     for name in vary:
         others = [o for o in names if o != name]
         groups: dict[tuple, list[int]] = {}
         for i in range(m.size):
-            groups.setdefault(tuple(factors[o][i] for o in others), []).append(i)
+            groups.setdefault(tuple(cols[o][i] for o in others), []).append(i)
         taus = []
         for idx in groups.values():
-            if len({factors[name][i] for i in idx}) < 2:
+            if len({cols[name][i] for i in idx}) < 2:
                 continue
             t = kendall_tau(m[idx], gp[idx])
             if not math.isnan(t):
@@ -516,10 +528,18 @@ def bootstrap_ci(
 
     def draw() -> float:
         v = statistic(rng.integers(0, n, n))
+        if (
+            isinstance(v, (complex, np.complexfloating))
+            or (isinstance(v, np.ndarray) and np.iscomplexobj(v))
+            or (isinstance(v, Tensor) and v.is_complex())
+        ):
+            raise InvalidInput(f"statistic returned a complex value {v!r:.60}, not a real number")
         try:
-            return float(v)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"statistic returned {v!r}, not a number") from None
+            return float(v)  # type: ignore[arg-type]
+        except OverflowError:  # an int beyond float64
+            raise InvalidInput(f"statistic returned {v!r:.40}, too large for a float64") from None
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidInput(f"statistic returned {v!r:.60}, not a number") from None
 
     vals = np.array([draw() for _ in range(n_boot)], dtype=np.float64)
     vals = vals[np.isfinite(vals)]

@@ -20,14 +20,18 @@ def real_array(obj: object, name: str) -> np.ndarray:
         obj = obj.detach().cpu().numpy()
     try:
         raw = np.asarray(obj)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
         raise InvalidInput(f"{name} must be an array of real numbers ({exc})") from None
     if raw.dtype.kind == "c":
         raise InvalidInput(f"{name} is complex ({raw.dtype}): pass real numbers")
     if raw.dtype.kind not in "biuf":
         try:
             raw = raw.astype(np.float64)
-        except (TypeError, ValueError):
+        except OverflowError:  # Python ints beyond float64, e.g. 10**400
+            raise InvalidInput(
+                f"{name} holds a number too large for a float64 (|x| > 1.8e308)"
+            ) from None
+        except (TypeError, ValueError, RuntimeError):
             raise InvalidInput(
                 f"{name} must be an array of real numbers, got {raw.dtype} data"
             ) from None

@@ -98,8 +98,14 @@ def bump(
         )
     hw = np.broadcast_to(hw_raw if hw_raw.size == c.size else hw_raw[0], c.shape)
     sharpness = check_number("sharpness", sharpness)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo, hi = c - hw, c + hw
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise InvalidInput(
+            "center +- half_width overflows float64; use a smaller half_width or center"
+        )
     total = sum(
-        slab(X, np.eye(c.size)[i], c[i] - hw[i], c[i] + hw[i], steepness) for i in range(c.size)
+        slab(X, np.eye(c.size)[i], float(lo[i]), float(hi[i]), steepness) for i in range(c.size)
     )
     with np.errstate(over="ignore", invalid="ignore"):
         return _sig(_z(sharpness * (total - (c.size - 0.5))))
@@ -134,14 +140,16 @@ def bump_network(
     W1 = np.zeros((2 * d * M, d))
     b1 = np.zeros(2 * d * M)
     W2 = np.zeros((M, 2 * d * M))
-    for m in range(M):
-        for i in range(d):
-            r = 2 * (m * d + i)
-            W1[r, i] = W1[r + 1, i] = steepness
-            b1[r] = -steepness * (C[m, i] - half_width)  # rising edge
-            b1[r + 1] = -steepness * (C[m, i] + half_width)  # falling edge (subtracted)
-            W2[m, r], W2[m, r + 1] = sharpness, -sharpness
-    b2 = -sharpness * (d - 0.5) * np.ones(M)
+    # an overflow gives inf/NaN weights, refused below with a message (not a numpy warning)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for m in range(M):
+            for i in range(d):
+                r = 2 * (m * d + i)
+                W1[r, i] = W1[r + 1, i] = steepness
+                b1[r] = -steepness * (C[m, i] - half_width)  # rising edge
+                b1[r + 1] = -steepness * (C[m, i] + half_width)  # falling edge (subtracted)
+                W2[m, r], W2[m, r + 1] = sharpness, -sharpness
+        b2 = -sharpness * (d - 0.5) * np.ones(M)
     net = nn.Sequential(
         nn.Linear(d, 2 * d * M, dtype=torch.float64),
         nn.Sigmoid(),
@@ -160,7 +168,7 @@ def bump_network(
     if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
         raise InvalidInput(
             "the bump network's weights overflow float64 (steepness or sharpness times the "
-            "centres is too large); use smaller values"
+            "centres +- half_width is too large); use smaller values"
         )
     return net
 

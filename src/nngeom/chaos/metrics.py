@@ -133,11 +133,21 @@ def valid_prediction_time(
             f"expected forecasts of shape (starts, steps) or (steps,), got {a.shape}"
         )
     s = _scale(a, scale)
-    with np.errstate(invalid="ignore"):
+    # an error beyond float64 (huge finite values of opposite signs) is past any threshold
+    with np.errstate(over="ignore", invalid="ignore"):
         bad = ~(np.abs(b - a) / s <= threshold)
     k = np.where(bad.any(axis=1), bad.argmax(axis=1), a.shape[1]).astype(np.float64)
-    t = k * float(dt)
-    return t * float(lyapunov_exponent) if lyapunov_exponent is not None else t
+    with np.errstate(over="ignore"):
+        t = k * dt
+        if lyapunov_exponent is not None:
+            t = t * lyapunov_exponent
+    if not np.isfinite(t).all():
+        lam = "" if lyapunov_exponent is None else f" x lyapunov_exponent={lyapunov_exponent:g}"
+        raise InvalidInput(
+            f"the valid prediction times ({int(k.max())} steps x dt={dt:g}{lam}) exceed "
+            "float64's range; pass dt and lyapunov_exponent in sensible units"
+        )
+    return t
 
 
 def smape(y_true: object, y_pred: object) -> float:

@@ -94,6 +94,19 @@ def _xy(X: object, y: object | None = None) -> tuple[np.ndarray, np.ndarray | No
     return Xa, ya
 
 
+def _fit_xy(X: object, y: object) -> tuple[np.ndarray, np.ndarray]:
+    """``fit``'s ``(X, y)``: ``y`` is required (one target per row of ``X``)."""
+    if y is None:
+        raise InvalidInput(
+            "fit needs the targets y (one value per row of X), got None; for a series use "
+            "embed(series, ...) to build (X, y)"
+        )
+    Xa, ya = _xy(X, y)
+    if ya is None:  # pragma: no cover - _xy returns y whenever it is given
+        raise InvalidInput("fit needs the targets y (one value per row of X)")
+    return Xa, ya
+
+
 def _mean_std(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and population stds without overflow (columns scaled by their largest |value|)."""
     m = np.max(np.abs(A), axis=0)
@@ -163,13 +176,20 @@ def _ridge_solve(
     A: np.ndarray, y: np.ndarray, ridge: float, penalize_first: bool = False
 ) -> np.ndarray:
     """``argmin |A w - y|^2 + ridge |w[1:]|^2`` (the first column, the constant, is not penalised)."""
-    if ridge <= 0:
-        w, *_ = np.linalg.lstsq(A, y, rcond=None)
-        return w
-    P = np.eye(A.shape[1]) * ridge
-    if not penalize_first:
-        P[0, 0] = 0.0
-    return np.linalg.solve(A.T @ A + P, A.T @ y)
+    try:
+        if ridge <= 0:
+            w, *_ = np.linalg.lstsq(A, y, rcond=None)
+            return w
+        P = np.eye(A.shape[1]) * ridge
+        if not penalize_first:
+            P[0, 0] = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.linalg.solve(A.T @ A + P, A.T @ y)
+    except np.linalg.LinAlgError as exc:
+        raise InvalidInput(
+            f"the least-squares problem cannot be solved ({exc}); pass a larger ridge or "
+            "rescale the data"
+        ) from None
 
 
 class LinearAR:
@@ -195,8 +215,7 @@ class LinearAR:
         self.coef_: np.ndarray | None = None
 
     def fit(self, X: object, y: object) -> LinearAR:
-        Xa, ya = _xy(X, y)
-        assert ya is not None
+        Xa, ya = _fit_xy(X, y)
         self.n_features_ = Xa.shape[1]
         self._s = _Standardizer(Xa, ya)
         A = np.hstack([np.ones((Xa.shape[0], 1)), self._s.x(Xa)])
@@ -259,8 +278,7 @@ class Polynomial:
         self.coef_: np.ndarray | None = None
 
     def fit(self, X: object, y: object) -> Polynomial:
-        Xa, ya = _xy(X, y)
-        assert ya is not None
+        Xa, ya = _fit_xy(X, y)
         _check_features(Xa, self.degree)
         self.n_features_ = Xa.shape[1]
         self._s = _Standardizer(Xa, ya)
@@ -293,8 +311,7 @@ class NVAR:
         self.coef_: np.ndarray | None = None
 
     def fit(self, X: object, y: object) -> NVAR:
-        Xa, ya = _xy(X, y)
-        assert ya is not None
+        Xa, ya = _fit_xy(X, y)
         _check_features(Xa, 2)
         self.n_features_ = Xa.shape[1]
         with np.errstate(over="ignore", invalid="ignore"):
@@ -334,8 +351,7 @@ class LocalLinear:
     def fit(self, X: object, y: object) -> LocalLinear:
         from scipy.spatial import cKDTree
 
-        Xa, ya = _xy(X, y)
-        assert ya is not None
+        Xa, ya = _fit_xy(X, y)
         if Xa.shape[0] < self.k:
             raise InvalidInput(
                 f"LocalLinear(k={self.k}) needs at least k training rows, got {Xa.shape[0]}"
@@ -501,8 +517,7 @@ class LapedesFarberMLP:
 
     def fit(self, X: object, y: object) -> LapedesFarberMLP:
 
-        Xa, ya = _xy(X, y)
-        assert ya is not None
+        Xa, ya = _fit_xy(X, y)
         self.n_features_ = Xa.shape[1]
         self._s = _Standardizer(Xa, ya)
         Z = self._s.x(Xa)
@@ -737,6 +752,11 @@ class DirectForecaster:
         return {h: m.predict(X) for h, m in self.models_.items()}
 
 
+# The largest spectral_radius, input_scaling and bias_scaling an ESN takes: tanh units are
+# saturated far below this, and the weights stay finite (no float64 overflow in the draws).
+_MAX_ESN_SCALE = 1e6
+
+
 class ESN:
     """Echo state network (Jaeger's protocol) for one-step-ahead prediction of a scalar series.
 
@@ -767,15 +787,25 @@ class ESN:
             )
         leak = check_number("leak", leak)
         connectivity = check_number("connectivity", connectivity)
-        spectral_radius = check_number("spectral_radius", spectral_radius, minimum=0.0)
+        # the reservoir saturates (tanh = +-1) long before these caps; beyond them the random
+        # draws and the scaled weights would overflow float64
+        spectral_radius = check_number(
+            "spectral_radius", spectral_radius, minimum=0.0, maximum=_MAX_ESN_SCALE
+        )
         ridge = _ridge(ridge)
         if not 0 < leak <= 1 or not 0 < connectivity <= 1:
             raise InvalidInput(
                 f"need 0 < leak <= 1 and 0 < connectivity <= 1, got leak={leak}, "
                 f"connectivity={connectivity}"
             )
-        input_scaling = check_number("input_scaling", input_scaling, minimum=0.0)
-        bias_scaling = check_number("bias_scaling", bias_scaling, minimum=0.0)
+        # + 0.0 turns -0.0 into 0.0 (numpy's uniform(0.0, -0.0) refuses high < low)
+        input_scaling = (
+            check_number("input_scaling", input_scaling, minimum=0.0, maximum=_MAX_ESN_SCALE) + 0.0
+        )
+        bias_scaling = (
+            check_number("bias_scaling", bias_scaling, minimum=0.0, maximum=_MAX_ESN_SCALE) + 0.0
+        )
+        spectral_radius += 0.0
         self.units, self.spectral_radius, self.leak = units, spectral_radius, leak
         self.input_scaling, self.bias_scaling = input_scaling, bias_scaling
         self.connectivity, self.ridge, self.washout, self.seed = (

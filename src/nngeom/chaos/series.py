@@ -116,20 +116,22 @@ def read_csv_column(path: str | os.PathLike[str], column: str | int = 0) -> np.n
 def write_csv_column(path: str | os.PathLike[str], values: np.ndarray, name: str = "x") -> Path:
     """Write a 1-D series as a one-column CSV with header ``name`` (repr precision, round-trips)."""
     from .._errors import InvalidInput
+    from ..modelfile import _output_path, _write_bytes
     from ._validate import real_array
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidInput(f"path must be a file path, got {path!r}")
-    if not isinstance(name, str) or not name or any(c in name for c in ',\r\n"'):
+    p = _output_path(path, "path", what="CSV file")
+    if not isinstance(name, str) or not name or any(c in name for c in ',\r\n"\0'):
         raise InvalidInput(
-            f"name must be a non-empty header without commas, quotes or newlines, got {name!r}"
+            f"name must be a non-empty header without commas, quotes, newlines or NUL bytes, "
+            f"got {name!r:.60}"
         )
-    p = Path(path)
     arr = real_array(values, "values").reshape(-1)
-    with p.open("w", newline="") as fh:
-        fh.write(name + "\n")
-        for v in arr:
-            fh.write(repr(float(v)) + "\n")
+    try:
+        header = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"name {name!r:.60} cannot be written as UTF-8 text") from None
+    body = "".join(repr(float(v)) + "\n" for v in arr).encode("ascii")
+    _write_bytes(p, header + b"\n" + body, what="CSV file")
     return p
 
 

@@ -15,12 +15,14 @@ the same array on every run.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from .._checks import check_int, check_number, check_seed
+from .._checks import check_int, check_number, check_real_tensor, check_seed
 from .._errors import InvalidInput
 
 __all__ = [
@@ -171,11 +173,24 @@ def _history(
 
         def checked(t: float) -> float:
             v = user(t)
-            try:
-                return float(v)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            if isinstance(v, torch.Tensor):
+                if v.numel() != 1 or v.is_complex() or v.device.type == "meta":
+                    raise InvalidInput(
+                        f"history({t}) returned {v!r:.60}, not one real number; history must "
+                        "map t to a float"
+                    )
+                v = v.detach().cpu().item()
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise InvalidInput(
-                    f"history({t}) returned {v!r}, not a number; history must map t to a float"
+                    f"history({t}) returned {v!r:.60}, not a real number; history must map t "
+                    "to a float"
+                )
+            try:
+                return float(v)
+            except (OverflowError, TypeError, ValueError):
+                raise InvalidInput(
+                    f"history({t}) returned {v!r:.40}, not a float64 number; history must map t "
+                    "to a float"
                 ) from None
 
         return checked
@@ -260,7 +275,9 @@ def mackey_glass_convergence(
     if len(steps) < 2:
         raise InvalidInput("steps needs at least two step sizes")
     steps = tuple(_positive(s, "each step") for s in steps)
-    t_end = check_number("t_end", t_end, minimum=1.0)
+    if len(set(steps)) != len(steps):
+        raise InvalidInput(f"steps must be distinct step sizes (an order needs two), got {steps}")
+    t_end = check_number("t_end", t_end, minimum=1.0, maximum=float(_MAX_SAMPLES - 1))
     reference_step = _positive(reference_step, "reference_step")
     if reference_step >= min(steps):
         raise InvalidInput(f"reference_step={reference_step} must be finer than every step {steps}")
@@ -409,14 +426,17 @@ def _lorenz_loop(
 
 
 def _point(x0: object, dim: int) -> tuple[float, ...]:
-    """``x0`` as ``dim`` finite floats."""
+    """``x0`` as ``dim`` finite floats (a tensor is read without its autograd graph)."""
+    if isinstance(x0, torch.Tensor):
+        check_real_tensor("x0", x0)
+        x0 = x0.detach().cpu().numpy()
     try:
         vals = np.asarray(x0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError, OverflowError):
         vals = None
     if vals is None or vals.dtype.kind not in "biuf" or vals.size != dim:
-        raise InvalidInput(f"x0 must be {dim} real numbers, got {x0!r}")
+        raise InvalidInput(f"x0 must be {dim} real numbers, got {x0!r:.60}")
     out = tuple(float(v) for v in vals.reshape(-1))
     if not all(math.isfinite(v) for v in out):
-        raise InvalidInput(f"x0 must be finite, got {x0!r}")
+        raise InvalidInput(f"x0 must be finite, got {x0!r:.60}")
     return out
