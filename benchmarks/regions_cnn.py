@@ -264,6 +264,14 @@ def berzins_column(root: Path, net: _Restricted2D, bounds, repeats: int) -> dict
     }
 
 
+def save(out: dict) -> Path:
+    """Write the results (also after each column, marked partial, so a cut-off run leaves them)."""
+    path = HERE / "results" / "regions_cnn.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    return path
+
+
 # --- main -------------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -337,19 +345,29 @@ def main() -> None:
 
     # (a) conv path ---------------------------------------------------------------------------------
     res: dict = {}
+    merge = True  # (a) and (b) are timed with the same options
     if hasattr(ng, "plane_through"):
-        try:
-            plane = ng.plane_through(x0, x1, x2, margin=margin)
-            t_a, ts_a, Ra = median_time(
-                lambda: ng.regions_2d(cnn, plane, decision_boundary=True), args.repeats
-            )
+        plane = ng.plane_through(x0, x1, x2, margin=margin)
+        first_error = None
+        for merge in (True, False):
+            try:
+                t_a, ts_a, Ra = median_time(
+                    lambda m=merge: ng.regions_2d(
+                        cnn, plane, decision_boundary=True, merge_pieces=m
+                    ),
+                    args.repeats,
+                )
+            except Exception as exc:  # the conv path is new: record it, try without merging
+                first_error = first_error or f"{type(exc).__name__}: {exc}"
+                continue
             seg = np.asarray(Ra.decision_boundary)
             res["conv"] = {
                 "run": True,
+                "merge_pieces": merge,
                 "seconds": t_a,
                 "all_seconds": ts_a,
                 "regions": Ra.n_regions,
-                "pieces": Ra.n_pieces,
+                "pieces": Ra.n_pieces if merge else None,
                 "regions_per_second": Ra.n_regions / t_a,
                 "decision_boundary_segments": int(seg.shape[0]),
                 "decision_boundary_length": segments_length(seg),
@@ -357,24 +375,28 @@ def main() -> None:
                     Ra.vertices, Ra.n_vertices, Ra.slopes, Ra.intercepts
                 )[0],
             }
-        except Exception as exc:  # the conv path is new: record a failure, run the other columns
-            res["conv"] = {
-                "run": False,
-                "why": f"the conv path failed: {type(exc).__name__}: {exc}",
-            }
+            if first_error:
+                res["conv"]["failed_with_merge_pieces"] = first_error
+            break
+        else:
+            res["conv"] = {"run": False, "why": f"the conv path failed: {first_error}"}
+            merge = True
     else:
         res["conv"] = {"run": False, "why": "ng.plane_through is not in this nngeom yet"}
     print("(a)", json.dumps(res["conv"], indent=1), flush=True)
+    save(out | {"results": res, "partial": True})
 
     t_b, ts_b, Rb = median_time(
-        lambda: ng.regions_2d(mlp, o, u, v, bounds, **db_kw), args.anchor_repeats
+        lambda: ng.regions_2d(mlp, o, u, v, bounds, merge_pieces=merge, **db_kw),
+        args.anchor_repeats,
     )
     res["unrolled_mlp_path"] = {
         "run": True,
         "seconds": t_b,
         "all_seconds": ts_b,
         "regions": Rb.n_regions,
-        "pieces": Rb.n_pieces,
+        "merge_pieces": merge,
+        "pieces": Rb.n_pieces if merge else None,
         "regions_per_second": Rb.n_regions / t_b,
         "decision_boundary_length_recomputed": decision_boundary_length(
             Rb.vertices, Rb.n_vertices, Rb.slopes, Rb.intercepts
@@ -386,6 +408,7 @@ def main() -> None:
         res["unrolled_mlp_path"]["decision_boundary_segments"] = int(seg.shape[0])
         res["unrolled_mlp_path"]["decision_boundary_length"] = segments_length(seg)
     print("(b)", json.dumps(res["unrolled_mlp_path"], indent=1), flush=True)
+    save(out | {"results": res, "partial": True})
 
     # (c) Berzins ---------------------------------------------------------------------------------
     root = berzins_root()
@@ -437,10 +460,7 @@ def main() -> None:
     out["machine"]["load_average_end"] = list(os.getloadavg())
     out["machine"]["script_seconds"] = time.perf_counter() - t_start
     print(json.dumps({"ratios": ratios, "agreement": agree}, indent=1))
-    path = HERE / "results" / "regions_cnn.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    print(f"wrote {save(out)}")
 
 
 if __name__ == "__main__":
