@@ -77,9 +77,11 @@ def test_a_diverging_run_keeps_the_last_finite_weights_and_says_so(optimizer):
     lr = 1e10 if optimizer != "lbfgs" else 1e30
     res = ng.train(net, X, Y * 1e15, epochs=30, lr=lr, optimizer=optimizer)
     assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
-    if not res.finite:  # divergence met: flagged, with the reason
+    if not res.finite:  # divergence met: flagged, with the reason, the last loss not finite
         assert "non-finite" in res.stopped_reason and "last finite weights" in res.stopped_reason
-    assert all(np.isfinite(res.losses))
+        assert not np.isfinite(res.final_loss) and all(np.isfinite(res.losses[:-1]))
+    else:
+        assert all(np.isfinite(res.losses))
 
 
 def test_sgd_divergence_is_flagged():
@@ -93,7 +95,7 @@ def test_a_model_whose_loss_overflows_at_the_start_is_left_unchanged():
     net = _huge(torch.float32, 1e30)
     before = [p.detach().clone() for p in net.parameters()]
     res = ng.train(net, X, Y, epochs=2, optimizer="sgd")
-    assert res.finite is False and res.losses == []
+    assert res.finite is False and res.steps == 0 and not np.isfinite(res.final_loss)
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 
@@ -521,6 +523,7 @@ def test_spectrum_helpers_refuse_bad_values():
         ),
         (lambda: bezier_path(_net(), _net(), X, Y, epochs=1, seed=2**64), ng.InvalidInput, "seed"),
         (lambda: bezier_path(_net(), _net(), X, Y, samples=0), ng.InvalidInput, "samples"),
+        (lambda: bezier_path(_net(), _net(), X, Y, epochs=3, lr=1e30), ng.InvalidInput, "lower lr"),
         (
             lambda: ng.symmetry.data_null_subspace(_net(), X.to(torch.complex64)),
             ng.InvalidInput,

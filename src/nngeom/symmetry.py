@@ -2032,7 +2032,7 @@ def bezier_path(
         mean = total / samples
         if not all_finite(mean.detach()):
             raise InvalidInput(
-                f"the Bezier curve's loss became {float(mean)} during the optimisation: the "
+                f"the Bezier curve's loss became {float(mean.detach())} during the optimisation: the "
                 "control point diverged or the loss overflows; lower lr (or use float64)"
             )
         mean.backward()

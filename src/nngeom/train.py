@@ -53,7 +53,9 @@ class TrainResult:
     """History of a training run: ``losses[i]`` is the training loss after epoch/step ``i``.
 
     Attributes:
-        losses: the loss of every completed epoch (only finite values).
+        losses: the loss of every completed epoch; when training stopped on a non-finite value
+            (``finite=False``) the last entry is that NaN/inf (or NaN when a gradient or a
+            weight was the non-finite one), so ``final_loss`` is not finite.
         steps: epochs (L-BFGS: outer steps) completed.
         converged: the loss fell below ``tol`` (or, for L-BFGS, stopped changing).
         stopped_reason: why training ended early ("" when it ran every epoch).
@@ -132,7 +134,8 @@ def _check_inputs(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn) ->
     m = min(int(X.shape[0]), 8)
     saved = {k: b.detach().clone() for k, b in model.named_buffers()}
     try:
-        with torch.no_grad():
+        # the probe leaves the global RNG (train-mode dropout draws from it) as it was
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             out = model(X[:m])
     except Exception as e:  # the model's own error, with the shape it got
         raise InvalidInput(
@@ -273,9 +276,10 @@ def train(
     result = TrainResult()
     n = X.shape[0]
 
-    def stop(what: str, epoch: int) -> None:
+    def stop(what: str, epoch: int, value: float = math.nan) -> None:
         result.finite = False
         result.stopped_reason = _stop_message(what, epoch)
+        result.losses.append(value if not math.isfinite(value) else math.nan)
 
     if optimizer == "lbfgs":
 
@@ -297,7 +301,8 @@ def train(
                     for keep, p in zip(last, trained):
                         p.copy_(keep)
                 opt.zero_grad(set_to_none=True)
-                stop("loss" if math.isfinite(start_value) else "loss (before the step)", epoch)
+                bad = value if not math.isfinite(value) else start_value
+                stop("loss" if math.isfinite(start_value) else "loss (before the step)", epoch, bad)
                 break
             result.losses.append(value)
             result.steps = epoch + 1
@@ -317,14 +322,14 @@ def train(
     for epoch in range(epochs):
         order = torch.randperm(n, generator=g).to(X.device) if bs < n else None
         total = 0.0
-        failed = ""
+        failed, bad = "", math.nan
         for start in range(0, n, bs):
             idx = order[start : start + bs] if order is not None else slice(None)
             opt.zero_grad(set_to_none=True)
             value = f(model(X[idx]), y[idx])
             v = float(value.detach())
             if not math.isfinite(v):
-                failed = "loss"
+                failed, bad = "loss", v
                 break
             value.backward()
             if not grads_finite():
@@ -344,7 +349,7 @@ def train(
             total += v * (min(start + bs, n) - start)
         if failed:
             opt.zero_grad(set_to_none=True)
-            stop(failed, epoch)
+            stop(failed, epoch, bad)
             break
         epoch_loss = total / n
         result.losses.append(epoch_loss)
