@@ -45,7 +45,10 @@ def test_knots_command_json_matches_library(app, tmp_path):
 def test_knots_command_tight_net_safetensors(app, tmp_path):
     path = ng.save_model(ng.tight_knot_network([4, 4]), tmp_path / "tight.safetensors")
     d = json.loads(_run(app, ["knots", path, "--json"]).output)
-    assert d["count"] == d["bound"] == 24 and d["lo"] == "-inf"
+    assert d["count"] == d["bound"] == 24
+    # infinite ends: null numbers, named in "nonfinite" (no "-inf" strings any more)
+    assert d["lo"] is None and d["hi"] is None
+    assert d["nonfinite"] == {"/lo": "-inf", "/hi": "inf"}
 
 
 def test_knots_command_bad_input(app, tmp_path):

@@ -30,11 +30,63 @@ __all__ = [
     "read_arrays",
     "read_inputs",
     "finite_series",
+    "MODEL_TYPES",
+    "INPUT_TYPES",
+    "XY_TYPES",
+    "SERIES_TYPES",
+    "CHAOS_MODEL_TYPES",
+    "PLOT_TYPES",
+    "types_text",
+    "file_type",
 ]
 
 # The largest count options take (lines, directions, probes...): far beyond useful, well below
 # sizes that would exhaust memory before any check in the library runs.
 MAX_COUNT = 100_000
+
+
+# --------------------------------------------------------------------------------------------
+# file types: each file option accepts exactly these suffixes; its help text lists them (from
+# these tuples) and a file of any other type is refused with a message that names them
+# --------------------------------------------------------------------------------------------
+
+#: MODEL: a torch.export program (.pt2), safetensors, or a torch.save file (nngeom.save_model,
+#: a state dict or a checkpoint dictionary: .pt, .pth, .ckpt, .bin)
+MODEL_TYPES = (".pt2", ".safetensors", ".pt", ".pth", ".ckpt", ".bin")
+#: inputs X: .npy (the array), .npz (array "X"), .pt/.pth (a tensor or a dict with "X")
+INPUT_TYPES = (".npy", ".npz", ".pt", ".pth")
+#: inputs and targets X, y: .npz (arrays "X" and "y") or .pt/.pth (a dict with "X" and "y")
+XY_TYPES = (".npz", ".pt", ".pth")
+#: a time series: a CSV text file
+SERIES_TYPES = (".csv",)
+#: a model of ``nngeom chaos fit``
+CHAOS_MODEL_TYPES = (".json",)
+#: pictures: formats matplotlib always writes (a name without a suffix gets .png)
+PLOT_TYPES = (".png", ".svg", ".pdf", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def types_text(types: tuple[str, ...]) -> str:
+    """``".npy, .npz, .pt or .pth"``: the accepted types, for help texts and messages."""
+    return types[0] if len(types) == 1 else f"{', '.join(types[:-1])} or {types[-1]}"
+
+
+def file_type(
+    path: Path | str,
+    option: str,
+    types: tuple[str, ...],
+    *,
+    what: str = "file",
+    error: type[Exception] = DataError,
+) -> Path:
+    """``path`` if its suffix is one of ``types`` (case matters: the loaders dispatch on it);
+    otherwise ``error`` with a message naming the accepted types."""
+    path = Path(path)
+    if path.suffix not in types:
+        kind = f"type {path.suffix!r}" if path.suffix else "no file type (suffix)"
+        raise error(
+            f"{option}: {_short(path)} has {kind}; a {what} must be a {types_text(types)} file"
+        )
+    return path
 
 
 def seed(value: int, option: str = "--seed") -> int:
@@ -141,14 +193,14 @@ def plot_file(path: Path | str, option: str = "--plot") -> tuple[Path, str]:
     _check_length(path, option)
     if path.is_dir():
         output_file(path, option, what="picture file")  # refuses: a directory
-    supported = sorted(Figure().canvas.get_supported_filetypes())
+    supported = Figure().canvas.get_supported_filetypes()
     fmt = path.suffix[1:].lower()
     if not path.suffix:
         path, fmt = path.with_name(path.name + ".png"), "png"
-    elif fmt not in supported:
+    elif path.suffix.lower() not in PLOT_TYPES or fmt not in supported:
         raise InvalidInput(
-            f"{option}: cannot write a picture of type {path.suffix or '(none)'!r} "
-            f"({_short(path)}); use one of {', '.join('.' + s for s in supported)}"
+            f"{option}: cannot write a picture of type {path.suffix!r} "
+            f"({_short(path)}); use a {types_text(PLOT_TYPES)} file"
         )
     return output_file(path, option, what="picture file"), fmt
 
@@ -190,12 +242,19 @@ def _finite(t: torch.Tensor, label: str) -> None:
         raise DataError(f"{label} has {bad} NaN or infinite value(s); clean the data first")
 
 
-def read_arrays(path: Path | str, option: str, require: tuple[str, ...]) -> dict[str, torch.Tensor]:
+def read_arrays(
+    path: Path | str,
+    option: str,
+    require: tuple[str, ...],
+    types: tuple[str, ...] = INPUT_TYPES,
+) -> dict[str, torch.Tensor]:
     """Named arrays of a data file (``.npy``: ``X``; ``.npz``: by name; ``.pt``/``.pth``), read
-    without running code, each checked to hold finite real numbers."""
+    without running code, each checked to hold finite real numbers; ``types``: the accepted
+    file types (a subset of :data:`INPUT_TYPES`)."""
     from ..data import load_arrays
 
     path = input_file(path, option, what="data file")
+    file_type(path, option, types, what="data file")
     src = _short(path)
     if path.suffix in (".npy", ".npz"):
         try:
@@ -228,8 +287,9 @@ def read_arrays(path: Path | str, option: str, require: tuple[str, ...]) -> dict
 
 
 def read_inputs(path: Path | str, option: str = "--data") -> torch.Tensor:
-    """Inputs ``X`` of shape ``(N, d)`` (images flattened) from a data file, floating point."""
-    X = read_arrays(path, option, ("X",))["X"]
+    """Inputs ``X`` of shape ``(N, d)`` (images flattened) from a data file of one of
+    :data:`INPUT_TYPES`, floating point."""
+    X = read_arrays(path, option, ("X",), INPUT_TYPES)["X"]
     if X.ndim < 2:
         raise DataError(
             f"{option}: X in {_short(Path(path))} must have shape (N, d) (one row per example), "

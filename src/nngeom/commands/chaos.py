@@ -8,12 +8,16 @@ nngeom chaos fit SERIES.csv [--column C] --predictor P [--lags 4 --delay 6 --hor
 nngeom chaos evaluate SERIES.csv [--column C] (--model MODEL.json | --predictor P --n-train N)
                       [--start I] [--steps K] [--json]
     direct NRMSE of the horizon-step prediction, and NRMSE of the iterated forecast at step K
+
+File types: SERIES and generate's --out are .csv files, fit's --out and evaluate's --model are
+.json files (an MLP's weights sit beside them, .pt). ``--json`` prints one line of JSON (see
+``nngeom.commands._json``) described by ``JSON_SCHEMAS``: ``generate``, ``fit`` and ``evaluate``
+all take it.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,7 +25,8 @@ import numpy as np
 import typer
 
 from .._errors import InvalidInput, ModelFileError, NngeomError
-from . import _args
+from . import _args, _json
+from ._json import COUNT, NUMBER, NUMBER_OR_NULL, STRING, obj
 
 SYSTEMS = ("mackey-glass", "logistic", "henon", "lorenz", "laser", "sunspots")
 SAVEABLE = ("mlp", "linear", "lms", "poly", "nvar")
@@ -56,6 +61,7 @@ def _series(path: Path, column: str) -> np.ndarray:
     from ..chaos import read_csv_column
 
     path = _args.input_file(path, "SERIES", what="CSV file")
+    _args.file_type(path, "SERIES", _args.SERIES_TYPES, what="series file")
     return _args.finite_series(read_csv_column(path, _column(column)), path)
 
 
@@ -113,6 +119,7 @@ def _save(reg: Any, name: str, emb: dict[str, int], out: Path) -> None:
 def _load(path: Path) -> tuple[Any, dict[str, int]]:
     try:
         path = _args.input_file(path, "--model", what="model file")
+        _args.file_type(path, "--model", _args.CHAOS_MODEL_TYPES, what="model of `chaos fit`")
     except NngeomError as exc:
         raise ModelFileError(f"{exc}; create one with `nngeom chaos fit`") from None
     try:
@@ -178,6 +185,51 @@ def _rebuild(path: Path, meta: dict, name: Any, sc: Any, n_features: int) -> Any
     return reg
 
 
+_EMBEDDING = obj({"lags": COUNT, "delay": COUNT, "horizon": COUNT})
+
+#: JSON Schemas (draft 2020-12) of ``nngeom chaos generate|fit|evaluate --json``
+JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "chaos generate": _json.schema(
+        "chaos generate",
+        {
+            "system": {"enum": list(SYSTEMS)},
+            "n_values": COUNT,
+            "out": STRING,
+            "column": STRING,
+        },
+    ),
+    "chaos fit": _json.schema(
+        "chaos fit",
+        {
+            "predictor": {"enum": list(SAVEABLE)},
+            "embedding": _EMBEDDING,
+            "n_train": COUNT,
+            "nrmse_train": NUMBER_OR_NULL,
+            "out": STRING,
+            "weights": {"type": ["string", "null"]},  # the MLP's .pt beside --out; else null
+        },
+    ),
+    "chaos evaluate": _json.schema(
+        "chaos evaluate",
+        {
+            "predictor": STRING,  # a predictor name, or "model FILE.json"
+            "embedding": _EMBEDDING,
+            "nrmse_direct": NUMBER_OR_NULL,
+            "steps": COUNT,
+            # null: the forecast diverged (inf or nan, see "nonfinite")
+            "nrmse_iterated_at_steps": NUMBER_OR_NULL,
+            "n_starts": COUNT,
+            "scale": NUMBER,
+        },
+    ),
+}
+
+_SERIES_HELP = (
+    f"The series: a {_args.types_text(_args.SERIES_TYPES)} file (comma-separated; a header row "
+    "is optional), one value per row in --column."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``nngeom chaos generate|fit|evaluate`` to ``app``."""
     chaos_app = typer.Typer(
@@ -187,10 +239,16 @@ def register(app: typer.Typer) -> None:
     @chaos_app.command("generate")
     def generate(
         system: str = typer.Argument(..., help=f"One of {', '.join(SYSTEMS)}."),
-        out: Path = typer.Option(..., "--out", help="CSV file to write (one column 'x')."),
+        out: Path = typer.Option(
+            ...,
+            "--out",
+            help=f"The series file to write: a {_args.types_text(_args.SERIES_TYPES)} file "
+            "(one column 'x').",
+        ),
         n: int = typer.Option(2000, "--n", help="Number of samples."),
         tau: float = typer.Option(17.0, "--tau", help="Mackey-Glass delay."),
         seed: int = typer.Option(0, "--seed", help="Seed of the initial condition."),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
     ) -> None:
         """Write a chaotic series (or a bundled real one) as a one-column CSV."""
         from ..chaos import write_csv_column
@@ -199,18 +257,30 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput(f"unknown system {system[:40]!r}; use one of {', '.join(SYSTEMS)}")
         seed = _args.seed(seed)
         tau = _args.number(tau, "--tau", minimum=0.0, strict_min=True, maximum=MAX_TAU)
+        _args.file_type(out, "--out", _args.SERIES_TYPES, what="series file")
         out = _args.output_file(out, "--out", what="CSV file")
         x = _generate(system, n, tau, seed)
         try:
             write_csv_column(out, x, "x")
         except OSError as exc:
             raise InvalidInput(f"--out: cannot write {out}: {exc.strerror or exc}") from None
+        if as_json:
+            _json.emit(
+                "chaos generate",
+                {"system": system, "n_values": int(x.size), "out": str(out), "column": "x"},
+            )
+            return
         typer.echo(f"wrote {x.size} values of {system} to {out}")
 
     @chaos_app.command("fit")
     def fit(
-        series: Path = typer.Argument(..., help="CSV file holding the series."),
-        out: Path = typer.Option(..., "--out", help="Model file to write (.json)."),
+        series: Path = typer.Argument(..., help=_SERIES_HELP),
+        out: Path = typer.Option(
+            ...,
+            "--out",
+            help=f"The model file to write: a {_args.types_text(_args.CHAOS_MODEL_TYPES)} file "
+            "(an MLP's weights are saved beside it, under the same name).",
+        ),
         column: str = typer.Option("0", "--column", help="Column name or 0-based index."),
         predictor: str = typer.Option("mlp", "--predictor", help=f"One of {', '.join(SAVEABLE)}."),
         lags: int = typer.Option(4, "--lags"),
@@ -221,6 +291,7 @@ def register(app: typer.Typer) -> None:
         ),
         max_iter: int = typer.Option(3000, "--max-iter", help="L-BFGS iterations (mlp)."),
         seed: int = typer.Option(0, "--seed"),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
     ) -> None:
         """Fit a predictor of x(t+horizon) from x(t), x(t-delay), ... and save it."""
         from ..chaos import embed, nrmse
@@ -235,13 +306,11 @@ def register(app: typer.Typer) -> None:
         max_iter = _args.count(max_iter, "--max-iter", maximum=10_000_000)
         if n_train is not None:
             n_train = _args.count(n_train, "--n-train", maximum=2**62)
+        _args.file_type(
+            out, "--out", _args.CHAOS_MODEL_TYPES, what="model file", error=InvalidInput
+        )
         out = _args.output_file(out, "--out", what="model file")
         if predictor == "mlp":
-            if out.suffix == ".pt":
-                raise InvalidInput(
-                    "--out: the MLP's weights go to a .pt file beside the model file; name the "
-                    "model file .json"
-                )
             _args.output_file(out.with_suffix(".pt"), "--out", what="weights file")
         x = _series(series, column)
         X, y = embed(x, lags, delay, horizon)
@@ -253,16 +322,32 @@ def register(app: typer.Typer) -> None:
         except OSError as exc:
             raise InvalidInput(f"--out: cannot write {out}: {exc.strerror or exc}") from None
         err = nrmse(y, reg.predict(X))
+        if as_json:
+            _json.emit(
+                "chaos fit",
+                {
+                    "predictor": predictor,
+                    "embedding": {"lags": lags, "delay": delay, "horizon": horizon},
+                    "n_train": int(X.shape[0]),
+                    "nrmse_train": err,
+                    "out": str(out),
+                    "weights": str(out.with_suffix(".pt")) if predictor == "mlp" else None,
+                },
+            )
+            return
         typer.echo(
             f"fitted {predictor} on {X.shape[0]} rows: training NRMSE {err:.4g}; saved {out}"
         )
 
     @chaos_app.command("evaluate")
     def evaluate(
-        series: Path = typer.Argument(..., help="CSV file holding the series."),
+        series: Path = typer.Argument(..., help=_SERIES_HELP),
         column: str = typer.Option("0", "--column", help="Column name or 0-based index."),
         model: Optional[Path] = typer.Option(
-            None, "--model", help="A model from `nngeom chaos fit`."
+            None,
+            "--model",
+            help="A model written by `nngeom chaos fit`: a "
+            f"{_args.types_text(_args.CHAOS_MODEL_TYPES)} file.",
         ),
         predictor: Optional[str] = typer.Option(
             None, "--predictor", help=f"Fit one of {', '.join(ALL)} instead."
@@ -279,7 +364,7 @@ def register(app: typer.Typer) -> None:
         ),
         max_iter: int = typer.Option(3000, "--max-iter"),
         seed: int = typer.Option(0, "--seed"),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
     ) -> None:
         """NRMSE (std of the evaluated segment) of direct and iterated prediction on a series."""
         from ..chaos import (
@@ -353,11 +438,12 @@ def register(app: typer.Typer) -> None:
             "embedding": emb,
             "nrmse_direct": direct,
             "steps": steps,
-            "nrmse_iterated_at_steps": at if math.isfinite(at) else None,
+            "nrmse_iterated_at_steps": at,  # inf / nan: null, named in "nonfinite"
             "n_starts": int(starts.size),
+            "scale": scale,
         }
         if as_json:
-            typer.echo(json.dumps(out))
+            _json.emit("chaos evaluate", out)
         else:
             typer.echo(
                 f"{name}: NRMSE at horizon {emb['horizon']} (direct) {direct:.4g}; iterated, "

@@ -1,17 +1,21 @@
-"""``nngeom hessian MODEL --data ...``: the Hessian spectrum of a saved model's loss on data."""
+"""``nngeom hessian MODEL --data ...``: the Hessian spectrum of a saved model's loss on data.
+
+``--json`` prints one line of JSON (see ``nngeom.commands._json``); its keys are described by
+``JSON_SCHEMAS["hessian"]``.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 import typer
 
 from .._errors import DataError, InvalidInput
-from . import _args
+from . import _args, _json
+from ._json import BOOL, COUNT, NUMBER, NUMBER_OR_NULL, STRING, numbers
 from ._model import arch_option, key_option, load, model_argument
 
 DATASETS = ("auto", "fashion-mnist", "digits", "teacher-grid")
@@ -48,14 +52,12 @@ def load_xy(
             X, y, default = ds.X_train, ds.y_train, "ce"
     else:
         path = Path(spec)
-        if _args.exists(path, "--data"):
-            path = _args.input_file(path, "--data", what="data file")
-        if path.suffix not in (".npz", ".pt", ".pth") or not path.exists():
+        if not _args.exists(path, "--data"):
             raise DataError(
                 f"--data {spec[:200]!r} is neither a dataset name ({', '.join(DATASETS)}) nor an "
-                "existing .npz/.pt/.pth file holding X and y"
+                f"existing {_args.types_text(_args.XY_TYPES)} file holding X and y"
             )
-        arrays = _args.read_arrays(path, "--data", ("X", "y"))
+        arrays = _args.read_arrays(path, "--data", ("X", "y"), _args.XY_TYPES)
         X, y = arrays["X"], arrays["y"]
         if not X.is_floating_point():
             X = X.double()
@@ -73,11 +75,46 @@ def load_xy(
     return X, y, default
 
 
+#: JSON Schema (draft 2020-12) of ``nngeom hessian --json``
+JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "hessian": _json.schema(
+        "hessian",
+        {
+            "model": STRING,
+            "architecture": STRING,
+            "data": STRING,
+            "loss": {"enum": list(LOSSES)},
+            "n_examples": COUNT,
+            "n_parameters": COUNT,
+            "loss_value": NUMBER_OR_NULL,
+            "grad_norm": NUMBER_OR_NULL,
+            "method": STRING,  # "full" or "lanczos (WHICH, k=K)"
+            "k": COUNT,  # 0: the full spectrum
+            "which": {"enum": [*WHICH, None]},  # null: the full spectrum
+            "projected_rescaling": BOOL,
+            "eigenvalues": numbers(),
+            # the full spectrum only (k = 0):
+            "n_negative": COUNT,
+            "n_zero": COUNT,
+            "n_positive": COUNT,
+            "zero_tol": NUMBER,
+        },
+        optional=("n_negative", "n_zero", "n_positive", "zero_tol"),
+    )
+}
+
+DATA_HELP = (
+    f"Inputs X and targets y: a {_args.types_text(_args.XY_TYPES)} file (.npz: arrays X and y; "
+    ".pt/.pth: a dict with tensors X and y; integer y: labels), or a dataset name: "
+    f"{', '.join(DATASETS)}."
+)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("hessian")
     def hessian_cmd(
         model: Path = model_argument(),
-        data: str = typer.Option(..., "--data", help="a .npz/.pt with X and y, or a dataset name"),
+        data: str = typer.Option(..., "--data", help=DATA_HELP),
         loss: str = typer.Option(
             "", "--loss", help="mse, sse or ce (default: ce for labels, mse for targets)"
         ),
@@ -100,7 +137,7 @@ def register(app: typer.Typer) -> None:
             1e-7, "--zero-tol", help="relative threshold for a zero eigenvalue"
         ),
         seed: int = typer.Option(0, "--seed"),
-        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
     ) -> None:
         """Hessian eigenvalues of the model's loss on data: full spectrum, or k extreme ones by Lanczos."""
         from ..hessian import HessianOperator, count_eigenvalues, hessian_eigenvalues
@@ -147,6 +184,8 @@ def register(app: typer.Typer) -> None:
             "loss_value": op.loss(),
             "grad_norm": float(torch.linalg.vector_norm(op.gradient())),
             "method": "full" if not k else f"lanczos ({which}, k={k})",
+            "k": k,
+            "which": which if k else None,
             "projected_rescaling": bool(project_rescaling),
             "eigenvalues": ev.tolist(),
         }
@@ -154,7 +193,7 @@ def register(app: typer.Typer) -> None:
             neg, zero, pos = count_eigenvalues(ev, zero_tol)
             out.update({"n_negative": neg, "n_zero": zero, "n_positive": pos, "zero_tol": zero_tol})
         if as_json:
-            typer.echo(json.dumps(out))
+            _json.emit("hessian", out)
             return
         typer.echo(f"architecture: {loaded.architecture}")
         typer.echo(

@@ -9,20 +9,24 @@ nngeom regions MODEL [--extent E] [--origin ..] [--u ..] [--v ..] [--plot F.png]
                                                                  exact 2-D slice
 nngeom regions MODEL --data X.npy [--n-lines K] [--length L] [--json]
                                                                  statistics around data
+
+``--json`` prints one line of JSON (see ``nngeom.commands._json``: ``schema_version``,
+``command``, infinite numbers as ``null`` listed in ``nonfinite``); its keys are described by
+``JSON_SCHEMAS["knots"]`` and ``JSON_SCHEMAS["regions"]``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import typer
 
 from .._errors import InvalidInput
-from . import _args
+from . import _args, _json
+from ._json import BOOL, COUNT, INT_OR_NULL, NUMBER, NUMBER_OR_NULL, STRING, numbers, obj
 from ._model import arch_option, key_option, load, model_argument
 
 
@@ -63,6 +67,107 @@ def _vector(text: str | None, name: str) -> list[float] | None:
     return values
 
 
+_INTS: dict[str, Any] = {"type": "array", "items": COUNT}
+
+#: JSON Schemas (draft 2020-12) of ``nngeom knots --json`` and ``nngeom regions --json``
+JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "knots": _json.schema(
+        "knots",
+        {
+            "lo": NUMBER_OR_NULL,  # null: -inf (see "nonfinite")
+            "hi": NUMBER_OR_NULL,  # null: inf
+            "count": COUNT,
+            "positions": numbers(NUMBER),
+            "n_breakpoints": COUNT,
+            "breakpoints": numbers(NUMBER),
+            "slopes": numbers(numbers()),  # (count + 1, n_outputs)
+            "intercepts": numbers(numbers()),
+            "ambiguous": BOOL,
+            "notes": {"type": "array", "items": STRING},
+            "exact": BOOL,
+            "float_agrees": {"type": ["boolean", "null"]},  # null: without --exact
+            "bound": INT_OR_NULL,  # Chen's bound; null: not an MLP
+            "architecture": STRING,
+        },
+    ),
+    "regions": _json.schema(
+        "regions",
+        {"mode": {"enum": ["line", "data", "slice"]}, "architecture": STRING},
+        variants=[
+            {
+                "properties": {
+                    "mode": {"const": "line"},
+                    "n_regions": COUNT,
+                    "t": numbers(NUMBER),
+                    "n_pieces": COUNT,
+                    "knots_t": numbers(NUMBER),
+                    "length": NUMBER,
+                },
+                "required": ["n_regions", "t", "n_pieces", "knots_t", "length"],
+            },
+            {
+                "properties": {
+                    "mode": {"const": "data"},
+                    "n_samples": COUNT,
+                    "n_units": COUNT,
+                    "n_patterns": COUNT,
+                    "fraction_unique": NUMBER,
+                    "entropy_nats": NUMBER,
+                    "entropy_bits": NUMBER,
+                    "fraction_active": NUMBER,
+                    "fraction_active_per_layer": numbers(NUMBER),
+                    "n_patterns_per_layer": _INTS,
+                    "fraction_dead": NUMBER,
+                    "fraction_always_active": NUMBER,
+                    "lines": obj(
+                        {
+                            "n_regions": _INTS,
+                            "n_breakpoints": _INTS,
+                            "length": NUMBER,
+                            "mean_regions": NUMBER,
+                            "regions_per_unit_length": NUMBER,
+                            "breakpoints_per_unit_length": NUMBER,
+                            "n_neurons": COUNT,
+                            "centers": _INTS,
+                        }
+                    ),
+                    # null: inf, no boundary within reach in any direction (see "nonfinite")
+                    "boundary_distance_median": NUMBER_OR_NULL,
+                    "boundary_distance_mean": NUMBER_OR_NULL,
+                },
+                "required": [
+                    "n_samples",
+                    "n_units",
+                    "n_patterns",
+                    "fraction_unique",
+                    "entropy_nats",
+                    "entropy_bits",
+                    "fraction_active",
+                    "fraction_active_per_layer",
+                    "n_patterns_per_layer",
+                    "fraction_dead",
+                    "fraction_always_active",
+                    "lines",
+                    "boundary_distance_median",
+                    "boundary_distance_mean",
+                ],
+            },
+            {
+                "properties": {
+                    "mode": {"const": "slice"},
+                    "n_regions": COUNT,
+                    "n_pieces": COUNT,
+                    "bounds": {**numbers(NUMBER), "minItems": 4, "maxItems": 4},
+                    "areas": numbers(NUMBER),
+                    "plot": STRING,  # only with --plot: the picture written
+                },
+                "required": ["n_regions", "n_pieces", "bounds", "areas"],
+            },
+        ],
+    ),
+}
+
+
 def register(app: typer.Typer) -> None:
     """Add ``nngeom knots`` and ``nngeom regions`` to ``app``."""
 
@@ -76,7 +181,7 @@ def register(app: typer.Typer) -> None:
         exact: bool = typer.Option(
             False, "--exact", help="Recompute in rational arithmetic (small nets)."
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
         arch: Optional[str] = arch_option(),
         key: Optional[str] = key_option(),
     ) -> None:
@@ -96,9 +201,11 @@ def register(app: typer.Typer) -> None:
             bound = None  # Chen's bound is for MLPs
         if as_json:
             d = k.to_dict()
+            d["lo"], d["hi"] = float(k.lo), float(k.hi)  # +-inf: null, named in "nonfinite"
+            d["float_agrees"] = k.float_agrees
             d["bound"] = bound
             d["architecture"] = loaded.architecture
-            typer.echo(json.dumps(d))
+            _json.emit("knots", d)
             return
         typer.echo(f"architecture  {loaded.architecture}")
         typer.echo(f"interval      ({a:g}, {b:g})")
@@ -119,7 +226,10 @@ def register(app: typer.Typer) -> None:
         x0: Optional[str] = typer.Option(None, "--x0", help="Segment start 'a,b,...' (with --x1)."),
         x1: Optional[str] = typer.Option(None, "--x1", help="Segment end."),
         data: Optional[Path] = typer.Option(
-            None, "--data", help="Inputs (.npy or .pt, (N, d)) for statistics."
+            None,
+            "--data",
+            help=f"Inputs X, shape (N, d), for statistics: a {_args.types_text(_args.INPUT_TYPES)} "
+            "file (.npy: the array; .npz: array X; .pt/.pth: a tensor or a dict with X).",
         ),
         n_lines: int = typer.Option(16, "--n-lines", help="Lines through the data (with --data)."),
         length: float = typer.Option(1.0, "--length", help="Length of each line (with --data)."),
@@ -134,9 +244,12 @@ def register(app: typer.Typer) -> None:
         u: Optional[str] = typer.Option(None, "--u", help="2-D slice first direction."),
         v: Optional[str] = typer.Option(None, "--v", help="2-D slice second direction."),
         plot: Optional[Path] = typer.Option(
-            None, "--plot", help="Write a picture of the 2-D regions (PNG)."
+            None,
+            "--plot",
+            help="Write a picture of the 2-D regions: a "
+            f"{_args.types_text(_args.PLOT_TYPES)} file (no suffix: .png is added).",
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
         arch: Optional[str] = arch_option(),
         key: Optional[str] = key_option(),
     ) -> None:
@@ -217,7 +330,7 @@ def register(app: typer.Typer) -> None:
                 out["plot"] = str(picture[0])
         out["architecture"] = loaded.architecture
         if as_json:
-            typer.echo(json.dumps(out))
+            _json.emit("regions", out)
         else:
             typer.echo(f"architecture                {loaded.architecture}")
             for line in text:

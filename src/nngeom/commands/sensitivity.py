@@ -1,16 +1,20 @@
-"""``nngeom sensitivity MODEL --data ...``: tangent sensitivity of a saved model on data."""
+"""``nngeom sensitivity MODEL --data ...``: tangent sensitivity of a saved model on data.
+
+``--json`` prints one line of JSON (see ``nngeom.commands._json``); its keys are described by
+``JSON_SCHEMAS["sensitivity"]``.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import typer
 
 from .._errors import DataError, InvalidInput, UnsupportedModel
-from . import _args
+from . import _args, _json
+from ._json import COUNT, NUMBER_OR_NULL, STRING, numbers, obj
 from ._model import arch_option, key_option, load, model_argument
 
 DATASETS = ("auto", "fashion-mnist", "digits")
@@ -24,8 +28,9 @@ def load_inputs(
 ) -> torch.Tensor:
     """Inputs ``(N, d)`` from a dataset name (``auto``, ``fashion-mnist``, ``digits``) or a file.
 
-    Files: ``.npy`` (an ``(N, d)`` array) or ``.pt``/``.pth`` (a tensor, or a dict with key ``"X"``,
-    read with ``weights_only=True``). ``n`` keeps the first ``n`` rows (a seeded subset for datasets).
+    Files (:data:`_args.INPUT_TYPES`): ``.npy`` (an ``(N, d)`` array), ``.npz`` (array ``"X"``)
+    or ``.pt``/``.pth`` (a tensor, or a dict with key ``"X"``, read with ``weights_only=True``).
+    ``n`` keeps the first ``n`` rows (a seeded subset for datasets).
     """
     if n is not None:
         n = _args.count(n, "--n", maximum=MAX_EXAMPLES)
@@ -43,12 +48,10 @@ def load_inputs(
         X = ds.X_train if split == "train" else ds.X_test
     else:
         path = Path(spec)
-        if _args.exists(path, "--data"):
-            path = _args.input_file(path, "--data", what="data file")
-        if path.suffix not in (".npy", ".npz", ".pt", ".pth") or not path.exists():
+        if not _args.exists(path, "--data"):
             raise DataError(
                 f"--data {spec[:200]!r} is neither a dataset name ({', '.join(DATASETS)}) nor an "
-                "existing .npy/.npz/.pt/.pth file"
+                f"existing {_args.types_text(_args.INPUT_TYPES)} file"
             )
         X = _args.read_inputs(path, "--data")
         if n is not None:
@@ -60,15 +63,48 @@ def load_inputs(
     return X
 
 
+_NAMED_NUMBERS: dict[str, Any] = {"type": "object", "additionalProperties": NUMBER_OR_NULL}
+
+#: JSON Schema (draft 2020-12) of ``nngeom sensitivity --json``
+JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "sensitivity": _json.schema(
+        "sensitivity",
+        {
+            "model": STRING,
+            "architecture": STRING,
+            "data": STRING,
+            "n_examples": COUNT,
+            "method": {"enum": list(METHODS)},
+            "outputs": {"type": "array", "items": COUNT},
+            "mean": NUMBER_OR_NULL,
+            "quantiles": obj({"0.1": NUMBER_OR_NULL, "0.5": NUMBER_OR_NULL, "0.9": NUMBER_OR_NULL}),
+            "max": NUMBER_OR_NULL,
+            "per_output_mean": numbers(),
+            "input_jacobian_mean": NUMBER_OR_NULL,
+            "mean_squared_stderr": NUMBER_OR_NULL,  # --method hutchinson only
+            # --bounds (default): upper bounds by name (linf, path, spectral, ...), or null when
+            # the model has none (then "bounds_unavailable" says why)
+            "bounds": {"oneOf": [_NAMED_NUMBERS, {"type": "null"}]},
+            "bounds_unavailable": STRING,
+        },
+        optional=("mean_squared_stderr", "bounds", "bounds_unavailable"),
+    )
+}
+
+DATA_HELP = (
+    f"Inputs X: a dataset name ({', '.join(DATASETS)}) or a "
+    f"{_args.types_text(_args.INPUT_TYPES)} file (.npy: the (N, d) array; .npz: array X; "
+    ".pt/.pth: a tensor or a dict with X)."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``nngeom sensitivity`` to ``app``."""
 
     @app.command("sensitivity")
     def sensitivity(
         model: Path = model_argument(),
-        data: str = typer.Option(
-            ..., "--data", help="auto | fashion-mnist | digits | FILE.npy | FILE.pt"
-        ),
+        data: str = typer.Option(..., "--data", help=DATA_HELP),
         n: int = typer.Option(256, "--n", help="number of examples"),
         split: str = typer.Option("test", "--split", help="train or test (dataset names only)"),
         output: int | None = typer.Option(None, "--output", help="one output index (default: all)"),
@@ -78,7 +114,7 @@ def register(app: typer.Typer) -> None:
         probes: int = typer.Option(16, "--probes", help="Hutchinson probes per example"),
         seed: int = typer.Option(0, "--seed", help="seed of the data subset and the probes"),
         bounds: bool = typer.Option(True, "--bounds/--no-bounds", help="also compute the bounds"),
-        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+        as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
         arch: Optional[str] = arch_option(),
         key: Optional[str] = key_option(),
     ) -> None:
@@ -139,9 +175,10 @@ def register(app: typer.Typer) -> None:
                 b = tangent_sensitivity_bounds(net, X[:64])
                 result["bounds"] = b.as_dict()
             except UnsupportedModel as exc:
-                result["bounds"] = f"not available: {exc}"
+                result["bounds"] = None
+                result["bounds_unavailable"] = str(exc)
         if as_json:
-            typer.echo(json.dumps(result, indent=2))
+            _json.emit("sensitivity", result)
             return
         typer.echo(f"architecture: {loaded.architecture}")
         typer.echo(f"tangent sensitivity of {model} on {X.shape[0]} examples ({data}, {method})")
@@ -162,4 +199,4 @@ def register(app: typer.Typer) -> None:
                     + ", ".join(f"{k} {v:.4g}" for k, v in result["bounds"].items())
                 )
             else:
-                typer.echo(f"  bounds {result['bounds']}")
+                typer.echo(f"  bounds not available: {result['bounds_unavailable']}")
