@@ -317,3 +317,51 @@ def test_trainable_piecewise_linear_activation_vaf(share):
         assert (got.count, got.n_breakpoints) == dense_oracle(net, -4.0, 4.0)
     with pytest.raises(ng.UnsupportedModel, match="smooth"):
         knots(ng.mlp([1, 4, 1], VAF(k=2, init="tanh", hidden="tanh"), dtype=torch.float64))
+
+
+def test_tight_knot_network_refuses_unbuildable_sizes_at_once():
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ng.InvalidInput, match="MAX_TIGHT_WEIGHTS"):
+        tight([10**6] * 3)
+    assert time.perf_counter() - t0 < 1.0
+    assert knot_upper_bound([10**6] * 3) == (10**6 + 1) ** 3 - 1  # exact big int
+    for bad in ("ab", None, 3, [0], [1.5], [True]):
+        with pytest.raises(ng.InvalidInput):
+            tight(bad)
+        with pytest.raises(ng.InvalidInput):
+            knot_upper_bound(bad)
+    with pytest.raises(ng.InvalidInput, match="dtype"):
+        tight([3], dtype=torch.complex128)
+    with pytest.raises(ng.InvalidInput, match="eps"):
+        tight([3], eps="x")
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        ((1j, 2.0), {}),
+        (("a", 1.0), {}),
+        ((10**400, 10**401), {}),
+        ((-1.0, 1.0), {"rtol": "x"}),
+        ((-1.0, 1.0), {"rtol": float("nan")}),
+        ((-1.0, 1.0), {"max_exact_pieces": 0}),
+        ((-1.0, 1.0), {"exact": "yes"}),
+        ((-1.0, 1.0), {"input_shape": "ab"}),
+        ((-1.0, 1.0), {"input_shape": (-1,)}),
+        ((-1.0, 1.0), {"input_shape": (10**12,)}),
+    ],
+)
+def test_knots_bad_arguments_raise_nngeom_errors(args, kwargs):
+    with pytest.raises(ng.InvalidInput):
+        knots(ng.mlp([1, 4, 4, 1], seed=0), *args, **kwargs)
+
+
+def test_knots_refuse_complex_and_meta_models():
+    net = ng.mlp([1, 4, 1], seed=0)
+    net[0].weight = nn.Parameter(net[0].weight.to(torch.complex128))
+    with pytest.raises(ng.InvalidModel, match="complex"):
+        knots(net)
+    with pytest.raises(ng.InvalidModel, match="meta"):
+        knots(ng.mlp([1, 4, 1], seed=0).to("meta"))

@@ -267,3 +267,79 @@ def test_regions_2d_bad_input():
         ng.regions_2d(ng.mlp([2, 4, 1]), extent=(1, 0, 0, 1))
     with pytest.raises(ng.UnsupportedModel):
         ng.regions_2d(ng.mlp([2, 4, 1], activation="softplus"))
+
+
+def _cplx_model():
+    net = ng.mlp([2, 4, 2], seed=0)
+    net[0].weight = torch.nn.Parameter(net[0].weight.to(torch.complex128))
+    return net
+
+
+_X = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+_NET = ng.mlp([2, 4, 4, 2], seed=0)
+_BAD_X = {
+    "complex": _X.to(torch.complex128),
+    "meta": _X.to("meta"),
+    "strings": "ab",
+    "empty": torch.zeros(0, 2),
+    "nan": _X * float("nan"),
+}
+_FUNCS = {
+    "activation_patterns": lambda m, X: ng.regions.activation_patterns(m, X),
+    "pattern_statistics": lambda m, X: ng.pattern_statistics(m, X),
+    "boundary_distances": lambda m, X: ng.boundary_distances(m, X),
+    "regions_along_lines": lambda m, X: ng.regions_along_lines(m, X),
+    "regions_on_line": lambda m, X: ng.regions_on_line(m, X, [1.0, 1.0]),
+    "regions_2d": lambda m, X: ng.regions_2d(m, X, [1.0, 0.0], [0.0, 1.0]),
+    "plane_through": lambda m, X: ng.plane_through(X, [1.0, 0.0], [0.0, 1.0]),
+}
+
+
+@pytest.mark.parametrize("func", sorted(_FUNCS))
+@pytest.mark.parametrize("case", sorted(_BAD_X))
+def test_bad_data_raises_nngeom_errors(func, case):
+    with pytest.raises(ng.NngeomError):
+        _FUNCS[func](_NET, _BAD_X[case])
+
+
+@pytest.mark.parametrize("func", sorted(set(_FUNCS) - {"plane_through"}))
+@pytest.mark.parametrize("model", ["complex", "meta"])
+def test_complex_and_meta_models_are_refused(func, model):
+    m = _cplx_model() if model == "complex" else ng.mlp([2, 4, 2], seed=0).to("meta")
+    with pytest.raises(ng.InvalidModel, match=model):
+        _FUNCS[func](m, _X if func != "regions_on_line" else [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: ng.regions.activation_patterns(_NET, _X, batch_size=0),
+        lambda: ng.pattern_statistics(_NET, _X, batch_size="a"),
+        lambda: ng.boundary_distances(_NET, _X, n_directions=0),
+        lambda: ng.boundary_distances(_NET, _X, n_directions=10**9),
+        lambda: ng.boundary_distances(_NET, _X, seed=-1),
+        lambda: ng.boundary_distances(_NET, _X, max_elements=0),
+        lambda: ng.regions_along_lines(_NET, _X, n_lines=10**12),
+        lambda: ng.regions_along_lines(_NET, _X, length=float("inf")),
+        lambda: ng.regions_along_lines(_NET, _X, seed=2**70),
+        lambda: ng.regions_2d(_NET, extent=1j),
+        lambda: ng.regions_2d(_NET, max_memory=0),
+        lambda: ng.regions_2d(_NET, merge_pieces="x"),
+        lambda: ng.regions_2d(_NET, extent=1e300, decision_boundary=True),
+        lambda: ng.plane_through([0, 0], [1, 0], [0, 1], margin="a"),
+        lambda: ng.plane_through([0, 0], [1e300, 0], [0, 1e300]),
+        lambda: ng.model_view(_NET, (0,)),
+        lambda: ng.model_view(_NET, (10**12,)),
+    ],
+)
+def test_bad_arguments_raise_invalid_input(call):
+    with pytest.raises(ng.InvalidInput):
+        call()
+
+
+def test_float32_model_with_float64_data_is_cast():
+    net32 = ng.mlp([2, 4, 4, 2], seed=0, dtype=torch.float32)
+    net64 = ng.mlp([2, 4, 4, 2], seed=0, dtype=torch.float64)
+    a = ng.pattern_statistics(net32, _X)
+    b = ng.pattern_statistics(net64, _X.float())
+    assert a["n_samples"] == b["n_samples"] == 5
