@@ -547,13 +547,15 @@ class LapedesFarberMLP:
                 if dev.type == "cpu":  # tiny nets: extra threads only contend with each other
                     torch.set_num_threads(1)
                 try:
-                    train(
+                    res = train(
                         net, Xt, yt, loss="mse", optimizer="adam", epochs=self.max_iter, lr=self.lr
                     )
                 finally:
                     torch.set_num_threads(threads)
                 with torch.no_grad():
                     loss = float(torch.nn.functional.mse_loss(net(Xt), yt))
+                if not res.finite:  # diverged: its weights are the last finite ones, not a fit
+                    loss = math.inf
             self.restart_losses_.append(loss)
             if math.isfinite(loss) and (best is None or loss < best[0]):
                 best = (loss, net)
