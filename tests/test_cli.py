@@ -56,7 +56,7 @@ def test_unwritable_out(capsys, tmp_path, probe_registered):
         )
         == 1
     )
-    assert "cannot write" in _one_error_line(capsys)
+    assert "is a file" in _one_error_line(capsys)
 
 
 def test_reproduce_lists_studies(capsys, probe_registered):
@@ -239,7 +239,7 @@ def test_retry_failed_needs_resume_and_ray_timeout_is_checked(capsys, tmp_path, 
         (["reproduce", "knots", "--out", "{tmp}/run", "--seed", str(10**26)], "--seed"),
         (["reproduce", "knots", "--out", "{tmp}/" + "a" * 300], "too long"),
         (["report", "{tmp}/" + "b/" * 2100], "too long"),
-        (["report", "{tmp}/missing"], "not a run directory"),
+        (["report", "{tmp}/missing"], "not a run directory (no config.json)"),
     ],
 )
 def test_reproduce_and_report_refuse_bad_paths_and_seeds(tmp_path, capsys, args, match):

@@ -178,8 +178,6 @@ def report(
     from .report import build_report
 
     _check_dir_path(run_dir, "the run directory")
-    if not run_dir.is_dir():
-        raise StudyError(f"{run_dir} is not a run directory (no such folder)")
     typer.echo(f"report: {build_report(run_dir).resolve()}")
 
 
