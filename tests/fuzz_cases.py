@@ -55,6 +55,7 @@ EXCLUDED = {
     "MLP": "view dataclass built by ng.as_mlp (fuzzed through as_mlp)",
     "ModelView": "view built by ng.model_view (fuzzed through model_view)",
     "chaos.Split": "result dataclass (output of ng.chaos.split)",
+    "SpectralDensity": "result dataclass (output of ng.spectral_density)",
     "chaos.LYAPUNOV_EXPONENTS": "a constant dict, not callable",
     # exceptions are raised, not called
 }
@@ -501,6 +502,8 @@ TARGETS: list[Target] = [
        "method": "option", "max_elements": "size"}),
     T("pattern_statistics", ng.pattern_statistics, lambda: {"model": small_mlp(), "X": x2()},
       {"model": "model", "X": "X", "batch_size": "size"}),
+    T("activation_patterns", ng.activation_patterns, lambda: {"model": small_mlp(), "X": x2()},
+      {"model": "model", "X": "X", "batch_size": "size"}),
     # --- symmetry / hessian ---------------------------------------------------------------------
     T("count_equivalent_minima", ng.count_equivalent_minima, lambda: {"widths": [3, 4]},
       {"widths": "widths"}),
@@ -519,6 +522,10 @@ TARGETS: list[Target] = [
        "trust_steps": "size", "restarts": "size", "dense_limit": "size", "accept_tol": "float",
        "k": "size", "full_limit": "size", "zero_tol": "float", "batch_size": "size",
        "seed": "seed"}),
+    T("spectral_density", ng.spectral_density,
+      lambda: {"matvec": small_mlp(), "n": x2(), "y": y1(), "n_probes": 2, "steps": 4},
+      {"matvec": "model", "n": "X", "y": "y", "loss": "option", "n_probes": "size",
+       "steps": "size", "seed": "seed", "batch_size": "size"}),
     T("hessian", ng.hessian, lambda: {"model": small_mlp(), "X": x2(), "y": y1()},
       {"model": "model", "X": "X", "y": "y", "loss": "option", "batch_size": "size"}),
     T("hessian_eigenvalues", ng.hessian_eigenvalues,

@@ -29,7 +29,14 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 import fuzz_cases as F  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "_in_tmp_dir")
+
+
+@pytest.fixture
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Fuzzed path arguments ("a", "abc", ...) are relative: keep them out of the checkout."""
+    monkeypatch.chdir(tmp_path)
+
 
 QUICK_LIMIT_S = 5.0  # per call in the quick test (the slow one uses fuzz_cases.TIME_LIMIT_S)
 

@@ -448,3 +448,21 @@ def test_matplotlib_imported_lazily():
     names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
     assert names and not [m for m in names if m.startswith("matplotlib")]
+
+
+def test_result_objects_plot_themselves_into_a_given_axes():
+    import matplotlib.pyplot as plt
+    import torch
+
+    import nngeom as ng
+
+    net = ng.mlp([2, 6, 3], dtype=torch.float64)
+    r = ng.regions_2d(net, extent=2.0, decision_boundary=True)
+    k = ng.knots(ng.mlp([1, 6, 1], dtype=torch.float64), -3.0, 3.0)
+    X = torch.randn(12, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sd = ng.spectral_density(net, X, X[:, :1].repeat(1, 3), n_probes=2, steps=6)
+    for obj in (r, k, sd):
+        fig, ax = plt.subplots()
+        assert obj.plot(ax=ax) is ax
+        assert ax.get_xlabel() and ax.get_ylabel()
+        plt.close(fig)

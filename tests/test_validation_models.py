@@ -556,3 +556,16 @@ def test_the_tests_leave_the_global_rng_alone():
     ng.train(_net(), X, Y, epochs=2, batch_size=2, seed=5)
     ng.mlp([3, 4, 2], seed=3)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_absurd_epochs_and_restarts_are_refused_not_run():
+    import nngeom as ng
+
+    net = ng.mlp([2, 3, 1])
+    X = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ng.InvalidInput, match="epochs"):
+        ng.train(net, X, X[:, :1], epochs=2**31)
+    with pytest.raises(ng.InvalidInput, match="restarts"):
+        ng.find_permutation_saddle(net, X, X[:, :1], 0, 0, 1, restarts=2**31)
+    with pytest.raises(ng.InvalidInput, match="extent"):
+        ng.regions_2d(net, extent=10**400)

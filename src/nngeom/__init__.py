@@ -35,6 +35,7 @@ from .knots import (
 from .regions import (
     LineRegions as LineRegions,
     Plane as Plane,
+    activation_patterns as activation_patterns,
     plane_through as plane_through,
     Regions2D as Regions2D,
     boundary_distances as boundary_distances,
@@ -45,7 +46,12 @@ from .regions import (
 )
 
 # --- symmetry and Hessians (symmetry.py, hessian.py) --------------------------------------
-from .hessian import hessian as hessian, hessian_eigenvalues as hessian_eigenvalues
+from .hessian import (
+    SpectralDensity as SpectralDensity,
+    hessian as hessian,
+    hessian_eigenvalues as hessian_eigenvalues,
+    spectral_density as spectral_density,
+)
 from .symmetry import (
     count_equivalent_minima as count_equivalent_minima,
     count_permutation_points as count_permutation_points,
@@ -81,3 +87,6 @@ from .activations import (
 
 # --- chaotic time series (chaos/) -----------------------------------------------------------
 from . import chaos as chaos
+
+# --- pictures (plots.py) ---------------------------------------------------------------------
+from . import plots as plots

@@ -886,6 +886,12 @@ class SpectralDensity:
     nodes: np.ndarray  # (n_probes, m)
     weights: np.ndarray  # (n_probes, m), each row sums to 1
 
+    def plot(self, ax=None, **kwargs):
+        """Draw the spectral density (see :func:`nngeom.plots.spectrum`). Returns the Axes."""
+        from . import plots
+
+        return plots.spectrum(density=self, ax=ax, **kwargs)
+
     def density(self, grid: np.ndarray, sigma: float) -> np.ndarray:
         """Gaussian-broadened density on ``grid`` (integrates to ~1)."""
         sigma = check_number("sigma", sigma, minimum=0.0, strict_min=True)
@@ -901,16 +907,53 @@ class SpectralDensity:
 
 
 def spectral_density(
-    matvec: Callable[[Tensor], Tensor],
-    n: int,
+    matvec: Callable[[Tensor], Tensor] | nn.Module,
+    n: int | Tensor,
+    y: Tensor | None = None,
     *,
+    loss: str | LossFn = "mse",
     n_probes: int = 4,
     steps: int = 80,
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
+    batch_size: int | None = None,
 ) -> SpectralDensity:
-    """Stochastic Lanczos quadrature with Rademacher probes (``steps`` Lanczos steps each)."""
+    """Spectral density by stochastic Lanczos quadrature (Rademacher probes, ``steps`` Lanczos
+    steps each).
+
+    Two forms:
+
+    * ``spectral_density(model, X, y, loss="mse")``: the density of the Hessian of the loss at the
+      model's weights, in one call (``X`` ``(N, ...)`` any per-example shape, ``y`` the targets;
+      the model is not modified). ``.plot()`` draws it.
+    * ``spectral_density(matvec, n)``: any symmetric operator ``v (n,) -> A v (n,)``.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> sd = ng.spectral_density(net, X, X[:, :1] ** 2, n_probes=2, steps=8)
+    >>> sd.nodes.shape
+    (2, 8)
+    """
+    if isinstance(matvec, nn.Module):
+        if not isinstance(n, Tensor) or y is None:
+            raise InvalidInput(
+                "spectral_density(model, X, y, loss=...) needs the data X and the targets y"
+            )
+        op = HessianOperator(matvec, n, y, loss, batch_size=batch_size)
+        p = next(matvec.parameters())
+        return spectral_density(
+            op.matvec,
+            op.n,
+            n_probes=n_probes,
+            steps=steps,
+            seed=seed,
+            dtype=p.dtype,
+            device=p.device,
+        )
+    if y is not None:
+        raise InvalidInput("y is for spectral_density(model, X, y); a matvec takes (matvec, n)")
     if not callable(matvec):
         raise InvalidInput(f"matvec must be a function v (n,) -> A v (n,), got {matvec!r}")
     n = check_positive_int("n", n)

@@ -563,6 +563,13 @@ class Knots:
     float_agrees: bool | None = None  # with exact=True: did the float64 engine agree?
     extra: dict = field(default_factory=dict)
 
+    def plot(self, ax=None, **kwargs):
+        """Draw the network's function with its knots (see :func:`nngeom.plots.knots`).
+        Returns the matplotlib Axes."""
+        from . import plots
+
+        return plots.knots(self, ax, **kwargs)
+
     def __len__(self) -> int:
         return self.count
 

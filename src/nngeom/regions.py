@@ -725,6 +725,14 @@ class Regions2D:
     ambiguous: bool = False
     notes: tuple[str, ...] = ()
 
+    def plot(self, ax=None, **kwargs):
+        """Draw the slice: polygons by linear piece (or ``color_by="class"``), the decision
+        boundary, the plane's anchors and any ``points`` (see :func:`nngeom.plots.regions`).
+        Returns the matplotlib Axes."""
+        from . import plots
+
+        return plots.regions(self, ax, **kwargs)
+
     def polygon(self, i: int) -> np.ndarray:
         """Vertices of region ``i``: ``(n_vertices[i], 2)``."""
         return self.vertices[i, : self.n_vertices[i]]
@@ -1250,9 +1258,8 @@ def _check_span(uu: np.ndarray, vv: np.ndarray) -> None:
 
 def _bounds(extent) -> tuple[float, float, float, float]:
     if isinstance(extent, (int, float)) and not isinstance(extent, bool):
-        if not (math.isfinite(extent) and extent > 0):
-            raise InvalidInput(f"extent must be a positive finite number, got {extent}")
-        return (-float(extent), float(extent), -float(extent), float(extent))
+        e = check_number("extent", extent, minimum=0.0, strict_min=True)
+        return (-e, e, -e, e)
     try:
         bounds = tuple(float(e) for e in extent)
     except (TypeError, ValueError) as exc:

@@ -1469,7 +1469,7 @@ def find_critical_point(
     grad_tol = check_number("grad_tol", grad_tol, minimum=0.0)
     accept_tol = check_number("accept_tol", accept_tol, minimum=0.0)
     trust_steps = check_int("trust_steps", trust_steps, minimum=0)
-    restarts = check_int("restarts", restarts, minimum=0)
+    restarts = check_int("restarts", restarts, minimum=0, maximum=1000)
     dense_limit = check_int("dense_limit", dense_limit, minimum=0)
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)

@@ -25,6 +25,9 @@ from ._checks import (
 )
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 
+# more epochs than this is a mistake, not a training budget (a tiny net needs hours for it)
+MAX_EPOCHS = 10_000_000
+
 __all__ = ["TrainResult", "train", "loss_fn"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -216,7 +219,7 @@ def train(
     Returns:
         :class:`TrainResult` with the loss after every epoch.
     """
-    epochs = check_int("epochs", epochs, minimum=0)
+    epochs = check_int("epochs", epochs, minimum=0, maximum=MAX_EPOCHS)
     lr = check_number("lr", lr, minimum=0.0, strict_min=True)
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
