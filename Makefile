@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 OUT    ?= runs/demo
 SCALE  ?= quick
 
-.PHONY: demo test bench lint data browser clean
+.PHONY: demo test bench lint data browser clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ demo: $(VENV)/.runtime data
 
 test: $(VENV)/.dev data browser
 	$(PY) -m pytest -q -m "not slow"
+
+# The documentation site: docs/_build/html/index.html (warnings are errors; the gallery's
+# examples run at full size; NNGEOM_QUICK=1 make docs builds it in quick mode).
+DOCS_OUT ?= docs/_build/html
+$(VENV)/.docs: $(VENV)/.runtime
+	$(PIP) install -q -c constraints.txt -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs data
+	$(PY) -m sphinx -W --keep-going -q -b html docs $(DOCS_OUT)
+	@echo "site: $(abspath $(DOCS_OUT))/index.html"
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks
