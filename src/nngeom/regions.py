@@ -1327,8 +1327,16 @@ def _graph_regions_2d(
         v64 = _f64_view(view)
 
         def pattern_fn(X: np.ndarray) -> np.ndarray:
-            Xt = torch.from_numpy(X.reshape(X.shape[0], *shape))
-            return view_patterns(view, Xt, v64=v64)[0]
+            # in chunks: each probe carries every tensor of the forward (a conv net's are large)
+            per = max(1, int(np.prod(shape)))
+            step = max(1, min(X.shape[0], 2**24 // (64 * per)))
+            out = [
+                view_patterns(view, torch.from_numpy(X[i : i + step].reshape(-1, *shape)), v64=v64)[
+                    0
+                ]
+                for i in range(0, X.shape[0], step)
+            ]
+            return np.concatenate(out, 0)
 
         scale_st = max(abs(b) for b in bounds)
         piece_ids, n_pieces = _merge_pieces(

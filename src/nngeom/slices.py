@@ -468,6 +468,16 @@ class _Line(_Geometry):
         return parent
 
 
+def _centres(V: np.ndarray, nv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex mean ``(P, 2)`` of padded polygons and the largest max-norm distance of a vertex
+    from it ``(P,)`` (so ``|a . (x - mean)| <= |a|_1 radius`` on the polygon)."""
+    M = V.shape[1]
+    valid = (np.arange(M)[None, :] < nv[:, None])[..., None]
+    mean = np.where(valid, V, 0.0).sum(1) / np.maximum(nv, 1)[:, None]
+    d = np.where(valid, np.abs(V - mean[:, None, :]), 0.0).max((1, 2))
+    return mean, d * (1.0 + 1e-12)
+
+
 class _Plane(_Geometry):
     """Convex polygons (padded vertex arrays) partitioning a rectangle of the plane."""
 
@@ -538,35 +548,79 @@ class _Plane(_Geometry):
         return np.concatenate([anc, anc[sp]])
 
     def split_units(self, Z: np.ndarray, bp: np.ndarray) -> np.ndarray | None:
+        """Cut every polygon by every unit's breakpoint lines (one unit after another).
+
+        Polygons live in growable buffers (no copy of all polygons per unit), and a unit's
+        line is tested against a polygon's vertices only when it passes within the polygon's
+        bounding radius of its vertex mean: a line meets few of many small polygons.
+        """
         from .regions import _split
 
         P0, _, U = Z.shape
-        anc = np.arange(P0)
+        n, M = self.V.shape[0], self.V.shape[1]
+        cap = max(2 * n, 1024)
+        V = np.zeros((cap, M, 2))
+        V[:n] = self.V
+        nv = np.zeros(cap, dtype=np.int64)
+        nv[:n] = self.nv
+        anc = np.zeros(cap, dtype=np.intp)
+        anc[:n] = np.arange(n)
+        cen = np.zeros((cap, 2))
+        rad = np.zeros(cap)
+        cen[:n], rad[:n] = _centres(V[:n], nv[:n])
         changed = False
         for kk in range(bp.shape[1]):
-            cross = self._crossing(Z, bp[:, kk])
+            cross = self._crossing(Z, bp[:, kk])  # by parent polygon
             for u in np.flatnonzero(cross.any(0)):
-                cand = cross[anc, u]
-                sel = np.flatnonzero(cand)
-                if sel.size == 0:
+                cand = np.flatnonzero(cross[anc[:n], u])
+                if cand.size == 0:
                     continue
-                a = np.stack([Z[anc[sel], 1, u], Z[anc[sel], 2, u]], 1)
-                c = Z[anc[sel], 0, u] - bp[u, kk]
-                V = self.V[sel]
-                f = self._vertex_values(a, c, V)
-                tol = self._tol(a, c) + 1e-12 * abs(bp[u, kk])
-                M = V.shape[1]
-                validv = np.arange(M)[None, :] < self.nv[sel, None]
+                pa = anc[cand]
+                A = Z[pa, 1:, u]  # (S, 2)
+                c = Z[pa, 0, u] - bp[u, kk]
+                tol = self._tol(A, c) + 1e-12 * abs(bp[u, kk])
+                fc = cen[cand, 0] * A[:, 0] + cen[cand, 1] * A[:, 1] + c
+                near = np.abs(fc) <= (np.abs(A[:, 0]) + np.abs(A[:, 1])) * rad[cand] + tol
+                if not near.any():
+                    continue
+                sel, A, c, tol = cand[near], A[near], c[near], tol[near]
+                Vs = V[sel]
+                f = self._vertex_values(A, c, Vs)
+                validv = np.arange(M)[None, :] < nv[sel, None]
                 fv = np.where(validv, f, 0.0)
                 both = ((fv > tol[:, None]).any(1)) & ((fv < -tol[:, None]).any(1))
                 if not both.any():
                     continue
                 sp = sel[both]
-                Vp, nvp, Vn, nvn = _split(self.V[sp], self.nv[sp], f[both], tol[both])
-                anc = self._replace(sp, Vp, nvp, Vn, nvn, anc)
+                Vp, nvp, Vn, nvn = _split(Vs[both], nv[sp], f[both], tol[both])
+                k = sp.size
+                Mx = max(M, Vp.shape[1], Vn.shape[1])
+                if Mx > M:
+                    V = np.concatenate([V, np.zeros((V.shape[0], Mx - M, 2))], 1)
+                    M = Mx
+                if n + k > V.shape[0]:
+                    grow = max(V.shape[0], n + k)
+                    V = np.concatenate([V, np.zeros((grow, M, 2))], 0)
+                    nv = np.concatenate([nv, np.zeros(grow, dtype=nv.dtype)])
+                    anc = np.concatenate([anc, np.zeros(grow, dtype=anc.dtype)])
+                    cen = np.concatenate([cen, np.zeros((grow, 2))], 0)
+                    rad = np.concatenate([rad, np.zeros(grow)])
+                V[sp] = 0.0
+                V[sp, : Vp.shape[1]] = Vp
+                nv[sp] = nvp
+                V[n : n + k] = 0.0
+                V[n : n + k, : Vn.shape[1]] = Vn
+                nv[n : n + k] = nvn
+                anc[n : n + k] = anc[sp]
+                cen[sp], rad[sp] = _centres(V[sp], nv[sp])
+                cen[n : n + k], rad[n : n + k] = _centres(V[n : n + k], nv[n : n + k])
+                n += k
                 changed = True
+        if changed:
+            used = int(nv[:n].max())
+            self.V, self.nv = np.ascontiguousarray(V[:n, :used]), nv[:n].copy()
         self._cen = None
-        return anc if changed else None
+        return anc[:n].copy() if changed else None
 
     def split_max(self, C: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
         from .regions import _pad, _shoelace, _split
