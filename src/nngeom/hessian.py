@@ -633,6 +633,13 @@ def hessian(
 
     ``model``, ``X`` ``(N, ...)``, ``y``, ``loss``, ``batch_size``: as in
     :class:`HessianOperator` (any model with one tensor output, e.g. a conv net in eval mode).
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 3, 1], dtype=torch.float64)
+    >>> X = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> H = ng.hessian(net, X, X[:, :1] ** 2)
+    >>> H.shape, torch.allclose(H, H.T)
+    (torch.Size([13, 13]), True)
     """
     return HessianOperator(model, X, y, loss, batch_size=batch_size).full()
 
@@ -881,6 +888,14 @@ class SpectralDensity:
 
     ``nodes[p]`` and ``weights[p]`` (each of length ``m``) give a quadrature rule for
     ``v_p^T f(H) v_p / n``; their average over probes approximates the eigenvalue density.
+
+    >>> import torch, nngeom as ng
+    >>> sd = ng.spectral_density(lambda v: 2.0 * v, 10, n_probes=2, steps=3)
+    >>> type(sd).__name__, sd.nodes.shape, sd.weights.shape
+    ('SpectralDensity', (2, 3), (2, 3))
+    >>> sd.nodes.round(6)
+    array([[2., 0., 0.],
+           [2., 0., 0.]])
     """
 
     nodes: np.ndarray  # (n_probes, m)
@@ -1026,6 +1041,16 @@ def hessian_eigenvalues(
             directions; the spectrum is then that of the Hessian restricted to their
             orthogonal complement (``n - r`` eigenvalues for the full spectrum).
         seed: seed of the Lanczos start vector.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 3, 1], dtype=torch.float64)
+    >>> X = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> ev = ng.hessian_eigenvalues(net, X, X[:, :1] ** 2)
+    >>> ev.shape, bool(ev[-1] >= ev[0])
+    ((13,), True)
+    >>> ev = ng.hessian_eigenvalues(net, X, X[:, :1] ** 2, k=2)
+    >>> ev.shape
+    (2,)
     """
     if k is not None:
         k = check_positive_int("k", k)

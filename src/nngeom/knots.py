@@ -545,6 +545,11 @@ class Knots:
             (see ``notes``); then rerun with ``exact=True`` for a small net.
         exact: True when computed in rational arithmetic (``exact_positions`` holds the
             positions as :class:`fractions.Fraction`).
+
+    >>> import torch, nngeom as ng
+    >>> k = ng.knots(ng.mlp([1, 4, 1], dtype=torch.float64), -2.0, 2.0)
+    >>> type(k).__name__, k.count == len(k.positions), k.lo, k.hi
+    ('Knots', True, -2.0, 2.0)
     """
 
     positions: np.ndarray
@@ -722,6 +727,12 @@ def knots(
         InvalidInput: ``lo >= hi`` or NaN bounds.
         UnsupportedModel: not one input, not an MLP, or a smooth activation (knots undefined).
         InvalidModel: NaN/inf weights.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([1, 8, 1], dtype=torch.float64, seed=0)
+    >>> k = ng.knots(net, -3.0, 3.0)
+    >>> k.count, k.positions.round(3)
+    (8, array([-1.16 , -0.419, -0.398, -0.173, -0.056,  0.768,  0.998,  1.019]))
     """
     from ._checks import check_number, check_positive_int
 
@@ -863,6 +874,10 @@ def knot_upper_bound(widths: Sequence[int]) -> int:
 
     Returns:
         a Python int (exact for any size).
+
+    >>> import nngeom as ng
+    >>> ng.knot_upper_bound([3, 3])
+    15
     """
     ws = _check_widths(widths)
     prod = 1
@@ -920,6 +935,11 @@ def tight_knot_network(
 
     Returns:
         ``nn.Sequential(Linear(1, n_1), ReLU(), ..., Linear(n_L, 1))`` in ``dtype``.
+
+    >>> import nngeom as ng
+    >>> net = ng.tight_knot_network([3, 3])
+    >>> ng.knots(net, -10, 10).count
+    15
     """
     from ._checks import check_number
 

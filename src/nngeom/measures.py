@@ -71,6 +71,12 @@ def input_jacobian_norm(model: nn.Module, X: Tensor, *, chunk_size: int = 256) -
 
     Piecewise-linear MLPs use the exact product ``W_L S_{L-1} ... S_0 W_0`` (a backward chain of
     ``p x n`` matrices); any other model uses ``torch.func.vmap(jacrev)`` in chunks.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([3, 2], bias=False, dtype=torch.float64)
+    >>> _ = net[0].weight.data.copy_(torch.tensor([[3.0, 0, 0], [0, 4.0, 0]]))
+    >>> ng.input_jacobian_norm(net, torch.zeros(2, 3, dtype=torch.float64))
+    tensor([5., 5.], dtype=torch.float64)
     """
     chunk_size = check_positive_int("chunk_size", chunk_size)
     _check_model(model)
@@ -370,6 +376,10 @@ def kendall_tau(
 
     ``tau_b = (C - D) / sqrt((n0 - T_x) (n0 - T_y))`` over all pairs; NaN where either input is
     constant. Pairs holding NaN are dropped. Cost ``O(n^2)`` in blocks (fine for thousands).
+
+    >>> import nngeom as ng
+    >>> ng.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4])
+    0.6666666666666666
     """
     a, b = _as_1d(x, "x"), _as_1d(y, "y")
     if a.shape != b.shape:
@@ -511,6 +521,12 @@ def bootstrap_ci(
 
     ``statistic`` receives an index array (drawn with replacement by
     ``np.random.default_rng(seed)``) and returns a float; NaN draws are ignored.
+
+    >>> import numpy as np, nngeom as ng
+    >>> x = np.arange(20.0)
+    >>> lo, hi = ng.bootstrap_ci(lambda idx: float(x[idx].mean()), 20, n_boot=200, seed=0)
+    >>> round(lo, 2), round(hi, 2)
+    (7.2, 12.01)
     """
     if not callable(statistic):
         raise InvalidInput(f"statistic must be a callable of an index array, got {statistic!r}")

@@ -527,6 +527,12 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
         InvalidInput: ``path`` is not a file path that can be written (not a str/PathLike, empty,
             a NUL byte, a directory, a folder that does not exist).
         DataError: writing the file failed (permission denied, disk full).
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> path = ng.save_model(net, "net.safetensors")
+    >>> path.name
+    'net.safetensors'
     """
     path = _output_path(path, "path", what="model file")
     if path.suffix == ".pt2":
@@ -1348,6 +1354,14 @@ def load_model(
 
     Raises:
         ModelFileError: see :func:`open_model`.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> _ = ng.save_model(net, "net.safetensors")
+    >>> back = ng.load_model("net.safetensors")
+    >>> x = torch.ones(3, 2, dtype=torch.float64)
+    >>> torch.equal(back(x), net(x))
+    True
     """
     return open_model(path, arch=arch, key=key).module
 

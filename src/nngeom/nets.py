@@ -106,6 +106,11 @@ class MLP:
         linears: the ``L + 1`` ``nn.Linear`` layers in order.
         activations: the ``L`` hidden activations (``activations[l]`` follows ``linears[l]``).
         output_activation: activation after the last Linear, or None.
+
+    >>> import nngeom as ng
+    >>> m = ng.as_mlp(ng.mlp([1, 4, 4, 1]))
+    >>> type(m).__name__, len(m.linears), len(m.activations)
+    ('MLP', 3, 2)
     """
 
     module: nn.Module
@@ -279,6 +284,11 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
     Raises:
         UnsupportedModel: a layer that is not Linear or a known element-wise activation.
         InvalidModel: non-finite parameters (with ``check_finite``).
+
+    >>> import torch, nngeom as ng
+    >>> m = ng.as_mlp(ng.mlp([3, 5, 2], "tanh"))
+    >>> m.sizes, m.widths, m.depth
+    ((3, 5, 2), (5,), 1)
     """
     if isinstance(module, MLP):
         return module
@@ -409,6 +419,19 @@ def mlp(
     Initialisation is PyTorch's default (uniform in ``±1/sqrt(fan_in)`` for weights and biases)
     drawn from ``generator`` or from a fresh generator seeded with ``seed``: the global RNG is
     never touched, so the same seed gives the same net everywhere.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 8, 8, 1], "relu", seed=0)
+    >>> net
+    Sequential(
+      (0): Linear(in_features=2, out_features=8, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=8, out_features=8, bias=True)
+      (3): ReLU()
+      (4): Linear(in_features=8, out_features=1, bias=True)
+    )
+    >>> net(torch.zeros(5, 2)).shape
+    torch.Size([5, 1])
     """
     try:
         if isinstance(sizes, (str, bytes)):

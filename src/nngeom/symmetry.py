@@ -291,6 +291,11 @@ class DenseLayer:
             running mean and variance, PReLU slopes).
         outgoing: ``(qualified tensor name, axis)`` of the consumers' weight columns.
         next_width: ``sum of out_features`` of ``linear_out`` (the paper's ``n_{l+1}``).
+
+    >>> import nngeom as ng
+    >>> layer = ng.dense_hidden_layers(ng.mlp([2, 5, 1]))[0]
+    >>> type(layer).__name__, layer.width, layer.linear_in
+    ('DenseLayer', 5, '0')
     """
 
     index: int
@@ -334,6 +339,10 @@ def dense_hidden_layers(
     Raises:
         UnsupportedModel: the model view cannot be built (see :func:`nngeom.model_view`), or a
             BatchNorm between a Linear and an activation with an unknown input shape.
+
+    >>> import nngeom as ng
+    >>> [(l.index, l.width, l.activation) for l in ng.dense_hidden_layers(ng.mlp([2, 5, 3, 1]))]
+    [(0, 5, "relu at module '1'"), (1, 3, "relu at module '3'")]
     """
     from .view import model_view
 
@@ -756,6 +765,13 @@ def permute(
     Raises:
         InvalidInput: a layer out of range, or ``perm`` not a permutation of the layer's units.
         UnsupportedModel: not an MLP chain and no such dense hidden layer.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 3, 1], dtype=torch.float64)
+    >>> swapped = ng.permute(net, 0, [2, 0, 1])
+    >>> x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> torch.allclose(swapped(x), net(x)), torch.equal(swapped[0].weight[0], net[0].weight[2])
+    (True, True)
     """
     if not _is_chain(model):
         dl, _ = _graph_layer(model, layer, input_shape)
@@ -2089,7 +2105,12 @@ def _check_order(order: int) -> int:
 
 
 def count_equivalent_minima(widths: Sequence[int]) -> int:
-    """``prod_k n_k!``: the permutation copies of a minimum with distinct neurons (exact int)."""
+    """``prod_k n_k!``: the permutation copies of a minimum with distinct neurons (exact int).
+
+    >>> import nngeom as ng
+    >>> ng.count_equivalent_minima([3, 4])
+    144
+    """
     out = 1
     for w in _check_widths(widths):
         out *= math.factorial(w)
@@ -2116,6 +2137,10 @@ def count_permutation_points(widths: Sequence[int], order: int = 1) -> int:
     ``C(n_k - K, K)`` choices, and ``n_k! / 2!^K`` distinct orderings of the layer, times the
     ``prod_{l != k} n_l!`` orderings of the other layers; summed over the layers. This equals
     ``permutation_point_factor(widths, K) * count_equivalent_minima(widths)``.
+
+    >>> import nngeom as ng
+    >>> ng.count_permutation_points([3, 4])
+    360
     """
     K = _check_order(order)
     ws = _check_widths(widths)
