@@ -177,6 +177,13 @@ def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 
     element-wise unit and the argmax of every max window (int16), node by node.
     Computed in float64 (the model's weights converted), so a pattern names the exact region of
     the float64 network. For ReLU the entries are ``1`` where the pre-activation is > 0.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> P = ng.activation_patterns(net, X)
+    >>> P.shape, P.dtype
+    (torch.Size([5, 4]), torch.int8)
     """
     batch_size = check_positive_int("batch_size", batch_size)
     X = _tensor_X(X)
@@ -225,6 +232,13 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
         "not on the unit's first piece", i.e. pre-activation > 0 for ReLU/LeakyReLU),
         ``fraction_active_per_layer`` (list), ``n_patterns_per_layer`` (list),
         ``fraction_dead`` (units never active on X), ``fraction_always_active``.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> stats = ng.pattern_statistics(net, X)
+    >>> sorted(stats)
+    ['entropy_bits', 'entropy_nats', 'fraction_active', 'fraction_active_per_layer', 'fraction_always_active', 'fraction_dead', 'fraction_unique', 'n_patterns', 'n_patterns_per_layer', 'n_samples', 'n_units']
     """
     batch_size = check_positive_int("batch_size", batch_size)
     X = _tensor_X(X)
@@ -308,6 +322,13 @@ def boundary_distances(
     Returns:
         float64 tensor ``(N,)`` on the model's device (``inf`` where the region is unbounded in
         every probed direction, e.g. a net whose units never change piece).
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> d = ng.boundary_distances(net, X, method="euclidean")
+    >>> d.shape, bool((d > 0).all())
+    (torch.Size([5]), True)
     """
     if isinstance(model, nn.Module):
         resolve(model)  # complex / meta parameters refused with their name
@@ -404,6 +425,11 @@ class LineRegions:
         length: Euclidean length of the segment.
         patterns: ``(n_regions, sum(widths))`` piece indices per region (``with_patterns=True``).
         ambiguous: a numerical decision was close to its tolerance.
+
+    >>> import torch, nngeom as ng
+    >>> r = ng.regions_on_line(ng.mlp([2, 8, 1], dtype=torch.float64), [-2.0, 0.0], [2.0, 0.0])
+    >>> type(r).__name__, r.n_regions == len(r.knots_t) + 1, r.length
+    ('LineRegions', True, 4.0)
     """
 
     t: np.ndarray
@@ -591,6 +617,12 @@ def regions_on_line(model: nn.Module | MLP, x0, x1, *, with_patterns: bool = Fal
 
     Returns:
         :class:`LineRegions`; ``.t`` are the points ``t`` in ``(0, 1)`` where the pattern changes.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 8, 1], dtype=torch.float64)
+    >>> r = ng.regions_on_line(net, [-2.0, 0.0], [2.0, 0.0])
+    >>> r.n_regions, r.knots_t.round(3)
+    (5, array([0.215, 0.549, 0.722, 0.827]))
     """
     src = resolve(model, _point_shape(x0))
     if isinstance(src, ModelView):
@@ -622,6 +654,13 @@ def regions_along_lines(
         ``breakpoints_per_unit_length`` (mean boundary crossings / length: the boundary density
         that Hanin & Rolnick show scales with the number of neurons), ``n_neurons``, ``centers``
         (indices into X).
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 8, 1], dtype=torch.float64)
+    >>> X = torch.randn(20, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> stats = ng.regions_along_lines(net, X, n_lines=4, seed=0)
+    >>> sorted(stats)
+    ['breakpoints_per_unit_length', 'centers', 'length', 'mean_regions', 'n_breakpoints', 'n_neurons', 'n_regions', 'regions_per_unit_length']
     """
     X = _tensor_X(X)
     src = _source(model, X)
@@ -703,6 +742,11 @@ class Regions2D:
         piece_ids: ``(n_regions,)`` label of the linear piece of each polygon (neighbouring
             polygons with equal affine maps merged, connected components).
         n_pieces: number of linear pieces.
+
+    >>> import torch, nngeom as ng
+    >>> r = ng.regions_2d(ng.mlp([2, 4, 1], dtype=torch.float64), extent=1.0)
+    >>> type(r).__name__, r.vertices.shape[0] == r.n_regions, r.centroids.shape == (r.n_regions, 2)
+    ('Regions2D', True, True)
     """
 
     vertices: np.ndarray
@@ -752,6 +796,11 @@ class Plane:
     ``origin``, ``u``, ``v``: arrays of the model's input shape; ``bounds``:
     ``(s_min, s_max, t_min, t_max)``. :func:`plane_through` makes the plane through three data
     points, which sit at ``(s, t) = (0, 0), (1, 0), (0, 1)``.
+
+    >>> import numpy as np, nngeom as ng
+    >>> p = ng.plane_through([0.0, 0.0], [2.0, 0.0], [0.0, 2.0])
+    >>> type(p).__name__, p.u, p.bounds
+    ('Plane', array([2., 0.]), (-0.25, 1.25, -0.25, 1.25))
     """
 
     origin: np.ndarray
@@ -778,6 +827,11 @@ def plane_through(x0, x1, x2, *, margin: float = 0.25) -> Plane:
 
     Raises:
         InvalidInput: different shapes, NaN/inf, or the three points on one line.
+
+    >>> import nngeom as ng
+    >>> p = ng.plane_through([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    >>> p.origin, p.u, p.v, p.bounds
+    (array([0., 0., 0.]), array([1., 0., 0.]), array([0., 1., 0.]), (-0.25, 1.25, -0.25, 1.25))
     """
     pts = []
     for name, x in (("x0", x0), ("x1", x1), ("x2", x2)):
@@ -974,6 +1028,12 @@ def regions_2d(
     Raises:
         InvalidInput: wrong shapes, ``u``/``v`` parallel, empty extent.
         UnsupportedModel: a smooth activation or an operation that is not piecewise linear.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 6, 1], dtype=torch.float64)
+    >>> r = ng.regions_2d(net, extent=2.0)
+    >>> r.n_regions, r.patterns.shape[0] == r.n_regions, round(float(r.areas.sum()), 6)
+    (19, True, 16.0)
     """
     for name, flag in (("merge_pieces", merge_pieces), ("decision_boundary", decision_boundary)):
         if not isinstance(flag, (bool, np.bool_)):

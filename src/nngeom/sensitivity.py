@@ -713,6 +713,12 @@ def tangent_sensitivity(
         InvalidInput: wrong feature count, empty batch, NaN inputs, bad output index.
         InvalidModel: a model without parameters or with NaN/inf parameters.
         UnsupportedModel: a layer that cannot be differentiated twice.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> ng.tangent_sensitivity(net, X).round(decimals=4)
+    tensor([0.8846, 0.8031, 0.5079], dtype=torch.float64)
     """
     named = isinstance(output, str) and output in ("all", "mean")
     sel = None if output is None or named else output
@@ -799,6 +805,15 @@ def tangent_sensitivity_hutchinson(
 
     Returns:
         :class:`HutchinsonEstimate` with ``(N, K)`` estimates of ``TS^2`` and standard errors.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> h = ng.tangent_sensitivity_hutchinson(net, X, probes=4, seed=0)
+    >>> h.probes, h.squared.shape
+    (4, torch.Size([3, 1]))
+    >>> h.squared.sqrt().squeeze(1).round(decimals=4)
+    tensor([0.8846, 0.8031, 0.5079], dtype=torch.float64)
     """
     if isinstance(probes, bool) or not isinstance(probes, int) or probes < 2:
         raise InvalidInput(f"probes must be an int >= 2 (for a standard error), got {probes!r}")
@@ -966,6 +981,15 @@ def tangent_sensitivity_bounds(
 
     Raises:
         UnsupportedModel: not a piecewise-linear MLP, or it has an output activation.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
+    >>> X = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> b = ng.tangent_sensitivity_bounds(net, X)
+    >>> round(b.linf, 4), round(b.path, 4)
+    (1.9243, 1.1948)
+    >>> bool((ng.tangent_sensitivity(net, X) <= b.path).all())
+    True
     """
     chunk_size = check_positive_int("chunk_size", chunk_size)
     _check_model(model)

@@ -64,6 +64,12 @@ class TrainResult:
         stopped_reason: why training ended early ("" when it ran every epoch).
         finite: False when a NaN/inf loss, gradient or weight was met: that step was *not*
             taken (the model keeps the last finite weights) and ``stopped_reason`` says where.
+
+    >>> import torch, nngeom as ng
+    >>> X = torch.linspace(-1, 1, 8, dtype=torch.float64)[:, None]
+    >>> res = ng.train(ng.mlp([1, 4, 1], dtype=torch.float64), X, X, epochs=3)
+    >>> type(res).__name__, len(res.losses), res.finite
+    ('TrainResult', 3, True)
     """
 
     losses: list[float] = field(default_factory=list)
@@ -218,6 +224,13 @@ def train(
 
     Returns:
         :class:`TrainResult` with the loss after every epoch.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([1, 8, 1], dtype=torch.float64)
+    >>> X = torch.linspace(-1, 1, 32, dtype=torch.float64)[:, None]
+    >>> res = ng.train(net, X, X ** 2, epochs=50, lr=0.01, seed=0)
+    >>> res.steps, len(res.losses), res.losses[-1] < res.losses[0]
+    (50, 50, True)
     """
     epochs = check_int("epochs", epochs, minimum=0, maximum=MAX_EPOCHS)
     lr = check_number("lr", lr, minimum=0.0, strict_min=True)

@@ -396,6 +396,11 @@ class ModelView:
     ``nodes`` (:class:`ViewNode` per fx node, in topological order), ``input_shape`` (the
     per-example input shape, when known), ``traced`` (False when built by walking an
     ``nn.Sequential``).
+
+    >>> import nngeom as ng
+    >>> v = ng.model_view(ng.mlp([2, 3, 1]))
+    >>> type(v).__name__, v.traced, v.input_shape
+    ('ModelView', True, (2,))
     """
 
     def __init__(
@@ -1148,6 +1153,11 @@ def model_view(
     Raises:
         UnsupportedModel: not a module, an untraceable forward, a train-mode Dropout/BatchNorm,
             or a forward whose graph does not reproduce the model.
+
+    >>> import torch, nngeom as ng
+    >>> v = ng.model_view(ng.mlp([2, 3, 1]))
+    >>> v
+    ModelView(linear(2->3) relu linear(3->1))
     """
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
