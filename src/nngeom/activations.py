@@ -615,6 +615,12 @@ class VAF(nn.Module):
     ``torch.compile`` the plain formula is traced and fused by the compiler, and inside torch.func
     transforms (vmap, jvp, grad) the plain formula is used too. Double backward
     (``create_graph=True``) is exact on every path.
+
+    >>> import torch, nngeom as ng
+    >>> act = ng.VAF(k=3, init="relu")
+    >>> x = torch.linspace(-2, 2, 5)
+    >>> act(x).shape, sum(p.numel() for p in act.parameters())
+    (torch.Size([5]), 10)
     """
 
     nngeom_elementwise = True
@@ -1027,6 +1033,13 @@ class VAFExport(nn.Module):
 
     Scriptable and traceable; joins nngeom's MLP view like :class:`VAF` for ``share="layer"`` and
     for per-unit sharing on fully connected layers.
+
+    >>> import torch, nngeom as ng
+    >>> act = ng.VAF(k=3)
+    >>> exp = ng.VAFExport(act)
+    >>> x = torch.linspace(-2, 2, 5)
+    >>> torch.allclose(exp(x), act(x), atol=1e-6)
+    True
     """
 
     nngeom_elementwise = True
@@ -1093,7 +1106,13 @@ class VAFExport(nn.Module):
 
 
 class SwishBeta(nn.Module):
-    """Swish with a trainable ``beta``: ``x * sigmoid(beta * x)`` (one parameter, init ``beta``)."""
+    """Swish with a trainable ``beta``: ``x * sigmoid(beta * x)`` (one parameter, init ``beta``).
+
+    >>> import torch, nngeom as ng
+    >>> act = ng.SwishBeta(beta=1.0)
+    >>> act(torch.tensor([0.0, 1.0], dtype=torch.float64)).detach().round(decimals=4)
+    tensor([0.0000, 0.7311], dtype=torch.float64)
+    """
 
     nngeom_trainable_activation = True
 
@@ -1142,6 +1161,11 @@ class Rational(nn.Module):
 
     10 parameters shared per layer (same as ``VAF(k=3)``); ``Q >= 1`` so there are no poles.
     ``init``: the activation it is least-squares fitted to on ``fit_range`` (default ReLU).
+
+    >>> import torch, nngeom as ng
+    >>> act = ng.Rational(init="relu")
+    >>> act(torch.tensor([-2.0, 0.0, 2.0])).shape, sum(p.numel() for p in act.parameters())
+    (torch.Size([3]), 10)
     """
 
     nngeom_trainable_activation = True
@@ -1169,7 +1193,12 @@ BASELINES = ("relu", "prelu", "silu", "swish", "rational", "vaf")
 
 def make_baseline(name: str, **kwargs: Any) -> nn.Module:
     """A fresh activation module by name: one of :data:`BASELINES` (``"vaf"``, ``"rational"``
-    and ``"swish"`` pass ``kwargs`` to their class; the others take none)."""
+    and ``"swish"`` pass ``kwargs`` to their class; the others take none).
+
+    >>> import nngeom as ng
+    >>> type(ng.make_baseline("vaf")).__name__, type(ng.make_baseline("rational")).__name__
+    ('VAF', 'Rational')
+    """
     if not isinstance(name, str) or name not in BASELINES:
         raise InvalidInput(f"unknown activation {name!r}; use one of {list(BASELINES)}")
     if kwargs and name in ("relu", "prelu", "silu"):
@@ -1216,6 +1245,12 @@ def param_groups(
     {"params": activation params, "weight_decay": activation_weight_decay[, "lr": activation_lr]}]``
     (empty groups omitted). Pass it to ``torch.optim.*`` or ``nngeom.train(param_groups=...)``.
     Lazily-created VAF parameters must exist first (run one forward pass).
+
+    >>> import torch, nngeom as ng
+    >>> net = torch.nn.Sequential(ng.mlp([2, 4]), ng.VAF(k=3))
+    >>> groups = ng.param_groups(net, weight_decay=1e-4)
+    >>> [(len(g["params"]), g["weight_decay"]) for g in groups]
+    [(2, 0.0001), (1, 0.0)]
     """
     if not isinstance(model, nn.Module):
         raise InvalidInput(f"param_groups needs an nn.Module, got {type(model).__name__}")
@@ -1250,7 +1285,17 @@ def param_groups(
 
 
 def export_activations(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` with every :class:`VAF` replaced by its standard-ops :class:`VAFExport`."""
+    """A deep copy of ``model`` with every :class:`VAF` replaced by its standard-ops :class:`VAFExport`.
+
+    >>> import torch, nngeom as ng
+    >>> net = torch.nn.Sequential(ng.mlp([2, 4]), ng.VAF(k=3))
+    >>> plain = ng.export_activations(net)
+    >>> type(plain[1]).__name__, type(net[1]).__name__
+    ('VAFExport', 'VAF')
+    >>> x = torch.ones(3, 2)
+    >>> torch.allclose(plain(x), net(x), atol=1e-6)
+    True
+    """
     if not isinstance(model, nn.Module):
         raise InvalidInput(f"export_activations needs an nn.Module, got {type(model).__name__}")
     for m in model.modules():

@@ -61,7 +61,13 @@ def _z(values: np.ndarray) -> np.ndarray:
 
 
 def ridge(x: object, w: object, a: float = 0.0, steepness: float = 10.0) -> np.ndarray:
-    """``s(k (w . x - a))`` for points ``x (N, d)``, direction ``w (d,)``: ``(N,)``."""
+    """``s(k (w . x - a))`` for points ``x (N, d)``, direction ``w (d,)``: ``(N,)``.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> chaos.ridge(np.array([[-1.0], [0.0], [1.0]]), [1.0], steepness=10.0).round(4)
+    array([0. , 0.5, 1. ])
+    """
     X = _points(x)
     wv = _vector(w, "w", X.shape[1])
     a = check_number("a", a)
@@ -71,7 +77,13 @@ def ridge(x: object, w: object, a: float = 0.0, steepness: float = 10.0) -> np.n
 
 
 def slab(x: object, w: object, lo: float, hi: float, steepness: float = 10.0) -> np.ndarray:
-    """Two opposite ridges: ``s(k (w.x - lo)) - s(k (w.x - hi))``, about 1 on ``lo < w.x < hi``: ``(N,)``."""
+    """Two opposite ridges: ``s(k (w.x - lo)) - s(k (w.x - hi))``, about 1 on ``lo < w.x < hi``: ``(N,)``.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> chaos.slab(np.array([[-2.0], [0.0], [2.0]]), [1.0], -1.0, 1.0).round(4)
+    array([0.    , 0.9999, 0.    ])
+    """
     lo, hi = check_number("lo", lo), check_number("hi", hi)
     if not lo < hi:
         raise InvalidInput(f"a slab needs lo < hi, got {lo}, {hi}")
@@ -86,7 +98,13 @@ def bump(
     sharpness: float = 10.0,
 ) -> np.ndarray:
     """A localised bump: ``s(K (sum_i slab_i(x) - (d - 1/2)))`` with one slab per axis around
-    ``center (d,)`` of half-width ``half_width`` (scalar or ``(d,)``): ``(N,)``."""
+    ``center (d,)`` of half-width ``half_width`` (scalar or ``(d,)``): ``(N,)``.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> chaos.bump(np.array([[0.0, 0.0], [3.0, 0.0]]), [0.0, 0.0], 1.0).round(4)
+    array([0.9933, 0.0067])
+    """
     X = _points(x)
     c = _vector(center, "center")
     if c.size != X.shape[1]:
@@ -120,7 +138,15 @@ def bump_network(
     bias: float = 0.0,
 ) -> nn.Sequential:
     """The sum of bumps ``bias + sum_m heights[m] bump(x; centers[m])`` as a sigmoid MLP
-    ``d -> 2 d M -> M -> 1`` (float64), ``centers (M, d)``, ``heights (M,)``."""
+    ``d -> 2 d M -> M -> 1`` (float64), ``centers (M, d)``, ``heights (M,)``.
+
+    >>> import torch
+    >>> from nngeom import chaos
+    >>> net = chaos.bump_network([[0.0], [3.0]], 0.5, [1.0, 2.0])
+    >>> y = net(torch.tensor([[0.0], [3.0], [10.0]], dtype=torch.float64)).detach()
+    >>> y.squeeze(1).round(decimals=3)
+    tensor([1.0060, 1.9910, 0.0200], dtype=torch.float64)
+    """
     C = real_array(centers, "centers")
     if C.ndim == 1:
         C = C[:, None]
@@ -178,6 +204,12 @@ def decompose(model: nn.Module, x: object) -> tuple[np.ndarray, float]:
 
     ``model`` must be an MLP with at least one hidden layer and one output; ``x (N, d)`` its input.
     Returns ``(contributions (N, n_last), bias)`` with ``output = bias + contributions.sum(1)``.
+
+    >>> from nngeom import chaos
+    >>> net = chaos.bump_network([[0.0], [3.0]], 0.5, [1.0, 2.0])
+    >>> parts, bias = chaos.decompose(net, [[3.0]])
+    >>> parts.shape, round(bias, 4)
+    ((1, 2), 0.0)
     """
     if isinstance(model, nn.Module):
         check_model_tensors(model)

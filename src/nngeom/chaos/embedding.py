@@ -21,7 +21,12 @@ __all__ = ["embed", "embed_indices", "as_series", "split", "Split"]
 
 
 def as_series(series: object, name: str = "series") -> np.ndarray:
-    """Validate a 1-D real series; returns a float64 copy of shape ``(n,)``."""
+    """Validate a 1-D real series; returns a float64 copy of shape ``(n,)``.
+
+    >>> from nngeom import chaos
+    >>> chaos.as_series([1, 2, 3])
+    array([1., 2., 3.])
+    """
     arr = real_array(series, name)
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
@@ -54,6 +59,12 @@ def embed_indices(
     Returns ``(inputs, targets)``: int64 arrays of shapes ``(N, lags)`` and ``(N,)`` with
     ``inputs[r, j] = t_r - j * delay`` and ``targets[r] = t_r + horizon`` for
     ``t_r = (lags - 1) delay + r``, ``N = n - (lags - 1) delay - horizon``.
+
+    >>> from nngeom import chaos
+    >>> rows, targets = chaos.embed_indices(10, lags=2, delay=3, horizon=1)
+    >>> rows[:2], targets[:2]
+    (array([[3, 0],
+           [4, 1]]), array([4, 5]))
     """
     n = _check_int(n, "n", 1)
     lags = _check_int(lags, "lags", 1)
@@ -84,6 +95,13 @@ def embed(
     Returns:
         ``(X, y)`` of shapes ``(N, lags)`` and ``(N,)``, rows in time order,
         ``N = n - (lags - 1) delay - horizon``.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> X, y = chaos.embed(np.arange(10.0), lags=2, delay=3, horizon=1)
+    >>> X[:2], y[:2]
+    (array([[3., 0.],
+           [4., 1.]]), array([4., 5.]))
     """
     x = as_series(series)
     inputs, targets = embed_indices(x.size, lags, delay, horizon)
@@ -97,6 +115,12 @@ class Split:
     ``X_train (N_train, lags)``, ``y_train (N_train,)``, ``X_test (N_test, lags)``,
     ``y_test (N_test,)``; ``train_index``/``test_index`` are ``(inputs, targets)`` index arrays into
     the original series; ``boundary`` is the first series index of the test segment.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> s = chaos.split(np.arange(50.0), n_train=10, lags=2, delay=1, horizon=1)
+    >>> type(s).__name__, s.y_train.shape
+    ('Split', (10,))
     """
 
     X_train: np.ndarray
@@ -122,6 +146,12 @@ def split(
     The training segment is ``series[start : start + span + n_train]`` (``span = (lags-1) delay +
     horizon``); the test segment starts right after it, so no index is shared. ``n_test=None``
     uses the rest of the series.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> s = chaos.split(np.arange(100.0), n_train=20, n_test=10, lags=2, delay=3, horizon=1)
+    >>> s.X_train.shape, s.X_test.shape, s.boundary
+    ((20, 2), (10, 2), 24)
     """
     x = as_series(series)
     n_train = _check_int(n_train, "n_train", 1)

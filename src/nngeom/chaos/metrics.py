@@ -57,7 +57,12 @@ def _scale(a: np.ndarray, scale: float | None, axis: int | None = None) -> float
 
 def nrmse(y_true: object, y_pred: object, scale: float | None = None) -> float:
     """``sqrt(mean((y_pred - y_true)^2)) / scale`` over all entries; ``scale`` defaults to
-    ``std(y_true)`` (population std). NaN/inf predictions give ``inf``."""
+    ``std(y_true)`` (population std). NaN/inf predictions give ``inf``.
+
+    >>> from nngeom import chaos
+    >>> chaos.nrmse([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], scale=1.0)
+    0.5773502691896257
+    """
     a, b = _pair(y_true, y_pred)
     s = _scale(a, scale)
     if not np.isfinite(b).all():
@@ -81,7 +86,14 @@ def _rms(b: np.ndarray, a: np.ndarray, s: float, axis: int | None) -> np.ndarray
 
 def nrmse_curve(y_true: object, y_pred: object, scale: float | None = None) -> np.ndarray:
     """NRMSE per forecast step: inputs ``(S, K)`` -> ``(K,)``; ``scale`` defaults to ``std(y_true)``
-    over all entries. Non-finite predictions make their step ``inf``."""
+    over all entries. Non-finite predictions make their step ``inf``.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> truth = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> chaos.nrmse_curve(truth, truth + [[0.0, 1.0], [0.0, 1.0]], scale=1.0)
+    array([0., 1.])
+    """
     a, b = _pair(y_true, y_pred)
     if a.ndim != 2:
         raise InvalidInput(f"expected forecasts of shape (starts, steps), got {a.shape}")
@@ -92,13 +104,27 @@ def nrmse_curve(y_true: object, y_pred: object, scale: float | None = None) -> n
 
 
 def log10_nrmse_curve(y_true: object, y_pred: object, scale: float | None = None) -> np.ndarray:
-    """``log10`` of :func:`nrmse_curve` (``(K,)``): Lapedes & Farber's error vs prediction time."""
+    """``log10`` of :func:`nrmse_curve` (``(K,)``): Lapedes & Farber's error vs prediction time.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> truth = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> chaos.log10_nrmse_curve(truth, truth + [[0.1, 1.0], [0.1, 1.0]], scale=1.0)
+    array([-1.,  0.])
+    """
     with np.errstate(divide="ignore"):
         return np.log10(nrmse_curve(y_true, y_pred, scale))
 
 
 def nrmse_at(y_true: object, y_pred: object, step: int = 84, scale: float | None = None) -> float:
-    """NRMSE of the free-running forecast at ``step`` (1-based: step 84 is column 83)."""
+    """NRMSE of the free-running forecast at ``step`` (1-based: step 84 is column 83).
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> truth = np.zeros((2, 3))
+    >>> chaos.nrmse_at(truth, truth + [0.0, 0.5, 1.0], step=2, scale=1.0)
+    0.5
+    """
     step = check_int("step", step)
     curve = nrmse_curve(y_true, y_pred, scale)
     if not (1 <= step <= curve.size):
@@ -118,6 +144,12 @@ def valid_prediction_time(
 
     Inputs ``(S, K)``; returns ``(S,)``: ``dt * (first step with |err| / scale > threshold)``
     (``K dt`` if never), multiplied by ``lyapunov_exponent`` when given, i.e. in Lyapunov times.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> truth = np.zeros((1, 5))
+    >>> chaos.valid_prediction_time(truth, truth + [[0.0, 0.1, 0.2, 0.5, 1.0]], scale=1.0)
+    array([3.])
     """
     dt = check_number("dt", dt, minimum=0.0, strict_min=True)
     threshold = check_number("threshold", threshold, minimum=0.0, strict_min=True)
@@ -151,7 +183,12 @@ def valid_prediction_time(
 
 
 def smape(y_true: object, y_pred: object) -> float:
-    """Symmetric MAPE in percent: ``100 mean(2 |p - t| / (|t| + |p|))`` (0/0 terms count as 0)."""
+    """Symmetric MAPE in percent: ``100 mean(2 |p - t| / (|t| + |p|))`` (0/0 terms count as 0).
+
+    >>> from nngeom import chaos
+    >>> chaos.smape([1.0, 2.0], [1.0, 2.0]), round(chaos.smape([1.0], [3.0]), 2)
+    (0.0, 100.0)
+    """
     a, b = _pair(y_true, y_pred)
     if not np.isfinite(b).all():
         raise InvalidInput("y_pred contains NaN or inf: sMAPE is undefined for it")
@@ -163,7 +200,12 @@ def smape(y_true: object, y_pred: object) -> float:
 
 
 def mean_spread(values: object) -> dict[str, float]:
-    """Mean, sample std, min, max and count of a list of values (e.g. an error over seeds)."""
+    """Mean, sample std, min, max and count of a list of values (e.g. an error over seeds).
+
+    >>> from nngeom import chaos
+    >>> chaos.mean_spread([1.0, 2.0, 3.0])
+    {'mean': 2.0, 'std': 1.0, 'min': 1.0, 'max': 3.0, 'n': 3}
+    """
     v = real_array(values, "values").reshape(-1)
     if v.size == 0:
         raise InvalidInput("mean_spread needs at least one value")

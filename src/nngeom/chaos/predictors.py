@@ -200,6 +200,12 @@ class LinearAR:
     starting from zero, on standardised inputs. A constant step leaves a misadjustment on data a
     linear model cannot fit exactly (chaotic series): the default small step (0.05, 100 passes)
     ends near the least-squares solution; large steps (0.5-1) end far from it.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> X = np.arange(10.0)[:, None]
+    >>> chaos.LinearAR().fit(X, 2 * X[:, 0] + 1).predict([[20.0]]).round(6)
+    array([41.])
     """
 
     def __init__(
@@ -269,7 +275,14 @@ def _check_features(Xa: np.ndarray, degree: int) -> None:
 
 class Polynomial:
     """Global polynomial predictor of total degree ``degree`` (Gabor-Volterra-Wiener), least squares
-    on standardised inputs (optional ``ridge`` on the non-constant terms)."""
+    on standardised inputs (optional ``ridge`` on the non-constant terms).
+
+    >>> from nngeom import chaos
+    >>> X, y = chaos.embed(chaos.logistic_map(300, x0=0.3), lags=1, delay=1, horizon=1)
+    >>> model = chaos.Polynomial(degree=2).fit(X, y)
+    >>> round(chaos.nrmse(y, model.predict(X)), 6)
+    0.0
+    """
 
     def __init__(self, degree: int = 3, ridge: float = 0.0) -> None:
         if isinstance(degree, bool) or not isinstance(degree, int) or not 1 <= degree <= 10:
@@ -304,7 +317,14 @@ class Polynomial:
 
 class NVAR:
     """Next-generation reservoir computer on the delay vector: features ``[1, x, x_i x_j (i<=j)]``
-    of the standardised inputs, ridge readout; with ``residual`` the target is ``y - x(t)``."""
+    of the standardised inputs, ridge readout; with ``residual`` the target is ``y - x(t)``.
+
+    >>> from nngeom import chaos
+    >>> X, y = chaos.embed(chaos.logistic_map(300, x0=0.3), lags=1, delay=1, horizon=1)
+    >>> model = chaos.NVAR(ridge=1e-9).fit(X, y)
+    >>> round(chaos.nrmse(y, model.predict(X)), 4)
+    0.0
+    """
 
     def __init__(self, ridge: float = 1e-6, residual: bool = True) -> None:
         self.ridge, self.residual = _ridge(ridge), bool(residual)
@@ -341,7 +361,14 @@ class NVAR:
 class LocalLinear:
     """Local linear prediction (Farmer & Sidorowich 1987): for each query, the affine least-squares
     fit ``y ~ w0 + w . (x - q)`` on its ``k`` nearest training rows (Euclidean, standardised
-    inputs), ridge ``ridge`` on the slopes; the prediction is ``w0``."""
+    inputs), ridge ``ridge`` on the slopes; the prediction is ``w0``.
+
+    >>> from nngeom import chaos
+    >>> X, y = chaos.embed(chaos.logistic_map(300, x0=0.3), lags=1, delay=1, horizon=1)
+    >>> model = chaos.LocalLinear(k=5).fit(X[:250], y[:250])
+    >>> bool(chaos.nrmse(y[250:], model.predict(X[250:])) < 0.05)
+    True
+    """
 
     def __init__(self, k: int = 10, ridge: float = 1e-6) -> None:
         k = check_positive_int("k", k, maximum=MAX_ENTRIES)
@@ -473,6 +500,12 @@ class LapedesFarberMLP:
       one continues to ``max_iter`` in all (cheap restarts: the paper's "restarts").
     * ``optimizer="adam"``: :func:`nngeom.train` (torch) for ``max_iter`` full-batch steps at ``lr``,
       on ``device``.
+
+    >>> from nngeom import chaos
+    >>> X, y = chaos.embed(chaos.logistic_map(200, x0=0.3), lags=1, delay=1, horizon=1)
+    >>> model = chaos.LapedesFarberMLP(hidden=(5, 5), max_iter=200, seed=0).fit(X, y)
+    >>> model.predict(X[:3]).shape, bool(chaos.nrmse(y, model.predict(X)) < 0.2)
+    ((3,), True)
     """
 
     def __init__(
@@ -609,7 +642,14 @@ REGRESSORS: dict[str, Callable[..., Any]] = {
 
 
 def make_regressor(name: str, **kwargs: Any) -> Any:
-    """A regressor by name: ``mlp``, ``linear``, ``lms``, ``poly``, ``local``, ``nvar``."""
+    """A regressor by name: ``mlp``, ``linear``, ``lms``, ``poly``, ``local``, ``nvar``.
+
+    >>> from nngeom import chaos
+    >>> type(chaos.make_regressor("poly", degree=2)).__name__
+    'Polynomial'
+    >>> type(chaos.make_regressor("linear")).__name__
+    'LinearAR'
+    """
     if not isinstance(name, str) or name not in REGRESSORS:
         raise InvalidInput(f"unknown predictor {name!r}; use one of {sorted(REGRESSORS)} (or ESN)")
     try:
@@ -622,7 +662,16 @@ def contexts(
     series: object, starts: Sequence[int], length: int, steps: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Context windows ``series[s-length+1 : s+1]`` ``(S, length)`` and the truths
-    ``series[s+1 : s+1+steps]`` ``(S, steps)`` for each start index ``s``."""
+    ``series[s+1 : s+1+steps]`` ``(S, steps)`` for each start index ``s``.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> ctx, truth = chaos.contexts(np.arange(10.0), [3, 5], length=3, steps=2)
+    >>> ctx, truth
+    (array([[1., 2., 3.],
+           [3., 4., 5.]]), array([[4., 5.],
+           [6., 7.]]))
+    """
     x = as_series(series)
     length = check_positive_int("length", length, maximum=x.size)
     steps = check_int("steps", steps, minimum=0, maximum=x.size)
@@ -663,6 +712,14 @@ class IteratedForecaster:
     ``forecast`` predicts the values 1..steps after each context in blocks of ``horizon``: every
     value in a block depends only on known or earlier-predicted values. With ``horizon = delay``
     this is Lapedes & Farber's iteration of the T-step predictor.
+
+    >>> from nngeom import chaos
+    >>> x = chaos.logistic_map(300, x0=0.3)
+    >>> f = chaos.IteratedForecaster(chaos.Polynomial(degree=2), lags=1, delay=1, horizon=1)
+    >>> _ = f.fit_series(x)
+    >>> ctx, truth = chaos.contexts(x, [100, 200], length=f.context_length, steps=5)
+    >>> bool(abs(f.forecast(ctx, 5) - truth).max() < 1e-6)
+    True
     """
 
     def __init__(self, regressor: Any, lags: int = 4, delay: int = 6, horizon: int = 6) -> None:
@@ -717,7 +774,16 @@ class IteratedForecaster:
 
 
 class DirectForecaster:
-    """One regressor per horizon, each trained on ``embed(series, lags, delay, h)``."""
+    """One regressor per horizon, each trained on ``embed(series, lags, delay, h)``.
+
+    >>> from nngeom import chaos
+    >>> x = chaos.logistic_map(300, x0=0.3)
+    >>> f = chaos.DirectForecaster(lambda: chaos.Polynomial(degree=2), horizons=[1], lags=1, delay=1)
+    >>> ctx, truth = chaos.contexts(x, [100, 200], length=1, steps=1)
+    >>> out = f.fit_series(x).forecast_at(ctx)
+    >>> sorted(out), bool(abs(out[1] - truth[:, 0]).max() < 1e-6)
+    ([1], True)
+    """
 
     def __init__(
         self, factory: Callable[[], Any], horizons: Sequence[int], lags: int = 4, delay: int = 6
@@ -768,6 +834,15 @@ class ESN:
     Readout ``u(n+1) ~ w . [1, u(n), r(n)]`` by ridge regression after ``washout`` teacher-forced
     steps. ``forecast`` drives the reservoir with each context, then runs free, feeding back its
     output. float64 NumPy; everything random comes from ``seed``.
+
+    >>> from nngeom import chaos
+    >>> x = chaos.mackey_glass(600, seed=0)
+    >>> esn = chaos.ESN(units=50, washout=50, seed=0).fit_series(x[:500])
+    >>> ctx, truth = chaos.contexts(x, [499], length=100, steps=10)
+    >>> pred = esn.forecast(ctx, 10)
+    >>> import numpy as np
+    >>> pred.shape, bool(np.isfinite(pred).all())
+    ((1, 10), True)
     """
 
     def __init__(

@@ -18,7 +18,13 @@ __all__ = ["santafe_laser", "sunspots", "read_csv_column", "write_csv_column"]
 
 
 def santafe_laser() -> np.ndarray:
-    """The Santa Fe competition laser series (data set A, 10093 intensity values), float64 ``(n,)``."""
+    """The Santa Fe competition laser series (data set A, 10093 intensity values), float64 ``(n,)``.
+
+    >>> from nngeom import chaos
+    >>> s = chaos.santafe_laser()
+    >>> s.shape, s.dtype
+    ((10093,), dtype('float64'))
+    """
     import importlib.resources
     import importlib.util
 
@@ -44,7 +50,13 @@ def santafe_laser() -> np.ndarray:
 
 
 def sunspots() -> np.ndarray:
-    """Yearly mean sunspot numbers 1700-2008 (309 values, statsmodels), float64 ``(n,)``."""
+    """Yearly mean sunspot numbers 1700-2008 (309 values, statsmodels), float64 ``(n,)``.
+
+    >>> from nngeom import chaos
+    >>> s = chaos.sunspots()
+    >>> s.shape, s.dtype
+    ((309,), dtype('float64'))
+    """
     try:
         from statsmodels.datasets import sunspots as _sun
     except ImportError:
@@ -63,6 +75,12 @@ def read_csv_column(path: str | os.PathLike[str], column: str | int = 0) -> np.n
 
     Raises:
         DataError: missing file, unknown column, a non-numeric or empty cell, or no rows.
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> _ = chaos.write_csv_column("x.csv", np.array([0.5, 1.0, 1.5]), name="x")
+    >>> chaos.read_csv_column("x.csv", "x")
+    array([0.5, 1. , 1.5])
     """
     if not isinstance(path, (str, os.PathLike)):
         raise DataError(f"path must be a file path, got {path!r}")
@@ -114,7 +132,14 @@ def read_csv_column(path: str | os.PathLike[str], column: str | int = 0) -> np.n
 
 
 def write_csv_column(path: str | os.PathLike[str], values: np.ndarray, name: str = "x") -> Path:
-    """Write a 1-D series as a one-column CSV with header ``name`` (repr precision, round-trips)."""
+    """Write a 1-D series as a one-column CSV with header ``name`` (repr precision, round-trips).
+
+    >>> import numpy as np
+    >>> from nngeom import chaos
+    >>> path = chaos.write_csv_column("x.csv", np.array([0.5, 1.0, 1.5]), name="x")
+    >>> open(path).read().split()
+    ['x', '0.5', '1.0', '1.5']
+    """
     from .._errors import InvalidInput
     from ..modelfile import _output_path, _write_bytes
     from ._validate import real_array

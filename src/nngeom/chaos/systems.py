@@ -133,6 +133,11 @@ def mackey_glass(
 
     Returns:
         float64 array of shape ``(n,)``: ``x(transient + i dt)`` for ``i = 0..n-1``.
+
+    >>> from nngeom import chaos
+    >>> x = chaos.mackey_glass(200, tau=17.0, seed=0)
+    >>> x.shape, bool(0.2 < x.min() and x.max() < 1.5)
+    ((200,), True)
     """
     n = _check_n(n)
     tau = _positive(tau, "tau")
@@ -267,7 +272,13 @@ def mackey_glass_convergence(
     reference_step: float = 1.0 / 256.0,
     seed: int | None = 0,
 ) -> ConvergenceResult:
-    """Measure the convergence order of the Mackey-Glass integrator (RK4 + Hermite: about 4)."""
+    """Measure the convergence order of the Mackey-Glass integrator (RK4 + Hermite: about 4).
+
+    >>> from nngeom import chaos
+    >>> res = chaos.mackey_glass_convergence(t_end=20.0, steps=(1.0, 0.5), reference_step=0.125)
+    >>> res.steps, round(res.order, 1)
+    ((1.0, 0.5), 4.0)
+    """
     try:
         steps = tuple(steps)
     except TypeError:
@@ -306,6 +317,10 @@ def logistic_map(
     """Iterate ``x -> r x (1 - x)``. ``x0`` (in (0, 1)) or drawn uniformly in (0.1, 0.9) from ``seed``.
 
     Returns float64 ``(n,)``: ``x_0, ..., x_{n-1}``.
+
+    >>> from nngeom import chaos
+    >>> chaos.logistic_map(4, x0=0.3).round(4)
+    array([0.3   , 0.84  , 0.5376, 0.9943])
     """
     n = _check_n(n)
     r = check_number("r", r)
@@ -331,7 +346,13 @@ def henon_map(
     seed: int | None = 0,
     transient: int = 100,
 ) -> np.ndarray:
-    """Iterate ``(x, y) -> (1 - a x^2 + y, b x)``; returns float64 ``(n, 2)`` after ``transient``."""
+    """Iterate ``(x, y) -> (1 - a x^2 + y, b x)``; returns float64 ``(n, 2)`` after ``transient``.
+
+    >>> from nngeom import chaos
+    >>> xy = chaos.henon_map(100, seed=0)
+    >>> xy.shape, bool(abs(xy[:, 0]).max() < 1.5)
+    ((100, 2), True)
+    """
     n = _check_n(n)
     a, b = _finite(a, "a"), _finite(b, "b")
     transient = check_int("transient", transient, minimum=0, maximum=MAX_STEPS)
@@ -364,7 +385,13 @@ def lorenz(
     seed: int | None = 0,
     transient: float = 20.0,
 ) -> np.ndarray:
-    """Integrate the Lorenz system with RK4 (step ``step``), sampled every ``dt``: float64 ``(n, 3)``."""
+    """Integrate the Lorenz system with RK4 (step ``step``), sampled every ``dt``: float64 ``(n, 3)``.
+
+    >>> from nngeom import chaos
+    >>> xyz = chaos.lorenz(50, seed=0, transient=1.0)
+    >>> xyz.shape, xyz.dtype
+    ((50, 3), dtype('float64'))
+    """
     n = _check_n(n)
     h = _positive(step, "step")
     every = _ratio(_positive(dt, "dt"), h, "dt")
