@@ -228,6 +228,8 @@ API_PAGES = write_api_pages()
 KNOWN_DOCSTRING_PROBLEMS = {
     # "|eigenvalue|" in the Args section is read as an undefined RST substitution.
     "docstring of nngeom.hessian.hessian_eigenvalues": "Undefined substitution",
+    # the same "|eigenvalue|" in its description of the histogram
+    "docstring of nngeom.plots.spectrum": "Undefined substitution",
     # the Args entry "lbfgs_steps, ..., project_data_null,\n accept_tol:" wraps its names list
     "docstring of nngeom.symmetry.find_permutation_saddle": "Field list ends without a blank",
 }
