@@ -198,6 +198,15 @@ def test_regions_json_every_mode(files, capsys, tmp_path):
     assert d["mode"] == "slice" and "plot" not in d
     d = _json_of("regions", ["regions", m2, "--plot", tmp_path / "r.svg", "--json"], capsys)
     assert d["plot"] == str(tmp_path / "r.svg")
+    through = ["regions", m2, "--through", "0", "1", "2", "--data", files / "X.npy", "--json"]
+    d = _json_of("regions", through, capsys)
+    assert d["mode"] == "plane" and d["through"] == [0, 1, 2] and "plot" not in d
+    assert "labels" not in d  # a .npy holds no y
+    d = _json_of("regions", [*through, "--plot", tmp_path / "p.png"], capsys)
+    assert d["plot"] == str(tmp_path / "p.png") and (tmp_path / "p.png").stat().st_size > 0
+    plane = jsonschema.Draft202012Validator(SCHEMAS["regions"])
+    assert not plane.is_valid({**d, "through": [0, 1]})
+    assert not plane.is_valid({**d, "mode": "slice"})
 
 
 def test_hessian_json_full_and_lanczos(files, capsys):

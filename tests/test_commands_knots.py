@@ -216,3 +216,105 @@ def test_knots_of_a_pt2_program(app, tmp_path, residual):
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["architecture"] == arch and d["count"] == want.count == ng.knots(model, -3, 3).count
+
+
+# ------------------------------------------------------- regions --through I J K: the plane through examples
+
+
+class _SmallCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 3, 3)
+        self.fc = torch.nn.Linear(3 * 2 * 2, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def _pt2(model, x, path):
+    ep = torch.export.export(model.eval(), (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(ep, path)
+    return path
+
+
+def test_regions_through_mlp_pt2_matches_library(app, tmp_path):
+    net = ng.mlp([16, 8, 8, 3], seed=1).eval()
+    X = torch.randn(10, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(10) % 3
+    np.savez(tmp_path / "d.npz", X=X.numpy(), y=y.numpy())
+    path = _pt2(net, X[:2], tmp_path / "mlp.pt2")
+    want = ng.regions_2d(net, ng.plane_through(X[4], X[1], X[7]), decision_boundary=True)
+    res = _run(app, ["regions", path, "--through", 4, 1, 7, "--data", tmp_path / "d.npz",
+                     "--plot", tmp_path / "pic", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["mode"] == "plane" and d["through"] == [4, 1, 7] and d["n_outputs"] == 3
+    assert d["n_regions"] == want.n_regions and d["n_pieces"] == want.n_pieces
+    assert d["n_boundary_segments"] == len(want.decision_boundary)
+    assert d["labels"] == [1.0, 1.0, 1.0] and d["input_shape"] == [16]
+    assert d["bounds"] == [-0.25, 1.25, -0.25, 1.25]
+    assert sum(d["areas"]) == pytest.approx(1.5**2)
+    assert d["plot"] == str(tmp_path / "pic.png") and (tmp_path / "pic.png").stat().st_size > 0
+    text = _run(app, ["regions", path, "--through", 4, 1, 7, "--data", tmp_path / "d.npz",
+                      "--margin", "1"])  # fmt: skip
+    assert text.exit_code == 0, text.output
+    wide = ng.regions_2d(net, ng.plane_through(X[4], X[1], X[7], margin=1.0))
+    assert f"activation regions (polygons)  {wide.n_regions}" in text.output
+    assert f"linear pieces                  {wide.n_pieces}" in text.output
+    assert "decision-boundary segments" in text.output and "architecture" in text.output
+
+
+def test_regions_through_cnn_pt2_with_flat_data(app, tmp_path):
+    torch.manual_seed(0)
+    cnn = _SmallCNN().eval()
+    Xi = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    path = _pt2(cnn, Xi[:2], tmp_path / "cnn.pt2")
+    np.save(tmp_path / "flat.npy", Xi.reshape(8, -1).numpy())  # flat X, no y
+    want = ng.regions_2d(cnn, ng.plane_through(Xi[0], Xi[3], Xi[5]), decision_boundary=True)
+    res = _run(app, ["regions", path, "--through", 0, 3, 5, "--data", tmp_path / "flat.npy",
+                     "--plot", tmp_path / "c.svg", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["input_shape"] == [1, 4, 4] and d["n_outputs"] == 2 and "labels" not in d
+    assert d["n_regions"] == want.n_regions and d["n_pieces"] == want.n_pieces
+    assert d["n_boundary_segments"] == len(want.decision_boundary)
+    assert (tmp_path / "c.svg").stat().st_size > 0
+    # a one-output model: no decision boundary
+    one = ng.mlp([16, 6, 1], seed=0).eval()
+    p1 = _pt2(one, Xi[:2].reshape(2, -1), tmp_path / "one.pt2")
+    d = json.loads(_run(app, ["regions", p1, "--through", 0, 1, 2, "--data",
+                              tmp_path / "flat.npy", "--json"]).output)  # fmt: skip
+    assert d["n_boundary_segments"] is None and d["n_outputs"] == 1
+    assert d["n_regions"] == ng.regions_2d(one, ng.plane_through(*Xi[:3].reshape(3, -1))).n_regions
+
+
+def test_regions_through_errors(tmp_path, capsys):
+    from nngeom.cli import main
+
+    net = ng.mlp([4, 5, 2], seed=0).eval()
+    X = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
+    X[5] = 2 * X[1] - X[0]  # on the line through examples 0 and 1
+    np.save(tmp_path / "X.npy", X.numpy())
+    np.save(tmp_path / "bad.npy", np.zeros((6, 5)))
+    path = _pt2(net, X[:2], tmp_path / "m.pt2")
+    data = ["--data", tmp_path / "X.npy"]
+    cases = [
+        (["--through", 0, 1, 6, *data], "out of range"),
+        (["--through", -1, 1, 2, *data], "out of range"),
+        (["--through", 0, 1, 1, *data], "three different"),
+        (["--through", 0, 1, 5, *data], "one line"),
+        (["--through", 0, 1, 2], "needs --data"),
+        (["--through", 0, 1, 2, *data, "--x0", "0,0,0,0", "--x1", "1,1,1,1"], "--x0/--x1"),
+        (["--through", 0, 1, 2, *data, "--origin", "0,0,0,0"], "--origin"),
+        (["--through", 0, 1, 2, *data, "--extent", "2"], "--extent"),
+        (["--margin", "0.5"], "--margin goes with --through"),
+        (["--through", 0, 1, 2, *data, "--margin=-1"], "--margin"),
+        (["--through", 0, 1, 2, "--data", tmp_path / "bad.npy"], "numbers per example"),
+        (["--through", 0, 1, 2, 3, *data], "exactly three"),
+        (["--through", 0, 1], "--through"),  # fewer: click's message
+    ]
+    for args, words in cases:
+        capsys.readouterr()
+        rc = main([str(a) for a in ["regions", path, *args]])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert rc != 0 and len(lines) == 1 and words in lines[0], (args, lines)

@@ -9,6 +9,8 @@ nngeom regions MODEL [--extent E] [--origin ..] [--u ..] [--v ..] [--plot F.png]
                                                                  exact 2-D slice
 nngeom regions MODEL --data X.npy [--n-lines K] [--length L] [--json]
                                                                  statistics around data
+nngeom regions MODEL --through I J K --data X.npz [--margin M] [--plot F.png] [--json]
+                                                                 exact slice through 3 examples
 
 ``--json`` prints one line of JSON (see ``nngeom.commands._json``: ``schema_version``,
 ``command``, infinite numbers as ``null`` listed in ``nonfinite``); its keys are described by
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+import torch
 import typer
 
 from .._errors import InvalidInput
@@ -92,7 +95,7 @@ JSON_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "regions": _json.schema(
         "regions",
-        {"mode": {"enum": ["line", "data", "slice"]}, "architecture": STRING},
+        {"mode": {"enum": ["line", "data", "slice", "plane"]}, "architecture": STRING},
         variants=[
             {
                 "properties": {
@@ -162,6 +165,35 @@ JSON_SCHEMAS: dict[str, dict[str, Any]] = {
                     "plot": STRING,  # only with --plot: the picture written
                 },
                 "required": ["n_regions", "n_pieces", "bounds", "areas"],
+            },
+            {
+                "properties": {
+                    "mode": {"const": "plane"},
+                    "through": {**_INTS, "minItems": 3, "maxItems": 3},
+                    "margin": NUMBER,
+                    "input_shape": _INTS,
+                    "n_regions": COUNT,
+                    "n_pieces": COUNT,
+                    # null: a model with one output has no decision boundary
+                    "n_boundary_segments": INT_OR_NULL,
+                    "n_outputs": COUNT,
+                    "bounds": {**numbers(NUMBER), "minItems": 4, "maxItems": 4},
+                    "areas": numbers(NUMBER),
+                    # only when --data holds y: the labels of the three examples
+                    "labels": {**numbers(NUMBER), "minItems": 3, "maxItems": 3},
+                    "plot": STRING,  # only with --plot: the picture written
+                },
+                "required": [
+                    "through",
+                    "margin",
+                    "input_shape",
+                    "n_regions",
+                    "n_pieces",
+                    "n_boundary_segments",
+                    "n_outputs",
+                    "bounds",
+                    "areas",
+                ],
             },
         ],
     ),
@@ -237,7 +269,9 @@ def register(app: typer.Typer) -> None:
             16, "--n-directions", help="Directions for boundary distances."
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of lines and directions."),
-        extent: float = typer.Option(1.0, "--extent", help="2-D slice half-width."),
+        extent: Optional[float] = typer.Option(
+            None, "--extent", help="2-D slice half-width (default 1)."
+        ),
         origin: Optional[str] = typer.Option(
             None, "--origin", help="2-D slice origin (d numbers)."
         ),
@@ -249,11 +283,52 @@ def register(app: typer.Typer) -> None:
             help="Write a picture of the 2-D regions: a "
             f"{_args.types_text(_args.PLOT_TYPES)} file (no suffix: .png is added).",
         ),
+        through: Optional[tuple[int, int, int]] = typer.Option(
+            None,
+            "--through",
+            help="Three example indices I J K into --data: the exact 2-D slice through those "
+            "examples (they sit at (0,0), (1,0), (0,1)), with the decision boundary.",
+        ),
+        margin: Optional[float] = typer.Option(
+            None,
+            "--margin",
+            help="With --through: how far the slice reaches beyond the three examples "
+            "(default 0.25).",
+        ),
         as_json: bool = typer.Option(False, "--json", help=_json.JSON_HELP),
         arch: Optional[str] = arch_option(),
         key: Optional[str] = key_option(),
+        extra: Optional[list[str]] = typer.Argument(None, hidden=True),
     ) -> None:
-        """Activation regions: along a segment, on an exact 2-D slice, or statistics around data."""
+        """Activation regions: along a segment, on an exact 2-D slice (or the plane through three
+        examples), or statistics around data."""
+        if extra:
+            if through is not None:
+                raise InvalidInput(
+                    f"--through takes exactly three example indices I J K, got more: "
+                    f"{' '.join(map(str, through))} {' '.join(extra)}"[:200]
+                )
+            raise InvalidInput(f"unexpected extra argument(s): {' '.join(extra)}"[:200])
+        if through is not None:
+            _through_checks(data, margin, extent, _vector_options(x0, x1, origin, u, v))
+            seed = _args.seed(seed)
+            picture = None if plot is None else _args.plot_file(plot)
+            m = 0.25 if margin is None else margin
+            m = _args.number(m, "--margin", minimum=0.0, maximum=MAX_SPAN)
+            assert data is not None
+            X, labels = _read_xy(data)
+            loaded = load(model, arch, key)
+            out, text = _regions_through(loaded, X, labels, tuple(through), m, picture)
+            if as_json:
+                _json.emit("regions", out)
+            else:
+                typer.echo(f"architecture                   {loaded.architecture}")
+                for line in text:
+                    typer.echo(line)
+            return
+        if margin is not None:
+            raise InvalidInput("--margin goes with --through I J K (the plane through examples)")
+        extent = 1.0 if extent is None else extent
         from ..regions import (
             boundary_distances,
             pattern_statistics,
@@ -360,6 +435,187 @@ def _plot(R, path: Path, fmt: str) -> None:
     ax.set_aspect("equal")
     ax.set_title(f"{R.n_regions} activation regions, {R.n_pieces} linear pieces", fontsize=9)
     try:
+        fig.savefig(str(path), dpi=120, bbox_inches="tight", format=fmt)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the picture to {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# --through I J K: the exact slice through three examples of --data
+# --------------------------------------------------------------------------------------------
+
+
+def _through_checks(
+    data: Path | None,
+    margin: float | None,
+    extent: float | None,
+    vectors: list[tuple[str, str | None]],
+) -> None:
+    given = [name for name, text in vectors if text is not None]
+    if extent is not None:
+        given.append("--extent")
+    if given:
+        raise InvalidInput(
+            f"--through I J K makes its own plane: drop {'/'.join(given)} "
+            "(the slice reaches --margin beyond the three examples)"
+        )
+    if data is None:
+        raise InvalidInput("--through I J K needs --data FILE: the examples are rows of its X")
+
+
+def _read_xy(data: Path) -> tuple[torch.Tensor, np.ndarray | None]:
+    """X with its per-example shape kept, and y's labels (None when the file has no y)."""
+    from .._errors import DataError
+    from ..data import load_arrays
+
+    X = _args.read_arrays(data, "--data", ("X",))["X"]
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise DataError(
+            f"--data: X must have shape (N, d) or (N, *image shape) with N >= 1 examples, "
+            f"got {tuple(X.shape)}"
+        )
+    if data.suffix == ".npy":
+        return X, None
+    y = load_arrays(data, require=("X",)).get("y")
+    if y is None:
+        return X, None
+    y_np = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    if y_np.dtype.kind not in "biuf" or y_np.ndim == 0 or y_np.shape[0] != X.shape[0]:
+        raise DataError(
+            f"--data: y must hold numbers, one row per example ({X.shape[0]}), got "
+            f"{y_np.dtype} of shape {tuple(y_np.shape)}"
+        )
+    y_np = y_np.astype(np.float64).reshape(y_np.shape[0], -1)
+    if not np.isfinite(y_np).all():
+        raise DataError("--data: y contains NaN or inf")
+    # one label per example: y itself, or the class of a one-hot / score row
+    labels = y_np[:, 0] if y_np.shape[1] == 1 else y_np.argmax(axis=1).astype(np.float64)
+    return X, labels
+
+
+def _model_input_shape(net: Any, per: tuple[int, ...]) -> tuple[int, ...]:
+    """The model's per-example input shape (its MLP view's input_dim, or the traced view's
+    shape); X's own shape when the model does not declare one."""
+    from .._errors import UnsupportedModel
+    from ..nets import MLP
+    from ..view import resolve
+
+    try:
+        view = resolve(net)
+    except UnsupportedModel:
+        view = resolve(net, per)
+    if isinstance(view, MLP):
+        return (int(view.input_dim),)
+    shape = getattr(view, "input_shape", None)
+    return tuple(int(s) for s in shape) if shape is not None else per
+
+
+def _regions_through(
+    loaded: Any,
+    X: torch.Tensor,
+    labels: np.ndarray | None,
+    idx: tuple[int, int, int],
+    margin: float,
+    picture: tuple[Path, str] | None,
+) -> tuple[dict[str, Any], list[str]]:
+    from .._errors import DataError
+    from ..regions import plane_through, regions_2d
+
+    n = int(X.shape[0])
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise InvalidInput(
+            f"--through: index {bad[0]} is out of range: --data holds {n} examples "
+            f"(indices 0 to {n - 1})"
+        )
+    if len(set(idx)) != 3:
+        raise InvalidInput(
+            f"--through {' '.join(map(str, idx))}: give three different examples "
+            "(a repeated one spans no plane)"
+        )
+    net = loaded.module
+    per = tuple(int(s) for s in X.shape[1:])
+    shape = _model_input_shape(net, per)
+    if per != shape:
+        if math.prod(per) != math.prod(shape):
+            raise DataError(
+                f"--data: X has {math.prod(per)} numbers per example {per}, the model takes "
+                f"{math.prod(shape)} {shape}: give X of shape (N, {', '.join(map(str, shape))}) "
+                "or flat (N, d) with the same size"
+            )
+    pts = [X[i].detach().to(torch.float64).reshape(shape).numpy() for i in idx]
+    try:
+        plane = plane_through(*pts, margin=margin)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"--through {' '.join(map(str, idx))}: {str(exc).replace('x0, x1 and x2', 'the examples')}"
+        ) from None
+    params = [p for p in net.parameters() if p.is_floating_point()]
+    dtype = params[0].dtype if params else torch.float32
+    with torch.no_grad():
+        y0 = net(torch.from_numpy(pts[0][None]).to(dtype))
+    n_outputs = int(y0[0].numel())
+    R = regions_2d(net, plane, decision_boundary=n_outputs >= 2)
+    segs = None if R.decision_boundary is None else int(len(R.decision_boundary))
+    out: dict[str, Any] = {
+        "mode": "plane",
+        "through": list(idx),
+        "margin": float(margin),
+        "input_shape": list(shape),
+        "n_regions": R.n_regions,
+        "n_pieces": R.n_pieces,
+        "n_boundary_segments": segs,
+        "n_outputs": n_outputs,
+        "bounds": [float(b) for b in R.bounds],
+        "areas": R.areas.tolist(),
+    }
+    names = None
+    if labels is not None:
+        picked = [float(labels[i]) for i in idx]
+        out["labels"] = picked
+        names = [f"{v:g}" for v in picked]
+    i, j, k = idx
+    text = [
+        f"plane through examples         {i}, {j}, {k} (at (0,0), (1,0), (0,1); margin {margin:g})",
+        f"activation regions (polygons)  {R.n_regions}",
+        f"linear pieces                  {R.n_pieces}",
+        "decision-boundary segments     "
+        + (str(segs) if segs is not None else "n/a (the model has one output)"),
+    ]
+    if names is not None:
+        text.append(f"labels of the examples         {', '.join(names)}")
+    if picture is not None:
+        _plot_through(R, X, idx, names, shape, *picture)
+        text.append(f"picture                        {picture[0]}")
+        out["plot"] = str(picture[0])
+    out["architecture"] = loaded.architecture
+    return out, text
+
+
+def _plot_through(R, X, idx, names, shape, path: Path, fmt: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    i, j, k = idx
+    points = X[list(idx)].detach().to(torch.float64).reshape(3, *shape).numpy()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    try:
+        R.plot(
+            ax=ax,
+            color_by="class" if R.classes is not None else "piece",
+            points=points,
+            point_labels=names,
+        )
+        ax.set_xlabel(f"s: example {i} (s=0) to example {j} (s=1)")
+        ax.set_ylabel(f"t: example {i} (t=0) to example {k} (t=1)")
+        ax.set_title(
+            f"{R.n_regions} activation regions, {R.n_pieces} linear pieces; examples {i}, {j}, {k}",
+            fontsize=9,
+        )
         fig.savefig(str(path), dpi=120, bbox_inches="tight", format=fmt)
     except OSError as exc:
         raise InvalidInput(f"cannot write the picture to {path}: {exc.strerror or exc}") from None
