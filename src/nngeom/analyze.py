@@ -78,16 +78,17 @@ TITLES = {
 # breakpoint, so a full plane costs minutes).
 QUICK = {
     "n_planes": 1,
-    "plane_window": [0.3, 0.36, 0.3, 0.36],
-    "n_segments": 3,
+    "plane_window": [0.3, 0.31, 0.3, 0.31],
+    "n_segments": 1,
     "n_lines": 4,
     "line_length_fraction": 0.05,
     "n_pattern_examples": 1000,
-    "n_hessian_examples": 256,
-    "lanczos_k": 3,
+    "n_hessian_examples": 64,
+    "lanczos_k": 2,
     "slq_probes": 2,
-    "slq_steps": 20,
-    "n_sensitivity_examples": 200,
+    "slq_steps": 12,
+    "n_sensitivity_examples": 20,
+    "ts_probes": 2,
     "n_measure_examples": 200,
     "sharpness_samples": 2,
     "sharpness_iters": 6,
@@ -104,7 +105,8 @@ FULL = {
     "lanczos_k": 10,
     "slq_probes": 8,
     "slq_steps": 60,
-    "n_sensitivity_examples": 2000,
+    "n_sensitivity_examples": 500,
+    "ts_probes": 4,
     "n_measure_examples": 2000,
     "sharpness_samples": 8,
     "sharpness_iters": 14,
@@ -122,6 +124,7 @@ SIZE_HELP = {
     "slq_probes": "probe vectors of the spectral density",
     "slq_steps": "Lanczos steps per probe of the spectral density",
     "n_sensitivity_examples": "examples for tangent sensitivity",
+    "ts_probes": "Hutchinson probes per example (graph models; MLPs are exact)",
     "n_measure_examples": "examples for the generalization measures",
     "sharpness_samples": "noise draws per sharpness step",
     "sharpness_iters": "bisection steps of sharpness",
@@ -339,6 +342,7 @@ class _Figures:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fig.savefig(fh, dpi=100, bbox_inches="tight", format="png")
+            os.chmod(tmp, 0o644)
             os.replace(tmp, self.folder / name)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -589,8 +593,36 @@ def _part_sensitivity(ctx: _Context) -> dict[str, Any]:
 
     n = min(int(ctx.sizes["n_sensitivity_examples"]), ctx.X.shape[0])
     X = ctx.X[:n]
-    ts = tangent_sensitivity(ctx.model, X).detach().double().cpu().numpy()
     cls = ctx.cls[:n]
+    own = ctx.n_outputs > 1 and ctx.cls_source != "none (one output)"
+    if _is_mlp(ctx.model):
+        method = "exact closed form"
+        allk = tangent_sensitivity(ctx.model, X, output="all").detach().double().cpu().numpy()
+        ts = allk[np.arange(n), cls] if own else allk.mean(1)
+    else:
+        # a graph model: the exact generic form costs one jvp-of-grad per input dimension
+        # (784 for an image); Hutchinson's estimate costs `ts_probes` per example and output
+        from .sensitivity import tangent_sensitivity_hutchinson
+
+        probes = int(ctx.sizes["ts_probes"])
+        method = f"Hutchinson estimate, {probes} Rademacher probes per example"
+        ts = np.zeros(n)
+        groups = (
+            [(c, np.flatnonzero(cls == c)) for c in np.unique(cls)]
+            if own
+            else [(None, np.arange(n))]
+        )
+        for c, idx in groups:
+            est = tangent_sensitivity_hutchinson(
+                ctx.model,
+                X[idx],
+                probes=probes,
+                output=None if c is None else int(c),
+                seed=ctx.seed,
+            )
+            vals = est.values.detach().double().cpu().numpy()
+            ts[idx] = vals[:, 0] if c is not None else vals.mean(1)
+    what = "TS of the example's own class output" if own else "TS averaged over outputs"
     per_class = []
     for c in np.unique(cls):
         v = ts[cls == c]
@@ -610,6 +642,8 @@ def _part_sensitivity(ctx: _Context) -> dict[str, Any]:
     ax.set_title(f"tangent sensitivity of {n} examples by class ({ctx.cls_source})", fontsize=9)
     return {
         "n_examples": n,
+        "method": method,
+        "quantity": what,
         "mean": float(ts.mean()),
         "max": float(ts.max()),
         "per_class": per_class,
@@ -1091,7 +1125,8 @@ def _render(part: str, r: dict[str, Any], folder: Path) -> tuple[str, list[str]]
                     folder,
                     name,
                     f"exact regions coloured by predicted class, the decision "
-                    f"boundary in black, examples {p['examples']} marked",
+                    f"boundary in black, examples {p['examples']} at (0,0), (1,0), (0,1) "
+                    f"(marked when inside the window {p['window']})",
                 )
             )
         mean = np.mean([p["n_regions"] for p in r["planes"]])
@@ -1228,7 +1263,10 @@ def _render(part: str, r: dict[str, Any], folder: Path) -> tuple[str, list[str]]
         if r.get("bounds_note"):
             blocks.append(f'<p class="warn">{_esc(r["bounds_note"])}</p>')
         blocks += [_figure(folder, f, "tangent sensitivity by class") for f in figs]
-        return f"mean tangent sensitivity {r['mean']:.4g} over {r['n_examples']} examples.", blocks
+        return (
+            f"{r.get('quantity', 'tangent sensitivity')} ({r.get('method', '')}): mean "
+            f"{r['mean']:.4g} over {r['n_examples']} examples."
+        ), blocks
     if part == "measures":
         blocks.append(_table("measures", ["measure", "value"], r["values"]))
         if r["not_applicable"]:
@@ -1323,6 +1361,7 @@ def _write_report(run: Any, config: dict, chosen, keys, summary: Analysis) -> Pa
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):
