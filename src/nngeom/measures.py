@@ -446,6 +446,12 @@ def granulated_psi(
             equal values of every other factor; its tau is between measure and gap within it.
             Groups with fewer than two distinct values of the varied factor, or a constant
             measure or gap, are skipped.
+
+    >>> import nngeom as ng
+    >>> factors = {"width": [8, 8, 16, 16], "depth": [1, 2, 1, 2]}
+    >>> res = ng.granulated_psi([1, 2, 3, 4], [1, 2, 3, 4], factors)
+    >>> res
+    GranulatedPsi(psi=1.0, per_factor={'width': 1.0, 'depth': 1.0}, groups={'width': 2, 'depth': 2})
     """
     m, gp = _as_1d(measure, "measure"), _as_1d(gap, "gap")
     if m.shape != gp.shape:

@@ -144,6 +144,11 @@ def slice_coordinates(r: Any, points: object) -> np.ndarray:
         r: a :class:`~nngeom.regions.Regions2D`.
         points: ``(N, *input_shape)`` or ``(N, d)`` flat (``d`` = prod(input_shape)); one point
             of shape ``input_shape`` is taken as ``N = 1``.
+
+    >>> import torch, nngeom as ng
+    >>> r = ng.regions_2d(ng.mlp([2, 4, 1], dtype=torch.float64), extent=1.0)
+    >>> ng.plots.slice_coordinates(r, [[0.5, -0.25]])
+    array([[ 0.5 , -0.25]])
     """
     _check_regions(r)
     P = _real_array("points", points)
@@ -339,6 +344,12 @@ def regions(
         the Axes: polygons as its first ``PolyCollection`` (one path per region, in the order
         of ``r.vertices``), the boundary as a ``LineCollection``; limits are ``r.bounds``,
         aspect equal.
+
+    >>> import torch, nngeom as ng
+    >>> r = ng.regions_2d(ng.mlp([2, 4, 1], dtype=torch.float64), extent=1.0)
+    >>> ax = ng.plots.regions(r)
+    >>> type(ax).__name__
+    'Axes'
     """
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.patches import Patch
@@ -468,6 +479,12 @@ def knots(k: Any, ax: Any = None, *, output: int = 0, model: Any = None, n: int 
 
     Returns:
         the Axes (x / f(x) labels; the curve is its first line).
+
+    >>> import torch, nngeom as ng
+    >>> k = ng.knots(ng.mlp([1, 4, 1], dtype=torch.float64), -2.0, 2.0)
+    >>> ax = ng.plots.knots(k)
+    >>> type(ax).__name__
+    'Axes'
     """
     from .knots import Knots
 
@@ -549,6 +566,11 @@ def spectrum(
 
     Returns:
         the Axes ("eigenvalue" / "density").
+
+    >>> import numpy as np, nngeom as ng
+    >>> ax = ng.plots.spectrum(np.array([-0.1, 0.0, 0.5, 2.0]), bins=5)
+    >>> type(ax).__name__
+    'Axes'
     """
     from .hessian import SpectralDensity
 
@@ -632,6 +654,11 @@ def sensitivity(values: object, classes: object = None, ax: Any = None, *, bins:
 
     Returns:
         the Axes ("tangent sensitivity" / "examples").
+
+    >>> import numpy as np, nngeom as ng
+    >>> ax = ng.plots.sensitivity(np.array([0.1, 0.2, 0.4]), classes=[0, 1, 1], bins=3)
+    >>> type(ax).__name__
+    'Axes'
     """
     v = _vector("values", values)
     bins = check_int("bins", bins, minimum=1, maximum=MAX_BINS)
@@ -794,6 +821,11 @@ def activation(
 
     Returns:
         the Axes ("z" / "activation(z)"); the module's curves are its first lines.
+
+    >>> import nngeom as ng
+    >>> ax = ng.plots.activation(ng.VAF(k=3), n=51)
+    >>> type(ax).__name__
+    'Axes'
     """
     import torch
 
@@ -847,6 +879,11 @@ def forecast(y_true: object, predictions: object, ax: Any = None, *, t: object =
 
     Returns:
         the Axes ("t" / "x(t)"); the true series is its first line.
+
+    >>> import numpy as np, nngeom as ng
+    >>> ax = ng.plots.forecast(np.arange(5.0), {"linear": np.arange(5.0) + 0.1})
+    >>> type(ax).__name__, len(ax.lines)
+    ('Axes', 2)
     """
     y = _vector("y_true", y_true)
     if isinstance(predictions, Mapping):

@@ -1740,6 +1740,14 @@ def find_permutation_saddle(
         InvalidInput: i == j, out-of-range layer or neuron, a layer of width 1, bad data shapes.
         UnsupportedModel: not an MLP chain and no dense hidden layer, or no hidden layer.
         InvalidModel: non-finite weights, or the loss becomes non-finite during the search.
+
+    >>> import torch, nngeom as ng
+    >>> net = ng.mlp([1, 3, 1], "tanh", dtype=torch.float64)
+    >>> X = torch.linspace(-1, 1, 16, dtype=torch.float64)[:, None]
+    >>> kw = dict(restarts=1, lbfgs_steps=20, newton_steps=10, trust_steps=30)
+    >>> res = ng.find_permutation_saddle(net, X, torch.sin(2 * X), layer=0, i=0, j=1, **kw)
+    >>> res.converged, bool(res.grad_norm < 1e-6), res.reduced[0].out_features
+    (True, True, 2)
     """
     lam = check_number("lam", lam)
     if k is not None:

@@ -137,7 +137,7 @@ def write_csv_column(path: str | os.PathLike[str], values: np.ndarray, name: str
     >>> import numpy as np
     >>> from nngeom import chaos
     >>> path = chaos.write_csv_column("x.csv", np.array([0.5, 1.0, 1.5]), name="x")
-    >>> open(path).read().split()
+    >>> path.read_text().split()
     ['x', '0.5', '1.0', '1.5']
     """
     from .._errors import InvalidInput
