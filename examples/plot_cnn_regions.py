@@ -24,7 +24,7 @@ from nngeom import data
 
 QUICK = os.environ.get("NNGEOM_QUICK", "") not in ("", "0")
 
-ds = data.image_classification("auto", n_train=300 if QUICK else 3000, n_test=100, seed=0)
+ds = data.image_classification("auto", n_train=300 if QUICK else 1000, n_test=100, seed=0)
 pool = 4 if ds.n_features == 28 * 28 else 1  # 28x28 -> 7x7
 Xtr, Xte = data.pool_images(ds.X_train, pool), data.pool_images(ds.X_test, pool)
 side = int(round(Xtr.shape[1] ** 0.5))
@@ -32,7 +32,7 @@ X = Xtr.reshape(-1, 1, side, side)
 print(f"data: {ds.name}, {X.shape[0]} training images of {side}x{side}")
 
 torch.manual_seed(0)
-channels = 4 if QUICK else 8
+channels = 4
 cnn = nn.Sequential(
     nn.Conv2d(1, channels, 3),
     nn.ReLU(),
@@ -44,7 +44,7 @@ cnn = nn.Sequential(
 )
 cnn(X[:1])  # materialise the lazy layer
 res = ng.train(
-    cnn, X, ds.y_train, loss="ce", epochs=30 if QUICK else 60, lr=1e-2, batch_size=100, seed=0
+    cnn, X, ds.y_train, loss="ce", epochs=30 if QUICK else 40, lr=1e-2, batch_size=100, seed=0
 )
 cnn.eval()
 with torch.no_grad():
@@ -57,7 +57,7 @@ print(f"training loss {res.losses[-1]:.3f}, test accuracy {acc:.2f}")
 labels = ds.y_test.tolist()
 idx = [labels.index(c) for c in sorted(set(labels))[:3]]
 x0, x1, x2 = (Xt[i] for i in idx)
-plane = ng.plane_through(x0, x1, x2, margin=0.1 if QUICK else 0.25)
+plane = ng.plane_through(x0, x1, x2, margin=0.1)
 r = ng.regions_2d(cnn, plane, decision_boundary=True)
 print(
     f"{r.n_regions} regions, {r.n_pieces} linear pieces, "

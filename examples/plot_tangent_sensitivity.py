@@ -26,7 +26,7 @@ Xtest = ds.X_test[:100] if QUICK else ds.X_test
 ytest = ds.y_test[:100] if QUICK else ds.y_test
 net = ng.mlp([X.shape[1], 32 if QUICK else 64, 32 if QUICK else 64, ds.n_classes], seed=0)
 
-checkpoints = [0, 3, 10] if QUICK else [0, 10, 40, 150, 400]
+checkpoints = [0, 3, 10] if QUICK else [0, 5, 15, 40]
 mean_ts, acc, done, hist = [], [], 0, {}
 for epochs in checkpoints:
     if epochs > done:
