@@ -32,6 +32,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from ._errors import InvalidInput, UnsupportedModel
 from .nets import MLP, as_mlp, piecewise_linear_form
@@ -981,13 +982,13 @@ def tight_knot_network(
         beta = -a * np.array(p)
         W = a[:, None] * prev_v[None, :]
         b = a * prev_c + beta
-        lin = nn.Linear(W.shape[1], n, dtype=dtype)
+        lin = skip_init(nn.Linear, W.shape[1], n, dtype=dtype)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(W))
             lin.bias.copy_(torch.from_numpy(b))
         layers += [lin, nn.ReLU()]
         prev_v, prev_c = np.array(v, dtype=np.float64), float(c)
-    out = nn.Linear(len(prev_v), 1, dtype=dtype)
+    out = skip_init(nn.Linear, len(prev_v), 1, dtype=dtype)
     with torch.no_grad():
         out.weight.copy_(torch.from_numpy(prev_v[None, :]))
         out.bias.fill_(prev_c)

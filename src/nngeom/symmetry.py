@@ -48,6 +48,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 from torch import Tensor, fx, nn
+from torch.nn.utils import skip_init
 
 from ._checks import (
     all_finite,
@@ -206,7 +207,9 @@ def _rebuild(view: MLP, weights: list[Tensor], biases: list[Tensor | None]) -> n
     """A new Sequential with the given weights/biases and copies of the view's activations."""
     layers: list[nn.Module] = []
     for idx, (W, b) in enumerate(zip(weights, biases)):
-        lin = nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=W.dtype, device=W.device)
+        lin = skip_init(
+            nn.Linear, W.shape[1], W.shape[0], bias=b is not None, dtype=W.dtype, device=W.device
+        )
         with torch.no_grad():
             lin.weight.copy_(W)
             if b is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from .._checks import check_model_tensors, check_number
 from .._errors import InvalidInput, UnsupportedModel
@@ -177,11 +178,11 @@ def bump_network(
                 W2[m, r], W2[m, r + 1] = sharpness, -sharpness
         b2 = -sharpness * (d - 0.5) * np.ones(M)
     net = nn.Sequential(
-        nn.Linear(d, 2 * d * M, dtype=torch.float64),
+        skip_init(nn.Linear, d, 2 * d * M, dtype=torch.float64),
         nn.Sigmoid(),
-        nn.Linear(2 * d * M, M, dtype=torch.float64),
+        skip_init(nn.Linear, 2 * d * M, M, dtype=torch.float64),
         nn.Sigmoid(),
-        nn.Linear(M, 1, dtype=torch.float64),
+        skip_init(nn.Linear, M, 1, dtype=torch.float64),
     )
     with torch.no_grad():
         for lin, (W, b) in zip(
