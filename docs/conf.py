@@ -225,14 +225,7 @@ API_PAGES = write_api_pages()
 # docstrings, which are printed as "known docstring problem" instead. Remove an entry as soon as
 # its docstring is fixed: the build then fails again if the problem comes back.
 # --------------------------------------------------------------------------------------------
-KNOWN_DOCSTRING_PROBLEMS = {
-    # "|eigenvalue|" in the Args section is read as an undefined RST substitution.
-    "docstring of nngeom.hessian.hessian_eigenvalues": "Undefined substitution",
-    # the same "|eigenvalue|" in its description of the histogram
-    "docstring of nngeom.plots.spectrum": "Undefined substitution",
-    # the Args entry "lbfgs_steps, ..., project_data_null,\n accept_tol:" wraps its names list
-    "docstring of nngeom.symmetry.find_permutation_saddle": "Field list ends without a blank",
-}
+KNOWN_DOCSTRING_PROBLEMS: dict[str, str] = {}  # none left: every docstring builds cleanly
 
 
 def _known_problem(record) -> bool:

@@ -56,6 +56,9 @@ EXCLUDED = {
     "ModelView": "view built by ng.model_view (fuzzed through model_view)",
     "chaos.Split": "result dataclass (output of ng.chaos.split)",
     "SpectralDensity": "result dataclass (output of ng.spectral_density)",
+    "Analysis": "result dataclass (output of ng.analyze)",
+    "analyze": "writes a run directory (its input checks are tested in tests/test_analyze.py and "
+    "by the CLI fuzz of `nngeom analyze`)",
     "chaos.LYAPUNOV_EXPONENTS": "a constant dict, not callable",
     # exceptions are raised, not called
 }

@@ -332,6 +332,8 @@ FILE_OPTIONS = [
     ("chaos fit", "out", _args.CHAOS_MODEL_TYPES),
     ("chaos evaluate", "series", _args.SERIES_TYPES),
     ("chaos evaluate", "model", _args.CHAOS_MODEL_TYPES),
+    ("analyze", "model", _args.MODEL_TYPES),
+    ("analyze", "data", _args.INPUT_TYPES),
 ]
 
 # a file type named in a help text: a dot, not after a word character (not "torch.export")
@@ -344,6 +346,8 @@ def test_every_file_parameter_is_in_the_table():
         if name in ("reproduce", "report"):
             continue  # nngeom.cli's own commands: their paths are run directories, not files
         for pname, param in params.items():
+            if name == "analyze" and pname == "out":
+                continue  # a run directory, not a file
             if param.annotation in (Path, Optional[Path]):
                 assert (name, pname) in listed, (name, pname)
 

@@ -88,5 +88,6 @@ from .activations import (
 # --- chaotic time series (chaos/) -----------------------------------------------------------
 from . import chaos as chaos
 
-# --- pictures (plots.py) ---------------------------------------------------------------------
+# --- pictures (plots.py) and a report about your own model (analyze.py) ----------------------
 from . import plots as plots
+from .analyze import Analysis as Analysis, analyze as analyze

@@ -144,7 +144,16 @@ def sizes_for(quick: bool, **overrides: Any) -> dict[str, Any]:
 
 @dataclass
 class Analysis:
-    """What :func:`analyze` did: the run directory, its report and each part's outcome."""
+    """What :func:`analyze` did: the run directory, its report and each part's outcome.
+
+    >>> import tempfile, torch, nngeom as ng
+    >>> X = torch.randn(20, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     a = ng.analyze(ng.mlp([2, 6, 2], dtype=torch.float64), X, out=d + "/r",
+    ...                    quick=True, parts=["patterns"], progress=False)
+    ...     print(type(a).__name__, a.report.name)
+    Analysis report.html
+    """
 
     path: Path
     report: Path | None
@@ -830,6 +839,14 @@ def analyze(
     _hook: Callable[[str], None] | None = None,
 ) -> Analysis:
     """Analyse ``model`` on the data ``X`` (labels ``y`` optional) into the run directory ``out``.
+
+    >>> import tempfile, torch, nngeom as ng
+    >>> net = ng.mlp([2, 8, 3], dtype=torch.float64)
+    >>> X = torch.randn(30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     a = ng.analyze(net, X, out=d + "/run", quick=True, parts=["patterns"], progress=False)
+    ...     print(sorted(a.results), a.report.name)
+    ['patterns'] report.html
 
     Args:
         model: a piecewise-linear model (MLP, conv net, residual graph, torch.export program)

@@ -1035,7 +1035,7 @@ def hessian_eigenvalues(
         k: None for the full spectrum (``n <= MAX_FULL_PARAMETERS``); otherwise the ``k``
             extreme eigenvalues by Lanczos: top-k (``which="largest"``), bottom-k
             (``"smallest"``: the most negative) or both ends (``"both"``: ``2k`` values).
-        tol: Lanczos residual tolerance (relative to the largest |eigenvalue|).
+        tol: Lanczos residual tolerance (relative to the largest ``|eigenvalue|``).
         project: ``"rescaling"`` to project out the ReLU rescaling directions
             (:func:`nngeom.symmetry.rescaling_directions`), or an ``(n, r)`` tensor of
             directions; the spectrum is then that of the Hessian restricted to their

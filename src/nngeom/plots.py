@@ -559,7 +559,7 @@ def spectrum(
             ``nodes``/``weights`` ``(n_probes, m)``), drawn as ``density.density(grid, sigma)``.
         bins: histogram bins.
         log: a symmetric-log eigenvalue axis (bins and grid evenly spaced on it; linear within
-            ``1e-3`` of the largest |eigenvalue| of zero) and a log density axis (six decades
+            ``1e-3`` of the largest ``|eigenvalue|`` of zero) and a log density axis (six decades
             below the highest bar or peak): the bulk near zero and the few outliers both show.
         sigma: Gaussian broadening of the density (default: 1% of the spectrum's span).
         n: grid points of the density curve.

@@ -178,6 +178,11 @@ def build_report(path: str | Path, studies: Sequence[Study] = ()) -> Path:
 
 def _build(run: RunDir, studies: Sequence[Study]) -> Path:
     config = run.read_config()
+    if isinstance(config.get("analysis"), dict):
+        raise RunError(
+            f"{run.path} holds an `nngeom analyze` run: rebuild its report with the same "
+            "`nngeom analyze MODEL --data FILE --out DIR --resume` (nothing is recomputed)"
+        )
     scale, seed = config.get("scale", "quick"), int(config.get("seed", 0))
     known = {**available(), **{s.name: s for s in studies}}
     nav, body, errors = [], [], []

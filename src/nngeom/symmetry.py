@@ -1736,8 +1736,9 @@ def find_permutation_saddle(
         k: number of eigenvalues at each end by Lanczos; None: the full spectrum if the net has
             at most ``full_limit`` parameters, else 20 at each end.
         zero_tol: relative threshold for a zero eigenvalue.
-        lbfgs_steps, newton_steps, trust_steps, restarts, dense_limit, project_data_null,
-            accept_tol: passed to :func:`find_critical_point` (``seed`` seeds its restarts).
+        search: ``lbfgs_steps``, ``newton_steps``, ``trust_steps``, ``restarts``,
+            ``dense_limit``, ``project_data_null`` and ``accept_tol`` are passed to
+            :func:`find_critical_point` (``seed`` seeds its restarts).
 
     Raises:
         InvalidInput: i == j, out-of-range layer or neuron, a layer of width 1, bad data shapes.

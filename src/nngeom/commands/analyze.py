@@ -48,7 +48,10 @@ def register(app: typer.Typer) -> None:
     def analyze_cmd(
         model: Path = model_argument(),
         data: Path = typer.Option(
-            ..., "--data", help="Data .npz with X (and optional y labels), or .npy with X."
+            ...,
+            "--data",
+            help="Data: X (the model's input shape, or flat) and optional labels y; "
+            + _args.types_text(_args.INPUT_TYPES),
         ),
         out: Path = typer.Option(..., "--out", help="Run directory for report.html."),
         quick: bool = typer.Option(
