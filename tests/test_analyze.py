@@ -203,3 +203,30 @@ def test_cli_failed_part_exits_nonzero_listing_it(tmp_path, capsys):
     cap = capsys.readouterr()
     assert rc == 1 and "failed parts: patterns" in cap.err
     assert "measures" not in cap.err.split("failed parts:")[1]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_analysis_report_figures_load_in_chromium(tmp_path, kind):
+    from test_report import _browser
+
+    if kind == "mlp":
+        model, X, y = _mlp_data()
+        res = analyze(model, X, y, tmp_path / "run", sizes=SMALL, progress=False)
+    else:
+        g = torch.Generator().manual_seed(2)
+        X = torch.rand(40, 1, 8, 8, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 3, (40,), generator=g)
+        sizes = {**SMALL, "plane_window": [0.2, 0.5, 0.2, 0.5]}
+        res = analyze(_cnn(), X, y, tmp_path / "run", sizes=sizes, progress=False)
+    assert not res.failed, res.failed
+    browser = _browser()
+    try:
+        browser.get(res.report.as_uri())
+        images = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);"
+        )
+    finally:
+        browser.quit()
+    assert len(images) >= 4
+    assert all(done and width > 50 for done, width in images), images
