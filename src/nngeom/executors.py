@@ -431,7 +431,8 @@ class RayExecutor(Executor):
             }
             if self.address:
                 kwargs["address"] = self.address
-            else:
+            else:  # "local": a new runtime, never a cluster some other process left running
+                kwargs["address"] = "local"
                 kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
             if self.address:  # Ray retries a cluster's address for minutes: a deadline
