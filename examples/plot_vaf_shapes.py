@@ -27,15 +27,13 @@ axes[0].plot(z, torch.tanh(z), "k--", lw=1, label="tanh")
 axes[0].set(title="initial shapes", xlabel="z", ylabel="activation")
 axes[0].legend(fontsize=7)
 
-# %%
-# Train a small VAF network on ``sin`` and compare the learned activation with the ReLU it
-# started from.
-torch.manual_seed(0)
+# Then train a small VAF network on ``sin`` and compare the learned activation with the ReLU it
+# started from (one figure, one code block).
 X = torch.linspace(-3, 3, 128)[:, None]
 y = torch.sin(2 * X)
 net = ng.mlp([1, 16, 1], ng.VAF(k=3), seed=0)
 before = ng.knots(net, -3.0, 3.0).count
-res = ng.train(net, X, y, epochs=100 if QUICK else 1500, lr=1e-2)
+res = ng.train(net, X, y, epochs=100 if QUICK else 1500, lr=1e-2, seed=0)
 vaf = net[1]
 with torch.no_grad():
     axes[1].plot(z, vaf(z[:, None]).squeeze(1), label="learned VAF")
