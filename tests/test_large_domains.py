@@ -148,10 +148,12 @@ def test_knots_inside_any_interval_are_the_whole_lines_inside(seed, w, depth, iv
     whole = ng.knots(net)
     k = ng.knots(net, lo, hi)
     inside = whole.positions[(whole.positions > lo) & (whole.positions < hi)]
-    np.testing.assert_array_equal(k.positions, inside)
+    # the same knots (a moderate interval is partitioned directly: positions may differ in the
+    # last bit from the whole line's)
     assert k.count == inside.size
+    np.testing.assert_allclose(k.positions, inside, rtol=1e-12, atol=1e-300)
     bp = whole.breakpoints
-    np.testing.assert_array_equal(k.breakpoints, bp[(bp > lo) & (bp < hi)])
+    np.testing.assert_allclose(k.breakpoints, bp[(bp > lo) & (bp < hi)], rtol=1e-12, atol=1e-300)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -122,6 +122,9 @@ def check_model_tensors(model: torch.nn.Module) -> None:
     """Refuse models with complex or meta parameters/buffers (with their name)."""
     from ._errors import InvalidModel
 
+    tensors = [*model.parameters(), *model.buffers()]
+    if not any(t.is_complex() or t.device.type == "meta" for t in tensors):
+        return  # the common case, without building every qualified name
     for name, p in list(model.named_parameters()) + list(model.named_buffers()):
         if p.is_complex():
             raise InvalidModel(

@@ -763,7 +763,11 @@ def knots(
     # the whole line first, then its share of (lo, hi): every breakpoint is found where it is
     # well conditioned (a huge finite interval such as (-1e300, 1e300) scales no tolerance),
     # and the knots in (lo, hi) are exactly the whole line's knots that lie inside it
-    part = _checked("knots", _partition_fast, layers, -math.inf, math.inf)
+    # (an interval of moderate size is partitioned directly: the same breakpoints, found
+    # without the pieces of the line outside it)
+    moderate = max(abs(lo), abs(hi)) <= _MODERATE
+    a, b = (lo, hi) if moderate else (-math.inf, math.inf)
+    part = _checked("knots", _partition_fast, layers, a, b)
     result = _knots_from(part, lo, hi, rtol)
     if not exact:
         return result
@@ -773,6 +777,10 @@ def knots(
             f"max_exact_pieces={max_exact_pieces}); raise max_exact_pieces or use the float64 result"
         )
     return _exact_knots(layers, lo, hi, result)
+
+
+# intervals within +-_MODERATE are partitioned directly; wider ones via the whole line
+_MODERATE = 1e6
 
 
 def _graph_knots(view: ModelView, lo: float, hi: float, *, exact: bool, rtol: float) -> Knots:

@@ -1375,10 +1375,9 @@ def resolve(model: Any, input_shape: Sequence[int] | None = None) -> Any:
         return model
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
-    check_model_tensors(model)
     input_shape = check_input_shape(input_shape)
     try:
-        view = as_mlp(model, check_finite=False)
+        view = as_mlp(model, check_finite=False)  # checks complex / meta tensors
         if input_shape is None or int(np.prod(input_shape)) == view.input_dim:
             return view
     except UnsupportedModel as exc:
