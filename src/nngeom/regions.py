@@ -1434,15 +1434,27 @@ def _lookup(patterns: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Index of each row of ``q`` among the (distinct) rows of ``patterns``, -1 if absent."""
     rng = np.random.default_rng(12345)
     R = rng.integers(1, 2**62, size=(patterns.shape[1], 2), dtype=np.int64).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        hp = patterns.astype(np.uint64) @ R
-        hq = q.astype(np.uint64) @ R
-    kp = hp[:, 0] ^ (hp[:, 1] << np.uint64(1))
-    kq = hq[:, 0] ^ (hq[:, 1] << np.uint64(1))
+
+    def keys(rows: np.ndarray) -> np.ndarray:
+        # in row blocks: a uint64 copy of all patterns at once can take tens of GB
+        out = np.empty(rows.shape[0], dtype=np.uint64)
+        step = max(1, 2**25 // max(1, rows.shape[1]))
+        with np.errstate(over="ignore"):
+            for i in range(0, rows.shape[0], step):
+                h = rows[i : i + step].astype(np.uint64) @ R
+                out[i : i + step] = h[:, 0] ^ (h[:, 1] << np.uint64(1))
+        return out
+
+    kp, kq = keys(patterns), keys(q)
     order = np.argsort(kp)
     pos = np.clip(np.searchsorted(kp[order], kq), 0, len(order) - 1)
     cand = order[pos]
-    ok = (kp[cand] == kq) & (patterns[cand] == q).all(1)
+    ok = kp[cand] == kq
+    idx = np.flatnonzero(ok)
+    step = max(1, 2**25 // max(1, q.shape[1]))
+    for i in range(0, idx.size, step):  # confirm the hash matches row by row, in blocks
+        j = idx[i : i + step]
+        ok[j] = (patterns[cand[j]] == q[j]).all(1)
     return np.where(ok, cand, -1)
 
 
