@@ -208,7 +208,7 @@ def test_cli_failed_part_exits_nonzero_listing_it(tmp_path, capsys):
 @pytest.mark.browser
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_analysis_report_figures_load_in_chromium(tmp_path, kind):
-    from test_report import _browser
+    from _browser import browser as _browser
 
     if kind == "mlp":
         model, X, y = _mlp_data()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from _browser import browser as _browser
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -133,35 +135,6 @@ def test_the_site_loads_nothing_from_the_network(site):
 # --------------------------------------------------------------------------------------------
 # in a browser
 # --------------------------------------------------------------------------------------------
-def _browser():
-    chromium = (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-    driver = shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip(
-            "headless Chromium is not installed (make test installs it where apt is available)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,2000",
-    ):
-        opts.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=opts)
 
 
 def _images_loaded(drv) -> tuple[int, list[str]]:

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 import nngeom as ng
+from _browser import browser as _browser
 from nngeom.report import build_report
 from nngeom.runs import reproduce
 from nngeom.studies import Figure, KeyNumber, Section, Study, Table
@@ -93,37 +94,6 @@ def test_broken_summary_is_reported_after_the_page_is_written(tmp_path):
     with pytest.raises(ng.StudyError, match="boom"):
         reproduce([broken], tmp_path / "run", progress=False)
     assert "boom" in (tmp_path / "run" / "report.html").read_text()
-
-
-def _browser():
-    chromium = (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-    driver = shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip(
-            "headless Chromium is not installed (make test installs it where apt is available)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,2000",
-    ):
-        opts.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=opts)
 
 
 @pytest.mark.browser

@@ -274,6 +274,26 @@ def _check_targets(out: Tensor, y: Tensor, loss: str | LossFn, m: int) -> None:
         )
 
 
+def _probe_loss(f: LossFn, out: Tensor, y: Tensor, m: int) -> Tensor:
+    """The loss ``f`` on the probe's output ``out`` and ``y[:m]``: a scalar tensor, or a clear
+    :class:`InvalidInput` when it fails or is not a scalar."""
+    try:
+        with torch.no_grad():
+            value = f(out, y[:m])
+    except Exception as e:
+        raise InvalidInput(
+            f"the loss could not be computed on the model's output of shape "
+            f"{tuple(out.shape)} and y of shape {tuple(y[:m].shape)}: {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(value, Tensor) or value.numel() != 1:
+        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise InvalidInput(
+            f"the loss must return a scalar (the mean over examples), got {shape}; "
+            "reduce it with .mean()"
+        )
+    return value
+
+
 def _check_data(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn = "mse") -> Tensor:
     """Check ``(model, X, y, loss)`` by running the model on a few examples; returns ``y``
     (integer class labels as int64, what cross-entropy takes; nothing else is converted)."""
@@ -328,20 +348,7 @@ def _check_data(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn = "ms
     _check_targets(out, y, loss, m)
     if isinstance(loss, str) and loss in ("ce", "cross_entropy") and not y.is_floating_point():
         y = y.long()
-    try:
-        with torch.no_grad():
-            value = f(out, y[:m])
-    except Exception as e:
-        raise InvalidInput(
-            f"the loss could not be computed on the model's output of shape "
-            f"{tuple(out.shape)} and y of shape {tuple(y[:m].shape)}: {type(e).__name__}: {e}"
-        ) from e
-    if not isinstance(value, Tensor) or value.numel() != 1:
-        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        raise InvalidInput(
-            f"the loss must return a scalar (the mean over examples), got {shape}; "
-            "reduce it with .mean()"
-        )
+    value = _probe_loss(f, out, y, m)
     if value.is_complex() or not value.is_floating_point():
         raise InvalidInput(f"the loss must return a real floating-point scalar, got {value.dtype}")
     if not all_finite(value):

@@ -89,7 +89,7 @@ _OPTIMIZERS = ("adam", "sgd", "lbfgs")
 def _check_inputs(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn) -> Tensor:
     """Check the model, ``X`` and ``y`` (against the model's output on a few examples and the
     loss); returns ``y`` (integer class labels for cross-entropy as int64)."""
-    from .hessian import _check_targets, _to
+    from .hessian import _check_targets, _probe_loss, _to
 
     if not isinstance(model, nn.Module):
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
@@ -160,21 +160,7 @@ def _check_inputs(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn) ->
     _check_targets(out, y, loss, m)
     if isinstance(loss, str) and loss in ("ce", "cross_entropy") and not y.is_floating_point():
         y = y.long()
-    f = loss_fn(loss)
-    try:
-        with torch.no_grad():
-            value = f(out, y[:m])
-    except Exception as e:
-        raise InvalidInput(
-            f"the loss could not be computed on the model's output of shape "
-            f"{tuple(out.shape)} and y of shape {tuple(y[:m].shape)}: {type(e).__name__}: {e}"
-        ) from e
-    if not isinstance(value, Tensor) or value.numel() != 1:
-        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        raise InvalidInput(
-            f"the loss must return a scalar (the mean over examples), got {shape}; "
-            "reduce it with .mean()"
-        )
+    _probe_loss(loss_fn(loss), out, y, m)
     return y
 
 
