@@ -147,3 +147,150 @@ def check_same_dtype(model: torch.nn.Module, X: Tensor, name: str = "X") -> None
                 f"pass {name}.to({p.dtype})"
             )
         return
+
+
+# --------------------------------------------------------------------------------------------
+# flags, dtypes, models and data (X, y)
+# --------------------------------------------------------------------------------------------
+# The floating-point dtypes nngeom builds and analyses models in.
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# What check_X does with an integer X: refuse it, convert it to float64, or keep it.
+_INTEGER_POLICIES = ("refuse", "float64", "keep")
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` as a Python bool: ``True`` or ``False`` (numpy's bools too); ints, strings and
+    ``None`` are refused."""
+    import numpy as np
+
+    from ._errors import InvalidInput
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInput(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_float_dtype(dtype: object, name: str = "dtype") -> torch.dtype:
+    """A real floating-point torch dtype (float16, bfloat16, float32 or float64)."""
+    from ._errors import InvalidInput
+
+    if not isinstance(dtype, torch.dtype) or dtype not in FLOAT_DTYPES:
+        raise InvalidInput(
+            f"{name} must be a real floating-point torch dtype (torch.float32, torch.float64, "
+            f"torch.float16, torch.bfloat16), got {dtype!r}"
+        )
+    return dtype
+
+
+def check_module(model: object) -> torch.nn.Module:
+    """A torch ``nn.Module`` without complex or meta parameters/buffers."""
+    from ._errors import UnsupportedModel
+
+    if not isinstance(model, torch.nn.Module):
+        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    check_model_tensors(model)
+    return model
+
+
+def check_finite_parameters(model: torch.nn.Module) -> None:
+    """Refuse a model with a NaN or inf parameter (naming the parameter)."""
+    from ._errors import InvalidModel
+
+    for name, p in model.named_parameters():
+        if not all_finite(p):
+            raise InvalidModel(
+                f"parameter {name!r} has NaN or inf entries; re-initialise or retrain the model"
+            )
+
+
+def _shape_text(example_shape: tuple[int, ...]) -> str:
+    return "(N, " + ", ".join(str(s) for s in example_shape) + ")"
+
+
+def check_X(
+    X: object,
+    name: str = "X",
+    *,
+    example_shape: tuple[int, ...] | None = None,
+    integers: str = "refuse",
+) -> Tensor:
+    """A batch of examples: a real tensor of shape ``(N, ...)`` with ``N >= 1`` and finite entries.
+
+    Args:
+        X: the batch (a torch tensor; bool tensors are refused).
+        name: the argument's name in messages.
+        example_shape: the shape one example must have (``X`` is then ``(N, *example_shape)``).
+        integers: what an integer ``X`` gets: ``"refuse"`` (a float is required), ``"float64"``
+            (converted) or ``"keep"``.
+
+    Returns:
+        ``X`` (converted to float64 when it held integers and ``integers="float64"``).
+    """
+    from ._errors import InvalidInput
+
+    if integers not in _INTEGER_POLICIES:
+        raise ValueError(f"integers must be one of {_INTEGER_POLICIES}, got {integers!r}")
+    if not isinstance(X, Tensor):
+        raise InvalidInput(
+            f"{name} must be a torch tensor, got {type(X).__name__} (convert with torch.as_tensor)"
+        )
+    check_real_tensor(name, X)
+    if X.dtype == torch.bool:
+        raise InvalidInput(f"{name} must hold numbers, not bool: convert it with {name}.float()")
+    if X.ndim < 2:
+        want = _shape_text(example_shape) if example_shape else "(N, ...)"
+        raise InvalidInput(
+            f"{name} must have shape {want} with a batch dimension (one row per example), got "
+            f"{tuple(X.shape)}; use {name}.unsqueeze(0) for one example or "
+            f"{name}.reshape(-1, 1) for one feature"
+        )
+    if X.shape[0] == 0:
+        raise InvalidInput(f"{name} is empty (N = 0): pass at least one example")
+    if example_shape is not None and tuple(X.shape[1:]) != tuple(example_shape):
+        raise InvalidInput(
+            f"{name} must have shape {_shape_text(example_shape)} for this model, got "
+            f"{tuple(X.shape)}"
+        )
+    if not X.is_floating_point():
+        if integers == "refuse":
+            raise InvalidInput(
+                f"{name} must be a floating-point tensor, got {X.dtype}; convert it with "
+                f"{name}.float()"
+            )
+        if integers == "float64":
+            X = X.to(torch.float64)
+    if not all_finite(X):
+        raise InvalidInput(f"{name} contains NaN or inf; clean the data first")
+    return X
+
+
+def check_Xy(
+    X: object,
+    y: object,
+    *,
+    example_shape: tuple[int, ...] | None = None,
+    integers: str = "keep",
+) -> tuple[Tensor, Tensor]:
+    """Examples and their targets: ``X`` as in :func:`check_X`, ``y`` a real, non-bool tensor
+    with one row per example (``(N, ...)``) and finite entries.
+
+    Returns:
+        ``(X, y)`` (``X`` converted as :func:`check_X` says; ``y`` unchanged).
+    """
+    from ._errors import InvalidInput
+
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor):
+        raise InvalidInput(
+            f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__} "
+            "(convert with torch.as_tensor)"
+        )
+    X = check_X(X, example_shape=example_shape, integers=integers)
+    check_real_tensor("y", y)
+    if y.dtype == torch.bool:
+        raise InvalidInput("y must hold numbers, not bool: convert it with y.float()")
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        got = y.shape[0] if y.ndim else "a scalar"
+        raise InvalidInput(f"X has {X.shape[0]} examples but y has {got}; pass matching rows")
+    if not all_finite(y):
+        raise InvalidInput("y contains NaN or inf; clean the data first")
+    return X, y

@@ -85,3 +85,48 @@ def derived_seed(seed: object = DEFAULT_SEED, generator: object = None) -> int:
     if g is None:
         return check_seed(seed)
     return int(torch.randint(0, 2**62, (1,), generator=g, device=g.device).item())
+
+
+# The bit positions of one byte: a random byte unpacks into 8 independent fair bits.
+_BIT_POSITIONS = torch.arange(8, dtype=torch.uint8)
+
+
+def random_bits(
+    shape: tuple[int, ...],
+    generator: torch.Generator,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Independent fair 0/1 entries of ``shape`` in ``dtype`` on ``device``.
+
+    Random bytes drawn from ``generator`` (on its own device) and unpacked to 8 bits each: one
+    draw per 8 entries.
+
+    >>> random_bits((2, 3), torch_generator(0)).shape
+    torch.Size([2, 3])
+    """
+    import math
+
+    n = math.prod(shape)
+    raw = torch.randint(
+        0, 256, ((n + 7) // 8,), generator=generator, dtype=torch.uint8, device=generator.device
+    )
+    bits = ((raw.unsqueeze(1) >> _BIT_POSITIONS.to(raw.device)) & 1).reshape(-1)[:n]
+    return bits.view(shape).to(dtype=dtype, device=device if device is not None else raw.device)
+
+
+def rademacher(
+    shape: tuple[int, ...],
+    generator: torch.Generator,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Independent Rademacher (+-1, each with probability 1/2) entries of ``shape``:
+    ``2 B - 1`` for :func:`random_bits` ``B``.
+
+    >>> sorted(set(rademacher((100,), torch_generator(0)).tolist()))
+    [-1.0, 1.0]
+    """
+    return random_bits(shape, generator, dtype=dtype, device=device).mul_(2).sub_(1)
