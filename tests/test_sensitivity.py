@@ -260,7 +260,7 @@ class _Rounding(nn.Module):
 
 def test_bad_inputs() -> None:
     net = ng.mlp((3, 4, 2), seed=0)
-    with pytest.raises(InvalidInput, match="takes \\(N, 3\\)"):
+    with pytest.raises(InvalidInput, match="shape \\(N, 3\\) for this model"):
         tangent_sensitivity(net, torch.randn(4, 5))
     with pytest.raises(InvalidInput, match="empty"):
         tangent_sensitivity(net, torch.randn(0, 3))

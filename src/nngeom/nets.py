@@ -17,8 +17,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import all_finite, check_device, check_int, check_model_tensors, check_seed
+from ._checks import (
+    all_finite,
+    check_bool,
+    check_device,
+    check_float_dtype,
+    check_int,
+    check_module,
+    check_positive_int,
+)
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from ._random import torch_generator
 
 __all__ = [
     "MLP",
@@ -57,9 +66,14 @@ _NO_OPS = (nn.Dropout, nn.Flatten)
 # The most parameters nngeom builds or loads (4 GB in float32): checked from the declared sizes,
 # before anything is allocated.
 MAX_PARAMETERS = 1_000_000_000
-# Rows of a layer drawn per float64 block at initialisation (the temporary stays <= 64 MiB).
+# Entries of a layer drawn per float64 row block at initialisation (the temporary stays <= 64 MiB).
 _INIT_BLOCK_ENTRIES = 8_388_608
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# as_mlp's check that a custom module's forward is its layers in order: the probe (rows of
+# standard normal inputs from a fixed seed) and the tolerances of the comparison
+_PROBE_ROWS = 4
+_PROBE_SEED = 0
+_PROBE_RTOL = 1e-4
+_PROBE_ATOL = 1e-5
 
 
 def activation_name(act: nn.Module) -> str | None:
@@ -292,9 +306,7 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
     """
     if isinstance(module, MLP):
         return module
-    if not isinstance(module, nn.Module):
-        raise UnsupportedModel(f"expected a torch nn.Module, got {type(module).__name__}")
-    check_model_tensors(module)
+    check_module(module)
     try:
         if not isinstance(module, (nn.Sequential, nn.ModuleList)):
             # a custom module: its forward decides the order, so read it from the trace
@@ -381,8 +393,8 @@ def _walk(module: nn.Module, verify: bool) -> MLP:
 
 
 def _verify_forward(module: nn.Module, view: MLP) -> None:
-    g = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.randn(4, view.input_dim, generator=g, dtype=view.dtype).to(view.device)
+    g = torch_generator(_PROBE_SEED)
+    x = torch.randn(_PROBE_ROWS, view.input_dim, generator=g, dtype=view.dtype).to(view.device)
     try:
         with torch.no_grad():
             got = module(x)
@@ -395,7 +407,7 @@ def _verify_forward(module: nn.Module, view: MLP) -> None:
     if (
         not isinstance(got, Tensor)
         or got.shape != want.shape
-        or not torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+        or not torch.allclose(got, want, rtol=_PROBE_RTOL, atol=_PROBE_ATOL)
     ):
         raise UnsupportedModel(
             f"{_describe(module)}.forward does not apply its Linear and activation layers in "
@@ -407,7 +419,7 @@ def mlp(
     sizes: Sequence[int],
     activation: str | nn.Module | type = "relu",
     *,
-    seed: int | None = 0,
+    seed: int = 0,
     generator: torch.Generator | None = None,
     bias: bool = True,
     dtype: torch.dtype = torch.float32,
@@ -417,8 +429,9 @@ def mlp(
     """Build ``Sequential(Linear, act, Linear, act, ..., Linear)`` with sizes ``(d, n_0, ..., p)``.
 
     Initialisation is PyTorch's default (uniform in ``±1/sqrt(fan_in)`` for weights and biases)
-    drawn from ``generator`` or from a fresh generator seeded with ``seed``: the global RNG is
-    never touched, so the same seed gives the same net everywhere.
+    drawn from ``generator`` (a CPU ``torch.Generator``, which advances) or from a fresh
+    generator seeded with ``seed``: the global RNG is never touched, so the same seed gives the
+    same net everywhere.
 
     >>> import torch, nngeom as ng
     >>> net = ng.mlp([2, 8, 8, 1], "relu", seed=0)
@@ -441,32 +454,20 @@ def mlp(
         raise InvalidInput(
             f"sizes must be a sequence of positive ints (input, hidden..., output), got {sizes!r}"
         ) from None
-    sizes = [check_int(f"sizes[{k}]", s, minimum=1) for k, s in enumerate(sizes)]
+    sizes = [check_positive_int(f"sizes[{k}]", s) for k, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise InvalidInput(f"sizes needs at least an input and an output size, got {sizes}")
-    if not isinstance(bias, bool):
-        raise InvalidInput(f"bias must be True or False, got {bias!r}")
+    bias = check_bool("bias", bias)
     n_params = sum(a * b + (b if bias else 0) for a, b in zip(sizes, sizes[1:]))
     if n_params > MAX_PARAMETERS:
         raise InvalidInput(
             f"sizes {sizes} give {n_params:,} parameters, more than nngeom's limit of "
             f"{MAX_PARAMETERS:,}; use smaller layers"
         )
-    if not isinstance(dtype, torch.dtype) or dtype not in _FLOAT_DTYPES:
-        raise InvalidInput(
-            f"dtype must be a real floating-point torch dtype (torch.float32, torch.float64, "
-            f"torch.float16, torch.bfloat16), got {dtype!r}"
-        )
+    dtype = check_float_dtype(dtype)
     if device is not None:
         device = check_device(device)
-    if generator is None:
-        generator = torch.Generator(device="cpu").manual_seed(
-            0 if seed is None else check_seed(seed)
-        )
-    elif not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-        raise InvalidInput(
-            f"generator must be a CPU torch.Generator (or None to use seed), got {generator!r}"
-        )
+    generator = torch_generator(seed, generator, device="cpu")  # float64 draws on the CPU
     hidden_act = make_activation(activation) if len(sizes) > 2 else None
     out_act = make_activation(output_activation) if output_activation is not None else None
     layers: list[nn.Module] = []

@@ -53,13 +53,14 @@ from torch import Tensor, nn
 
 from ._checks import (
     all_finite,
+    check_finite_parameters,
     check_int,
-    check_model_tensors,
+    check_module,
     check_positive_int,
-    check_real_tensor,
-    check_seed,
+    check_X,
 )
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from ._random import rademacher, random_bits, torch_generator
 from .nets import MLP, as_mlp, piecewise_linear_form
 
 __all__ = [
@@ -82,42 +83,18 @@ _METHODS = ("auto", "closed_form", "autodiff")
 
 
 def _check_model(model: nn.Module) -> None:
-    if not isinstance(model, nn.Module):
-        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
-    check_model_tensors(model)
+    check_module(model)
     if not any(p.numel() > 0 for p in model.parameters()):
         raise InvalidModel(
             f"{type(model).__name__} has no parameters: tangent sensitivity is a derivative with "
             "respect to the parameters, so pass a model with at least one trainable tensor"
         )
-    for name, p in model.named_parameters():
-        if not all_finite(p):
-            raise InvalidModel(
-                f"parameter {name!r} has NaN or inf entries; re-initialise or retrain the model"
-            )
+    check_finite_parameters(model)
 
 
 def _check_X(X: Tensor, n_features: int | None = None) -> Tensor:
-    if not isinstance(X, Tensor):
-        raise InvalidInput(f"X must be a torch tensor, got {type(X).__name__}")
-    check_real_tensor("X", X)
-    if X.ndim < 2:
-        raise InvalidInput(
-            f"X must have shape (N, ...) with a batch dimension, got shape {tuple(X.shape)}; "
-            "use X.unsqueeze(0) for a single example"
-        )
-    if X.shape[0] == 0:
-        raise InvalidInput("X is an empty batch (N = 0); pass at least one example")
-    if not X.is_floating_point():
-        raise InvalidInput(f"X must be a floating-point tensor, got {X.dtype}")
-    if not all_finite(X):
-        raise InvalidInput("X contains NaN or inf; clean the data first")
-    if n_features is not None and (X.ndim != 2 or X.shape[1] != n_features):
-        raise InvalidInput(
-            f"X has shape {tuple(X.shape)} but the model takes (N, {n_features}) inputs; "
-            "flatten the inputs or pass the right features"
-        )
-    return X
+    """``X`` as a floating-point batch ``(N, ...)``, ``(N, n_features)`` when given."""
+    return check_X(X, example_shape=None if n_features is None else (n_features,))
 
 
 def _outputs_of(output: int | Sequence[int] | str | None, p: int) -> list[int]:
@@ -366,7 +343,8 @@ def _closed_form_sq(
     if strategy == "auto":
         # the active-block path pays for gathers; it wins when the n^3 block products
         # dominate (two or more hidden layers of a few hundred units)
-        strategy = "active" if view.depth >= 2 and min(view.widths[:2]) >= 192 else "batched"
+        wide = min(view.widths[:2], default=0) >= _ACTIVE_PATH_MIN_WIDTH
+        strategy = "active" if view.depth >= 2 and wide else "batched"
     gram = None
     if strategy == "active" and view.widths[0] < view.input_dim:
         with torch.no_grad():
@@ -390,12 +368,19 @@ def _closed_form_sq(
     return torch.cat(parts)
 
 
+# The closed form's chunk: at most _MAX_CHUNK examples, and the (chunk, n_1, min(n_0, d))
+# tensors it carries (about three of them, 4-byte entries) near _CHUNK_BYTES
+_MAX_CHUNK = 4096
+_CHUNK_BYTES = 64 * 2**20
+# Hidden widths from which the active-block path beats the batched one (first two layers)
+_ACTIVE_PATH_MIN_WIDTH = 192
+
+
 def _default_chunk(view: MLP) -> int:
-    # keep the (chunk, n_1, min(n_0, d)) carried tensor near 64 MiB
     if view.depth < 2:
-        return 4096
+        return _MAX_CHUNK
     per = view.widths[1] * min(view.widths[0], view.input_dim) * 4 * 3
-    return max(1, min(4096, (64 * 2**20) // max(per, 1)))
+    return max(1, min(_MAX_CHUNK, _CHUNK_BYTES // max(per, 1)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,8 +575,7 @@ def tangent_sensitivity_autodiff(
     _check_model(model)
     X = _check_X(X)
     chunk_size = _check_chunk(chunk_size)
-    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
-        raise InvalidInput(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
+    memory_budget = check_positive_int("memory_budget", memory_budget)
     from torch.func import functional_call, jvp, vjp, vmap
 
     _check_eval_mode(model)
@@ -765,23 +749,12 @@ class HutchinsonEstimate:
         return float(per_example.square().sum().sqrt() / per_example.numel())
 
 
-_BIT = torch.arange(8, dtype=torch.uint8)
-# The most Rademacher probes per example (each costs a forward JVP per example)
+# The fewest Rademacher probes per example (a standard error needs two) and the most (each
+# costs a forward JVP per example)
+MIN_PROBES = 2
 MAX_PROBES = 100_000
-
-
-def _random_bits(shape: tuple[int, ...], g: torch.Generator, dtype, device) -> Tensor:
-    """Independent fair 0/1 entries of ``shape``: random bytes unpacked to bits (8 per draw;
-    cheaper than one draw per entry). ``g`` is a CPU generator; the result moves to ``device``."""
-    n = math.prod(shape)
-    raw = torch.randint(0, 256, ((n + 7) // 8,), generator=g, dtype=torch.uint8)
-    bits = ((raw.unsqueeze(1) >> _BIT) & 1).reshape(-1)[:n]
-    return bits.view(shape).to(dtype=dtype, device=device)
-
-
-def _rademacher(shape: tuple[int, ...], g: torch.Generator, dtype, device) -> Tensor:
-    """Independent +-1 entries of ``shape`` (``2 B - 1`` for :func:`_random_bits` ``B``)."""
-    return _random_bits(shape, g, dtype, device).mul_(2).sub_(1)
+# Examples per block of the closed-form Hutchinson estimate (it carries (block, probes, n_l))
+_HUTCHINSON_CHUNK = 256
 
 
 def tangent_sensitivity_hutchinson(
@@ -803,6 +776,12 @@ def tangent_sensitivity_hutchinson(
     so the error of a mean over examples shrinks like ``1/sqrt(N * probes)``).
     Generic models: ``probes`` jvp-of-grad products per example and output.
 
+    Args:
+        model, X, output, method, chunk_size: as in :func:`tangent_sensitivity`.
+        probes: Rademacher probes per example (``>= 2``, for a standard error).
+        seed: seed of the probes (a fresh CPU generator; the global RNG is untouched).
+        generator: a CPU ``torch.Generator`` to draw the probes from instead (it advances).
+
     Returns:
         :class:`HutchinsonEstimate` with ``(N, K)`` estimates of ``TS^2`` and standard errors.
 
@@ -815,22 +794,12 @@ def tangent_sensitivity_hutchinson(
     >>> h.squared.sqrt().squeeze(1).round(decimals=4)
     tensor([0.8846, 0.8031, 0.5079], dtype=torch.float64)
     """
-    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 2:
-        raise InvalidInput(f"probes must be an int >= 2 (for a standard error), got {probes!r}")
-    check_int("probes", probes, maximum=MAX_PROBES)
+    probes = check_int("probes", probes, minimum=MIN_PROBES, maximum=MAX_PROBES)
     if not isinstance(method, str) or method not in _METHODS:
         raise InvalidInput(f"unknown method {method!r}; use one of {_METHODS}")
     chunk_size = _check_chunk(chunk_size)
-    seed = check_seed(seed)
-    if generator is not None and (
-        not isinstance(generator, torch.Generator) or generator.device.type != "cpu"
-    ):
-        raise InvalidInput(
-            f"generator must be a CPU torch.Generator (the probes are drawn on the CPU), "
-            f"got {generator!r}"
-        )
+    g = torch_generator(seed, generator, device="cpu")  # the probes are drawn on the CPU
     _check_model(model)
-    g = generator if generator is not None else torch.Generator().manual_seed(seed)
     view = _pwl_view(model) if method != "autodiff" else None
     if method == "closed_form" and view is None:
         raise UnsupportedModel(
@@ -839,7 +808,7 @@ def tangent_sensitivity_hutchinson(
     if view is not None:
         X = _cast_X(_check_X(X, view.input_dim), view.dtype, view.device)
         ks = _outputs_of(output, view.output_dim)
-        cs = chunk_size or 256
+        cs = chunk_size or _HUTCHINSON_CHUNK
         per_probe = []
         with torch.no_grad():
             for start in range(0, X.shape[0], cs):
@@ -857,7 +826,9 @@ def tangent_sensitivity_hutchinson(
                 if view.depth >= 2:
                     # Rademacher v = 2 B - 1 with B in {0, 1}: W_0 v = 2 W_0 B - W_0 1, so the
                     # first product needs no +-1 tensor (one pass fewer to draw and convert)
-                    B = _random_bits((n * probes, view.input_dim), g, view.dtype, view.device)
+                    B = random_bits(
+                        (n * probes, view.input_dim), g, dtype=view.dtype, device=view.device
+                    )
                     W0 = view.weights[0]
                     U = torch.addmm(W0.sum(1), B, W0.T, beta=-1, alpha=2).view(n, probes, -1)
                     U = U * slopes[0].unsqueeze(1)  # (n, m, n_0)
@@ -876,7 +847,9 @@ def tangent_sensitivity_hutchinson(
         from torch.func import grad, jvp
 
         params, out_k = _functional(model)
-        V = _rademacher((X.shape[0], len(ks), probes, *X.shape[1:]), g, X.dtype, X.device)
+        V = rademacher(
+            (X.shape[0], len(ks), probes, *X.shape[1:]), g, dtype=X.dtype, device=X.device
+        )
 
         def run() -> Tensor:
             rows = []
@@ -922,7 +895,8 @@ class SensitivityBounds:
         path: input-output path bound with ``|W_l|`` (entry-wise absolute weights).
         spectral: operator-norm bound (spectral norms; Frobenius for the first layer).
 
-    Data-dependent (shape ``(N, p)``, one per example and output; ``None`` without ``X``):
+    Data-dependent (float64, shape ``(N, p)``, one per example and output, on the model's
+    device; ``None`` without ``X``):
         active_paths: the path bound restricted to the active units of ``x``'s region.
         active_counts: the ``l_inf`` bound with layer widths replaced by the numbers of units of
             non-zero slope at ``x``.
@@ -1124,4 +1098,6 @@ def tangent_sensitivity_bounds(
     for t in (active_paths, active_counts):
         if t is not None:
             _finite_result(t, what)
+    if active_paths is not None and active_counts is not None:
+        active_paths, active_counts = active_paths.to(view.device), active_counts.to(view.device)
     return SensitivityBounds(linf, path, spectral, active_paths, active_counts)
