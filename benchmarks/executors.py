@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from nngeom.runs import environment
 N_TASKS = 64
 REPEATS = 3
 EPOCHS = 400  # ~0.2 s of training per task on one core
-REF = ("nngeom.studies._probe", "run_task")
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # the probe workload: tests/_probe_study.py
+sys.path.insert(0, str(TESTS))
+REF = ("_probe_study", "run_task")
 
 
 def sweep(executor) -> float:
@@ -45,7 +48,13 @@ def main() -> None:
     results: dict[str, list[float]] = {"serial": [], "local": [], "local_cold": [], "ray": []}
     torch.set_num_threads(1)  # the serial baseline uses one core per task, like each worker
     t0 = time.perf_counter()
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=cores,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}},
+    )
     ray_start = time.perf_counter() - t0
     ray_ex = RayExecutor(num_cpus=cores)
     sweep(ray_ex)  # warm the Ray workers (imports) once, reported separately

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sys
 
+from _probe_study import probe_study
 from nngeom.executors import LocalExecutor, RayExecutor
 from nngeom.runs import reproduce
-from nngeom.studies._probe import probe_study
 
 if __name__ == "__main__":
     out, n, sleep, executor = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]

@@ -8,17 +8,14 @@ import sys
 import pytest
 
 import nngeom
-import nngeom.report
-import nngeom.studies
+from _probe_study import probe_study
 from nngeom.cli import main
-from nngeom.studies._probe import probe_study
 
 
 @pytest.fixture
-def probe_registered(monkeypatch):
+def probe_registered(register_studies):
     study = probe_study(3, epochs=3)
-    monkeypatch.setattr(nngeom.studies, "available", lambda: {"probe": study})
-    monkeypatch.setattr(nngeom.report, "available", lambda: {"probe": study})
+    register_studies(study)
     return study
 
 
@@ -93,10 +90,8 @@ def test_ray_address_needs_ray_executor(capsys, tmp_path, probe_registered):
     assert "--executor ray" in _one_error_line(capsys)
 
 
-def test_failed_tasks_exit_non_zero(capsys, tmp_path, monkeypatch):
-    study = probe_study(2, epochs=2, fail=True)
-    monkeypatch.setattr(nngeom.studies, "available", lambda: {"probe": study})
-    monkeypatch.setattr(nngeom.report, "available", lambda: {"probe": study})
+def test_failed_tasks_exit_non_zero(capsys, tmp_path, register_studies):
+    register_studies(probe_study(2, epochs=2, fail=True))
     assert (
         main(["reproduce", "probe", "--out", str(tmp_path / "r"), "--quiet", "--n-jobs", "1"]) == 1
     )
@@ -200,7 +195,7 @@ def test_architecture_in_hessian_and_sensitivity_json(capsys, tmp_path):
 
 
 def test_a_task_killing_its_worker_exits_non_zero_and_resume_skips_it(
-    capsys, tmp_path, monkeypatch
+    capsys, tmp_path, register_studies
 ):
     import dataclasses
 
@@ -208,8 +203,7 @@ def test_a_task_killing_its_worker_exits_non_zero_and_resume_skips_it(
         probe_study(),
         tasks=lambda scale, seed: [{"seed": i, "epochs": 2, "kill": i == 1} for i in range(3)],
     )
-    monkeypatch.setattr(nngeom.studies, "available", lambda: {"probe": study})
-    monkeypatch.setattr(nngeom.report, "available", lambda: {"probe": study})
+    register_studies(study)
     out = str(tmp_path / "run")
     assert main(["reproduce", "probe", "--out", out, "--quiet", "--n-jobs", "2"]) == 1
     captured = capsys.readouterr()

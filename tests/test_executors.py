@@ -24,7 +24,7 @@ from nngeom.executors import (
     to_jsonable,
 )
 
-PROBE = ("nngeom.studies._probe", "run_task")
+PROBE = ("_probe_study", "run_task")  # the probe workload of tests/_probe_study.py
 
 
 def test_to_jsonable():

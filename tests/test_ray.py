@@ -16,9 +16,9 @@ import pytest
 import nngeom as ng
 import nngeom.report
 import nngeom.studies
+from _probe_study import mixed_probe_study, probe_study
 from nngeom.executors import RayExecutor
 from nngeom.runs import RunDir, reproduce
-from nngeom.studies._probe import mixed_probe_study, probe_study
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -30,6 +30,8 @@ def ray_runtime():
     ray.init(
         address="local",  # never a cluster that another process left behind
         num_cpus=2,
+        # the workers import the probe workload (tests/_probe_study.py) by module name
+        runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}},
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,

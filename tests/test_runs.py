@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 import nngeom as ng
+import nngeom._rundir
 import nngeom.report
-import nngeom.runs
 import nngeom.studies
+from _probe_study import mixed_probe_study, probe_study
 from nngeom.executors import LocalExecutor
 from nngeom.runs import RunDir, reproduce, task_key
-from nngeom.studies._probe import mixed_probe_study, probe_study
 
 RUNNER = Path(__file__).with_name("_runner.py")
 
@@ -315,7 +315,7 @@ def test_a_full_disk_while_writing_files_is_named_and_leaves_no_temporaries(tmp_
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(nngeom.runs.os, "fsync", full)
+    monkeypatch.setattr(nngeom._rundir.os, "fsync", full)
     with pytest.raises(ng.RunError, match="no space left on the disk") as info:
         reproduce([probe_study(2, epochs=5)], out, resume=True, progress=False)
     assert "corrupted" not in str(info.value)
@@ -329,7 +329,7 @@ def test_a_full_disk_while_writing_files_is_named_and_leaves_no_temporaries(tmp_
 def test_a_full_database_is_named_not_called_corrupted(tmp_path, monkeypatch):
     out = tmp_path / "run"
     reproduce([probe_study(2, epochs=5)], out, progress=False)
-    real_open = nngeom.runs.RunDir._open_db
+    real_open = nngeom._rundir.RunDir._open_db
 
     def capped(self):  # SQLite's own SQLITE_FULL: no page may be added to the file
         conn = real_open(self)
@@ -337,7 +337,7 @@ def test_a_full_database_is_named_not_called_corrupted(tmp_path, monkeypatch):
         conn.execute(f"PRAGMA max_page_count = {pages}")
         return conn
 
-    monkeypatch.setattr(nngeom.runs.RunDir, "_open_db", capped)
+    monkeypatch.setattr(nngeom._rundir.RunDir, "_open_db", capped)
     big = probe_study(40, epochs=2)
     with pytest.raises(ng.RunError, match="no space left.*--resume"):
         reproduce([big], out, resume=True, progress=False)
@@ -354,7 +354,7 @@ def test_a_read_only_database_is_named(tmp_path, monkeypatch):
     def read_only(path, **kw):
         return real_connect(f"file:{path}?mode=ro", uri=True, **kw)
 
-    monkeypatch.setattr(nngeom.runs.sqlite3, "connect", read_only)
+    monkeypatch.setattr(nngeom._rundir.sqlite3, "connect", read_only)
     with pytest.raises(ng.RunError, match="read-only") as info:
         reproduce([probe_study(3, epochs=5)], out, resume=True, progress=False)
     assert "corrupted" not in str(info.value)

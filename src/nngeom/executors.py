@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import importlib
-import json
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
@@ -38,6 +37,7 @@ from typing import Any
 
 from ._checks import check_number, check_positive_int
 from ._errors import InvalidInput, RunError
+from ._rundir import dumps
 
 __all__ = [
     "Job",
@@ -115,11 +115,6 @@ def to_jsonable(obj: Any) -> Any:
     if callable(tolist) and type(obj).__module__.split(".")[0] in ("numpy", "torch"):
         return to_jsonable(tolist())
     raise TypeError(f"a {type(obj).__module__}.{type(obj).__name__} is not JSON-serialisable")
-
-
-def dumps(obj: Any) -> str:
-    """Canonical JSON (sorted keys; NaN and inf kept as JSON extensions)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
 
 
 def _resolve(ref: TaskRef):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import RunError, StudyError
-from .runs import RunDir, _atomic_write, load_results
+from ._rundir import RunDir, atomic_write, load_results
 from .studies import Figure, Section, Study, available
 
 __all__ = ["build_report"]
@@ -271,7 +271,7 @@ def _build(run: RunDir, studies: Sequence[Study]) -> Path:
         f"<nav>{''.join(nav)}<a href='#run'>Run</a></nav><main>{''.join(body)}</main></body></html>"
     )
     out = run.path / "report.html"
-    _atomic_write(out, page)
+    atomic_write(out, page)
     if errors:
         raise StudyError("; ".join(errors) + f" (the rest of {out} was written)")
     return out

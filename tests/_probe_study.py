@@ -1,8 +1,9 @@
-"""A tiny training task for testing and benchmarking executors (not a registered study).
+"""A tiny training task for testing the run driver, the executors and the CLI (a test workload,
+registered only by the tests: see ``conftest.register_studies``).
 
 ``run_task({"seed": 3, "width": 8, "epochs": 50})`` trains a ``2 -> width -> 1`` tanh net with
 full-batch Adam on 400 points of the permutation-saddles teacher task and returns its final loss:
-real (deterministic) work of about 0.1 s. Test switches: ``"sleep"`` seconds before returning,
+real, deterministic work. Test switches: ``"sleep"`` seconds before returning,
 ``"fail"`` raises, ``"unserialisable"`` returns an object that JSON cannot hold, ``"pid_dir"``
 writes a file named after the worker's pid there while the task runs, ``"kill"`` kills the
 task's own process with SIGKILL (as the kernel's out-of-memory killer does; use a worker pool, never
@@ -20,11 +21,11 @@ from typing import Any
 
 import torch
 
-from .._errors import InvalidInput
-from ..data import teacher_student_grid
-from ..nets import mlp
-from ..train import train
-from ._base import Section, Study
+from nngeom import InvalidInput
+from nngeom.data import teacher_student_grid
+from nngeom.nets import mlp
+from nngeom.studies import Section, Study
+from nngeom.train import train
 
 
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
