@@ -504,9 +504,9 @@ TARGETS: list[Target] = [
       {"model": "model", "X": "X", "n_directions": "size", "seed": "seed",
        "method": "option", "max_elements": "size"}),
     T("pattern_statistics", ng.pattern_statistics, lambda: {"model": small_mlp(), "X": x2()},
-      {"model": "model", "X": "X", "batch_size": "size"}),
+      {"model": "model", "X": "X", "chunk_size": "size"}),
     T("activation_patterns", ng.activation_patterns, lambda: {"model": small_mlp(), "X": x2()},
-      {"model": "model", "X": "X", "batch_size": "size"}),
+      {"model": "model", "X": "X", "chunk_size": "size"}),
     # --- symmetry / hessian ---------------------------------------------------------------------
     T("count_equivalent_minima", ng.count_equivalent_minima, lambda: {"widths": [3, 4]},
       {"widths": "widths"}),

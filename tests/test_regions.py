@@ -93,7 +93,7 @@ def test_boundary_distances_directions_match_bisection():
     assert got.shape == (6,) and got.dtype == torch.float64
     from nngeom.regions import _unit_directions
 
-    D = _unit_directions(K, 3, 7, torch.device("cpu"))
+    D = _unit_directions(K, 3, torch.Generator().manual_seed(7))
     for i in range(6):
         best = math.inf
         for k in range(K):
@@ -313,8 +313,8 @@ def test_complex_and_meta_models_are_refused(func, model):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: ng.regions.activation_patterns(_NET, _X, batch_size=0),
-        lambda: ng.pattern_statistics(_NET, _X, batch_size="a"),
+        lambda: ng.regions.activation_patterns(_NET, _X, chunk_size=0),
+        lambda: ng.pattern_statistics(_NET, _X, chunk_size="a"),
         lambda: ng.boundary_distances(_NET, _X, n_directions=0),
         lambda: ng.boundary_distances(_NET, _X, n_directions=10**9),
         lambda: ng.boundary_distances(_NET, _X, seed=-1),

@@ -26,15 +26,24 @@ from torch import Tensor, nn
 
 from ._checks import (
     all_finite,
+    check_bool,
     check_number,
     check_positive_int,
     check_real_tensor,
-    check_seed,
+    check_X,
 )
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from ._random import torch_generator
 from .knots import Layer, _checked, _partition, _partition_fast, layer_forms
 from .nets import MLP, as_mlp, piecewise_linear_form
-from .slices import as_real_array, check_point, line_partition, plane_partition, view_patterns
+from .slices import (
+    _TINY,
+    as_real_array,
+    check_point,
+    line_partition,
+    plane_partition,
+    view_patterns,
+)
 from .view import ModelView, resolve
 
 __all__ = [
@@ -51,26 +60,45 @@ __all__ = [
 ]
 
 
+# Examples per chunk of the activation-pattern computations (activation_patterns,
+# pattern_statistics)
+DEFAULT_CHUNK_SIZE = 8192
+# What regions_2d's graph engine may carry on all pieces of a slice (bytes)
+DEFAULT_MAX_MEMORY = 4 * 2**30
+# Relative tolerance of the slice geometry: a vertex on a breakpoint line, a degenerate edge,
+# two directions that do not span a plane (about 10^4 float64 roundings)
+_GEOMETRY_RTOL = 1e-12
+# Relative tolerance under which two affine maps (slopes and intercepts) are equal: a knot, two
+# polygons of one linear piece, two outputs that tie
+_MAP_RTOL = 1e-9
+# A knot's slope change must also exceed this multiple of the partition's rounding-error bound
+_KNOT_ERROR_FACTOR = 64.0
+# The largest coordinate the float64 slice geometry takes (products of two stay finite)
+_MAX_COORDINATE = 1e150
+# How far off an edge (relative to the slice or the edge) piece merging probes the neighbour
+_PROBE_OFFSET = 1e-7
+# Piece merging on the graph engine evaluates its probes in chunks of about this many bytes,
+# counting this many bytes of carried tensors per input entry of a probe
+_PROBE_CHUNK_BYTES = 2**24
+_PROBE_BYTES_PER_INPUT = 64
+# Pattern lookup: the fixed seed of the random hash of an activation pattern, and the entries
+# hashed or compared per row block
+_PATTERN_HASH_SEED = 12345
+_PATTERN_BLOCK_ENTRIES = 2**25
+
+
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
 def _check_X(X: Tensor, view: MLP) -> Tensor:
+    """``X`` as float inputs ``(N, d)`` of the MLP: one flat example ``(d,)`` and examples of
+    any shape with ``d`` entries are accepted; integers become float64."""
     X = _tensor_X(X)
     if X.ndim == 1 and view.input_dim == X.shape[0]:
         X = X[None, :]
     if X.ndim > 2:
-        X = X.reshape(X.shape[0], -1)
-    if X.ndim != 2 or X.shape[1] != view.input_dim:
-        raise InvalidInput(
-            f"X must have shape (N, {view.input_dim}) for this model, got {tuple(X.shape)}"
-        )
-    if X.shape[0] == 0:
-        raise InvalidInput("X is empty (N = 0): pass at least one example")
-    if not X.is_floating_point():
-        X = X.to(torch.float64)
-    if not all_finite(X):
-        raise InvalidInput("X contains NaN or inf; clean the data first")
-    return X
+        X = X.reshape(X.shape[0], math.prod(X.shape[1:]))
+    return check_X(X, example_shape=(view.input_dim,), integers="float64")
 
 
 def _tensor_X(X) -> Tensor:
@@ -90,37 +118,27 @@ def _source(model: nn.Module | MLP, X: Tensor | None = None) -> MLP | ModelView:
 
 
 def _check_X_view(X: Tensor, view: ModelView) -> Tensor:
+    """``X`` as float inputs ``(N, *input_shape)`` of the model view (one example without the
+    batch dimension is accepted; integers become float64)."""
     X = _tensor_X(X)
     shape = view.input_shape
     if shape is None:
         raise InvalidInput("the model's input shape cannot be inferred: pass X of shape (N, ...)")
     if X.ndim == len(shape) and tuple(X.shape) == tuple(shape):
         X = X[None]
-    if tuple(X.shape[1:]) != tuple(shape):
-        raise InvalidInput(
-            f"X must have shape (N, {', '.join(map(str, shape))}) for this model, got "
-            f"{tuple(X.shape)}"
-        )
-    if X.shape[0] == 0:
-        raise InvalidInput("X is empty (N = 0): pass at least one example")
-    if X.is_complex() or not X.is_floating_point():
-        if X.is_complex():
-            raise InvalidInput("X is complex: pass real inputs")
-        X = X.to(torch.float64)
-    if not all_finite(X):
-        raise InvalidInput("X contains NaN or inf; clean the data first")
-    return X
+    return check_X(X, example_shape=tuple(shape), integers="float64")
 
 
-def _view_patterns(view: ModelView, X: Tensor, batch_size: int):
+def _view_patterns(view: ModelView, X: Tensor, chunk_size: int):
+    """``(patterns (N, units), blocks)`` of the model view on ``X``, in chunks of examples."""
     from .slices import _f64_view
 
     v64 = _f64_view(view)
-    chunks, blocks = [], []
-    for start in range(0, X.shape[0], batch_size):
-        q, blocks = view_patterns(view, X[start : start + batch_size], v64=v64)
-        chunks.append(q)
-    return np.concatenate(chunks, 0), blocks
+    parts, blocks = [], []
+    for start in range(0, X.shape[0], chunk_size):
+        q, blocks = view_patterns(view, X[start : start + chunk_size], v64=v64)
+        parts.append(q)
+    return np.concatenate(parts, 0), blocks
 
 
 def _overflow_message(what: str) -> str:
@@ -169,7 +187,9 @@ def _weights64(view: MLP, device: torch.device) -> list[tuple[Tensor, Tensor]]:
     ]
 
 
-def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8192) -> Tensor:
+def activation_patterns(
+    model: nn.Module | MLP, X: Tensor, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Tensor:
     """The activation pattern of every example: ``X`` (N, d) -> (N, sum(widths)) int8 piece indices.
 
     For a model that is a graph (conv, residual, max-pool; :mod:`nngeom.view`), ``X`` has the
@@ -177,6 +197,7 @@ def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 
     element-wise unit and the argmax of every max window (int16), node by node.
     Computed in float64 (the model's weights converted), so a pattern names the exact region of
     the float64 network. For ReLU the entries are ``1`` where the pre-activation is > 0.
+    ``chunk_size`` examples are computed at a time.
 
     >>> import torch, nngeom as ng
     >>> net = ng.mlp([2, 4, 1], dtype=torch.float64)
@@ -185,20 +206,20 @@ def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 
     >>> P.shape, P.dtype
     (torch.Size([5, 4]), torch.int8)
     """
-    batch_size = check_positive_int("batch_size", batch_size)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     X = _tensor_X(X)
     src = _source(model, X)
     if isinstance(src, ModelView):
         src.require_piecewise_linear("activation patterns")
-        return torch.from_numpy(_view_patterns(src, _check_X_view(X, src), batch_size)[0])
+        return torch.from_numpy(_view_patterns(src, _check_X_view(X, src), chunk_size)[0])
     view = src
     X = _check_X(X, view)
     device = view.device
     forms = _forms_torch(view, device)
     params = _weights64(view, device)
-    chunks = []
-    for start in range(0, X.shape[0], batch_size):
-        h = X[start : start + batch_size].to(device, torch.float64)
+    parts = []
+    for start in range(0, X.shape[0], chunk_size):
+        h = X[start : start + chunk_size].to(device, torch.float64)
         cols = []
         for (W, b), (bp, sl, ic) in zip(params[:-1], forms, strict=False):
             z = h @ W.T + b
@@ -207,14 +228,16 @@ def activation_patterns(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 
             cols.append(r.to(torch.int8))
             rows = torch.arange(z.shape[1], device=device)[None, :]
             h = sl[rows, r] * z + ic[rows, r]
-        chunks.append(torch.cat(cols, 1) if cols else torch.zeros(h.shape[0], 0, dtype=torch.int8))
-    return torch.cat(chunks, 0).cpu()
+        parts.append(torch.cat(cols, 1) if cols else torch.zeros(h.shape[0], 0, dtype=torch.int8))
+    return torch.cat(parts, 0).cpu()
 
 
 # --------------------------------------------------------------------------------------------
 # statistics around data
 # --------------------------------------------------------------------------------------------
-def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8192) -> dict:
+def pattern_statistics(
+    model: nn.Module | MLP, X: Tensor, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> dict:
     """Distinct activation patterns over a batch and the fraction of active units.
 
     Args:
@@ -222,6 +245,8 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
             flattened) or any graph of :mod:`nngeom.view` (``X`` of the model's input shape;
             a "layer" is then one element-wise or max node, and the "pattern" of a max window
             is its argmax).
+        X: the examples.
+        chunk_size: examples whose patterns are computed at a time.
 
     Returns:
         a dict of plain Python values:
@@ -240,15 +265,15 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
     >>> sorted(stats)
     ['entropy_bits', 'entropy_nats', 'fraction_active', 'fraction_active_per_layer', 'fraction_always_active', 'fraction_dead', 'fraction_unique', 'n_patterns', 'n_patterns_per_layer', 'n_samples', 'n_units']
     """
-    batch_size = check_positive_int("batch_size", batch_size)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     X = _tensor_X(X)
     src = _source(model, X)
     if isinstance(src, ModelView):
         src.require_piecewise_linear("pattern statistics")
-        P, blocks = _view_patterns(src, _check_X_view(X, src), batch_size)
+        P, blocks = _view_patterns(src, _check_X_view(X, src), chunk_size)
         widths = [w for _, w, _ in blocks]
     else:
-        P = activation_patterns(src, X, batch_size=batch_size).numpy()
+        P = activation_patterns(src, X, chunk_size=chunk_size).numpy()
         widths = list(src.widths)
     N, U = P.shape
     if U == 0:
@@ -285,19 +310,19 @@ def pattern_statistics(model: nn.Module | MLP, X: Tensor, *, batch_size: int = 8
 MAX_DIRECTIONS = 2**20
 
 
-def _unit_directions(n: int, d: int, seed: int, device: torch.device) -> Tensor:
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
-    D = torch.randn(n, d, generator=g, dtype=torch.float64)
-    D = D / D.norm(dim=1, keepdim=True).clamp_min(1e-300)
-    return D.to(device)
+def _unit_directions(n: int, d: int, g: torch.Generator) -> Tensor:
+    """``n`` random unit vectors of ``d`` entries (float64 ``(n, d)``, on ``g``'s device)."""
+    D = torch.randn(n, d, generator=g, dtype=torch.float64, device=g.device)
+    return D / D.norm(dim=1, keepdim=True).clamp_min(_TINY)
 
 
 def boundary_distances(
     model: nn.Module | MLP,
     X: Tensor,
     n_directions: int = 16,
-    seed: int = 0,
     *,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
     method: str = "directions",
     max_elements: int = 4_000_000,
 ) -> Tensor:
@@ -317,7 +342,10 @@ def boundary_distances(
         model: a piecewise-linear MLP (any input dimension).
         X: ``(N, d)``.
         n_directions: number of random directions (``method="directions"``).
-        seed: seed of the directions (a fresh ``torch.Generator``; the global RNG is untouched).
+        seed: seed of the directions (a fresh CPU ``torch.Generator``; the global RNG is
+            untouched).
+        generator: a CPU ``torch.Generator`` to draw the directions from instead (it advances).
+        max_elements: the most float64 entries one chunk of examples may carry (per layer).
 
     Returns:
         float64 tensor ``(N,)`` on the model's device (``inf`` where the region is unbounded in
@@ -336,7 +364,7 @@ def boundary_distances(
     X = _check_X(X, view)
     if method not in ("directions", "euclidean"):
         raise InvalidInput(f"method must be 'directions' or 'euclidean', got {method!r}")
-    seed = check_seed(seed)
+    g = torch_generator(seed, generator, device="cpu")
     max_elements = check_positive_int("max_elements", max_elements)
     if method == "directions":
         n_directions = check_positive_int("n_directions", n_directions, maximum=MAX_DIRECTIONS)
@@ -352,7 +380,7 @@ def boundary_distances(
     N, d = X.shape
     width = max(view.widths) if view.widths else 1
     if method == "directions":
-        D = _unit_directions(n_directions, d, seed, device)  # (K, d)
+        D = _unit_directions(n_directions, d, g).to(device)  # (K, d)
         per = n_directions * max(width, d)
     else:
         D = None
@@ -535,7 +563,7 @@ def _line(layers: list[Layer], x0: np.ndarray, x1: np.ndarray, with_patterns: bo
     A = part.A
     if part.edges.size:
         dA = np.abs(np.diff(A, axis=0)).max(1)
-        tol = max(1e-9 * max(float(np.abs(A).max()), 1e-300), 64.0 * part.errA)
+        tol = max(_MAP_RTOL * max(float(np.abs(A).max()), _TINY), _KNOT_ERROR_FACTOR * part.errA)
         kt = part.edges[dA > tol]
     else:
         kt = part.edges
@@ -600,7 +628,7 @@ def _graph_line(view: ModelView, x0, x1, with_patterns: bool) -> LineRegions:
     A = lp.A
     if lp.edges.size:
         dA = np.abs(np.diff(A, axis=0)).max(1)
-        kt = lp.edges[dA > 1e-9 * max(float(np.abs(A).max()), 1e-300)]
+        kt = lp.edges[dA > _MAP_RTOL * max(float(np.abs(A).max()), _TINY)]
     else:
         kt = lp.edges
     return _line_result(fr, lp.edges, kt, lp.patterns if with_patterns else None, lp.notes)
@@ -640,13 +668,16 @@ def regions_along_lines(
     X: Tensor,
     n_lines: int = 16,
     length: float = 1.0,
+    *,
     seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> dict:
     """Hanin & Rolnick's statistic: activation regions along random lines through the data.
 
     Each line is centred at an example drawn (seeded) from ``X`` with a seeded random unit
     direction; the segment has Euclidean ``length``. Regions along each segment are counted
-    exactly (:func:`regions_on_line`).
+    exactly (:func:`regions_on_line`). The centres and directions are drawn from ``generator``
+    (a CPU ``torch.Generator``, which advances) or from a fresh generator seeded with ``seed``.
 
     Returns:
         a dict of plain values: ``n_regions`` (list of ints, one per line), ``n_breakpoints``
@@ -677,12 +708,10 @@ def regions_along_lines(
         n_neurons = int(sum(view.widths))
     n_lines = check_positive_int("n_lines", n_lines, maximum=MAX_DIRECTIONS)
     length = check_number("length", length, minimum=0.0, strict_min=True)
-    seed = check_seed(seed)
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    g = torch_generator(seed, generator, device="cpu")
     idx = torch.randint(0, X.shape[0], (n_lines,), generator=g)
     d = int(np.prod(X.shape[1:]))
-    D = torch.randn(n_lines, d, generator=g, dtype=torch.float64)
-    D = (D / D.norm(dim=1, keepdim=True).clamp_min(1e-300)).numpy()
+    D = _unit_directions(n_lines, d, g).numpy()
     Xc = X[idx].detach().cpu().to(torch.float64).numpy().reshape(n_lines, d)
     counts, bps = [], []
     half = 0.5 * float(length)
@@ -848,15 +877,15 @@ def plane_through(x0, x1, x2, *, margin: float = 0.25) -> Plane:
         u, v = pts[1] - pts[0], pts[2] - pts[0]
     if (
         not (np.isfinite(u).all() and np.isfinite(v).all())
-        or max(float(np.abs(u).max()), float(np.abs(v).max())) * (1.0 + margin) > 1e150
+        or max(float(np.abs(u).max()), float(np.abs(v).max())) * (1.0 + margin) > _MAX_COORDINATE
     ):
         raise InvalidInput(
             "x0, x1 and x2 are too far apart for float64 slice geometry (differences beyond "
-            "1e150): scale the inputs down"
+            f"{_MAX_COORDINATE:g}): scale the inputs down"
         )
     uf, vf = u.reshape(-1), v.reshape(-1)
     G = np.array([[uf @ uf, uf @ vf], [uf @ vf, vf @ vf]])
-    if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
+    if abs(np.linalg.det(G)) <= _GEOMETRY_RTOL * max(G[0, 0] * G[1, 1], _TINY):
         raise InvalidInput("x0, x1 and x2 lie on one line: they do not span a plane")
     m = float(margin)
     return Plane(pts[0], u, v, (-m, 1.0 + m, -m, 1.0 + m))
@@ -889,7 +918,7 @@ def _decision_boundary(
     C = np.stack([intercepts, slopes[:, :, 0], slopes[:, :, 1]], 1)  # (P, 3, p)
     geom = _Plane((0.0, 1.0, 0.0, 1.0))
     geom.V, geom.nv = vertices.copy(), n_vertices.copy()
-    geom.scale = max(float(np.abs(vertices).max()), 1e-300)
+    geom.scale = max(float(np.abs(vertices).max()), _TINY)
     _, cen0 = _shoelace(vertices, n_vertices)
     L0 = C[:, 0] + cen0[:, :1] * C[:, 1] + cen0[:, 1:] * C[:, 2]
     classes = L0.argmax(1)
@@ -905,7 +934,7 @@ def _decision_boundary(
     nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
     Vn = np.take_along_axis(V, nxt[:, :, None], 1)
     scale = np.abs(Cc[:, 0]).max(1) + (np.abs(Cc[:, 1]) + np.abs(Cc[:, 2])).max(1) * geom.scale
-    tol = 1e-9 * scale + 1e-300
+    tol = _MAP_RTOL * scale + _TINY
 
     def logits(E: np.ndarray) -> np.ndarray:  # (Q, M, 2) -> (Q, M, p)
         return Cc[:, None, 0] + E[..., :1] * Cc[:, None, 1] + E[..., 1:] * Cc[:, None, 2]
@@ -918,7 +947,7 @@ def _decision_boundary(
     is_b = valid & (tie & higher).any(2)
     segs = np.stack([V[is_b], Vn[is_b]], 1)
     length = np.linalg.norm(segs[:, 1] - segs[:, 0], axis=1)
-    segs = segs[length > 1e-12 * geom.scale]
+    segs = segs[length > _GEOMETRY_RTOL * geom.scale]
     return segs, classes
 
 
@@ -964,7 +993,7 @@ def _shoelace(V: np.ndarray, nv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     vertices near the float64 limit give an ``inf`` area, never NaN)."""
     m = np.abs(V).max((1, 2)) if V.size else np.zeros(V.shape[0])
     m = np.where(m > 0, m, 1.0)
-    if float(m.max(initial=1.0)) > 1e150:
+    if float(m.max(initial=1.0)) > _MAX_COORDINATE:
         area, cen = _shoelace(V / m[:, None, None], nv)
         with np.errstate(over="ignore"):
             return area * m * m, cen * m[:, None]
@@ -980,7 +1009,7 @@ def _shoelace(V: np.ndarray, nv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cy = ((V[..., 1] + Vn[..., 1]) * cr).sum(1) / (3.0 * area2)
     mean = np.where(valid[..., None], V, 0.0).sum(1) / nv[:, None]
     cen = np.stack([cx, cy], 1)
-    bad = ~np.isfinite(cen).all(1) | (np.abs(area2) < 1e-300)
+    bad = ~np.isfinite(cen).all(1) | (np.abs(area2) < _TINY)
     cen[bad] = mean[bad]
     return 0.5 * area2, cen
 
@@ -994,7 +1023,7 @@ def regions_2d(
     *,
     merge_pieces: bool = True,
     decision_boundary: bool = False,
-    max_memory: float = 4 * 2**30,
+    max_memory: float = DEFAULT_MAX_MEMORY,
 ) -> Regions2D:
     """Exact partition of a 2-D slice of the input space into activation regions (polygons).
 
@@ -1035,9 +1064,8 @@ def regions_2d(
     >>> r.n_regions, r.patterns.shape[0] == r.n_regions, round(float(r.areas.sum()), 6)
     (19, True, 16.0)
     """
-    for name, flag in (("merge_pieces", merge_pieces), ("decision_boundary", decision_boundary)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise InvalidInput(f"{name} must be True or False, got {flag!r}")
+    merge_pieces = check_bool("merge_pieces", merge_pieces)
+    decision_boundary = check_bool("decision_boundary", decision_boundary)
     max_memory = check_number("max_memory", max_memory, minimum=0.0, strict_min=True)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         R = _regions_2d(model, origin, u, v, extent, merge_pieces, decision_boundary, max_memory)
@@ -1075,7 +1103,7 @@ def _regions_2d(model, origin, u, v, extent, merge_pieces, decision_boundary, ma
     _check_span(uu, vv)
     bounds = _bounds(extent)
     s0, s1, t0, t1 = bounds
-    scale_st = max(abs(s0), abs(s1), abs(t0), abs(t1), 1e-300)
+    scale_st = max(abs(s0), abs(s1), abs(t0), abs(t1), _TINY)
     W0, b0, _ = layers[0]
     UV = np.stack([uu, vv], 1)  # (d, 2)
     V, nv = _ring_cells(bounds, _plane_center(o, UV, bounds))
@@ -1101,7 +1129,9 @@ def _regions_2d(model, origin, u, v, extent, merge_pieces, decision_boundary, ma
                 f = V[:, :, 0] * a[:, :1] + V[:, :, 1] * a[:, 1:] + c[:, None]
                 # a huge slice is cut into rings (see _ring_cells): each polygon's own size
                 sc = np.abs(V).max((1, 2)) if ladder else scale_st
-                tol = 1e-12 * ((np.abs(a[:, 0]) + np.abs(a[:, 1])) * sc + np.abs(c) + abs(bp[i, k]))
+                tol = _GEOMETRY_RTOL * (
+                    (np.abs(a[:, 0]) + np.abs(a[:, 1])) * sc + np.abs(c) + abs(bp[i, k])
+                )
                 M = V.shape[1]
                 valid = np.arange(M)[None, :] < nv[:, None]
                 fv = np.where(valid, f, 0.0)
@@ -1167,7 +1197,7 @@ def _regions_2d(model, origin, u, v, extent, merge_pieces, decision_boundary, ma
         notes.append(
             "the decision boundary of a slice this wide is judged with tolerances relative to "
             f"its extent ({scale_st:.3g}): ties of the outputs finer than about "
-            f"{1e-12 * scale_st:.3g} may be missed; use a smaller extent for the boundary"
+            f"{_GEOMETRY_RTOL * scale_st:.3g} may be missed; use a smaller extent for the boundary"
         )
     return Regions2D(
         vertices=V,
@@ -1252,7 +1282,7 @@ def _hull(pts: np.ndarray) -> np.ndarray:
     if pts.shape[0] <= 2:
         return pts
     m = float(np.abs(pts).max())
-    if m > 1e150:  # cross products of huge coordinates would overflow
+    if m > _MAX_COORDINATE:  # cross products of huge coordinates would overflow
         return _hull(pts / m) * m
 
     def half(points):
@@ -1302,9 +1332,10 @@ def _merge_equal_patterns(V: np.ndarray, nv: np.ndarray, pats: np.ndarray | None
 
 
 def _check_boundary_extent(scale: float) -> None:
-    if scale > 1e150:
+    if scale > _MAX_COORDINATE:
         raise InvalidInput(
-            f"decision_boundary=True needs a slice within 1e150 of the origin (this one reaches "
+            f"decision_boundary=True needs a slice within {_MAX_COORDINATE:g} of the origin "
+            f"(this one reaches "
             f"{scale:.3g}: the boundary's tie tests would overflow float64); use a smaller extent"
         )
 
@@ -1312,7 +1343,7 @@ def _check_boundary_extent(scale: float) -> None:
 def _check_span(uu: np.ndarray, vv: np.ndarray) -> None:
     uf, vf = uu.reshape(-1), vv.reshape(-1)
     G = np.array([[uf @ uf, uf @ vf], [uf @ vf, vf @ vf]])
-    if abs(np.linalg.det(G)) <= 1e-12 * max(G[0, 0] * G[1, 1], 1e-300):
+    if abs(np.linalg.det(G)) <= _GEOMETRY_RTOL * max(G[0, 0] * G[1, 1], _TINY):
         raise InvalidInput("u and v must be linearly independent (they span the slice)")
 
 
@@ -1369,12 +1400,14 @@ def _graph_regions_2d(
         notes.append(
             f"the slice reaches {far:.3g} from the plane's point nearest the input origin; the "
             "graph engine rounds polygon vertices relative to the whole slice, so regions "
-            f"narrower than about {1e-12 * far:.3g} may be merged or lost: use an extent up to "
+            f"narrower than about {_GEOMETRY_RTOL * far:.3g} may be merged or lost: use an "
+            "extent up to "
             f"{_RING_R0 * 10:g} (the count stops changing once the slice holds every vertex)"
         )
-    if max(abs(b) for b in bounds) > 1e150:
+    if max(abs(b) for b in bounds) > _MAX_COORDINATE:
         raise InvalidInput(
-            f"the graph engine needs a slice within 1e150 of the origin (extent {bounds}: its "
+            f"the graph engine needs a slice within {_MAX_COORDINATE:g} of the origin (extent "
+            f"{bounds}: its "
             "polygon geometry would overflow float64); use a smaller extent (the region count "
             "stops changing once the slice holds every vertex)"
         )
@@ -1389,7 +1422,7 @@ def _graph_regions_2d(
         def pattern_fn(X: np.ndarray) -> np.ndarray:
             # in chunks: each probe carries every tensor of the forward (a conv net's are large)
             per = max(1, int(np.prod(shape)))
-            step = max(1, min(X.shape[0], 2**24 // (64 * per)))
+            step = max(1, min(X.shape[0], _PROBE_CHUNK_BYTES // (_PROBE_BYTES_PER_INPUT * per)))
             out = [
                 view_patterns(view, torch.from_numpy(X[i : i + step].reshape(-1, *shape)), v64=v64)[
                     0
@@ -1432,13 +1465,13 @@ def _graph_regions_2d(
 
 def _lookup(patterns: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Index of each row of ``q`` among the (distinct) rows of ``patterns``, -1 if absent."""
-    rng = np.random.default_rng(12345)
+    rng = np.random.default_rng(_PATTERN_HASH_SEED)
     R = rng.integers(1, 2**62, size=(patterns.shape[1], 2), dtype=np.int64).astype(np.uint64)
 
     def keys(rows: np.ndarray) -> np.ndarray:
         # in row blocks: a uint64 copy of all patterns at once can take tens of GB
         out = np.empty(rows.shape[0], dtype=np.uint64)
-        step = max(1, 2**25 // max(1, rows.shape[1]))
+        step = max(1, _PATTERN_BLOCK_ENTRIES // max(1, rows.shape[1]))
         with np.errstate(over="ignore"):
             for i in range(0, rows.shape[0], step):
                 h = rows[i : i + step].astype(np.uint64) @ R
@@ -1451,7 +1484,7 @@ def _lookup(patterns: np.ndarray, q: np.ndarray) -> np.ndarray:
     cand = order[pos]
     ok = kp[cand] == kq
     idx = np.flatnonzero(ok)
-    step = max(1, 2**25 // max(1, q.shape[1]))
+    step = max(1, _PATTERN_BLOCK_ENTRIES // max(1, q.shape[1]))
     for i in range(0, idx.size, step):  # confirm the hash matches row by row, in blocks
         j = idx[i : i + step]
         ok[j] = (patterns[cand[j]] == q[j]).all(1)
@@ -1481,16 +1514,13 @@ def _merge_pieces(
         sc = np.maximum(np.abs(V + 0.5 * e).max(2), L)
     else:
         sc = scale_st
-    ok = valid & (L > 1e-12 * sc) & np.isfinite(L)
+    ok = valid & (L > _GEOMETRY_RTOL * sc) & np.isfinite(L)
     normal = np.stack([e[..., 1], -e[..., 0]], 2) / np.where(L > 0, L, 1.0)[..., None]
-    delta = (1e-7 * sc)[..., None] if local else 1e-7 * scale_st
-    owner, probes = [], []
-    for frac in (0.5,):  # both polygons of a shared edge probe it, so T-junctions are covered
-        pt = V + frac * e + delta * normal
-        owner.append(np.broadcast_to(np.arange(P)[:, None], (P, M))[ok])
-        probes.append(pt[ok])
-    owner = np.concatenate(owner)
-    probes = np.concatenate(probes)
+    delta = (_PROBE_OFFSET * sc)[..., None] if local else _PROBE_OFFSET * scale_st
+    # the midpoint of every edge, stepped outwards; both polygons of a shared edge probe it, so
+    # T-junctions are covered
+    probes = (V + 0.5 * e + delta * normal)[ok]
+    owner = np.broadcast_to(np.arange(P)[:, None], (P, M))[ok]
     s0, s1, t0, t1 = bounds
     inside = (probes[:, 0] > s0) & (probes[:, 0] < s1) & (probes[:, 1] > t0) & (probes[:, 1] < t1)
     owner, probes = owner[inside], probes[inside]
@@ -1500,8 +1530,8 @@ def _merge_pieces(
     good = (other >= 0) & (other != owner)
     a, b = owner[good], other[good]
     mapA = np.concatenate([outA.reshape(P, -1), outc], 1)
-    scale = max(float(np.abs(mapA).max()), 1e-300)
-    same = np.abs(mapA[a] - mapA[b]).max(1) <= 1e-9 * scale
+    scale = max(float(np.abs(mapA).max()), _TINY)
+    same = np.abs(mapA[a] - mapA[b]).max(1) <= _MAP_RTOL * scale
     a, b = a[same], b[same]
     graph = coo_matrix((np.ones(a.size), (a, b)), shape=(P, P))
     n, labels = connected_components(graph, directed=False)
