@@ -467,6 +467,79 @@ def test_a_reused_trace_never_hides_a_changed_python_value():
     net.shift = 3.0
     second = ng.knots(net)
     x = torch.linspace(-3, 3, 7, dtype=F64)[:, None]
-    np.testing.assert_allclose(second.evaluate(x.numpy()[:, 0]), net(x).detach().numpy(),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        second.evaluate(x.numpy()[:, 0]), net(x).detach().numpy(), atol=1e-10
+    )
     assert not np.array_equal(first.slopes, second.slopes)
+
+
+# --- the trace cache: reused while the guard key holds, re-traced when a Python value changes ---
+
+_SCALE = 2.0  # read by _GlobalScaled.forward
+
+
+class _AttrSlope(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 4), nn.Linear(4, 1)
+        self.slope = 0.1
+        self.calls: list[int] = []  # a list is keyed by identity: appending keeps the key
+
+    def forward(self, x):
+        self.calls.append(1)
+        return self.b(F.leaky_relu(self.a(x), self.slope))
+
+
+class _GlobalScaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 4), nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.b(F.relu(self.a(x)) * _SCALE)
+
+
+def test_cached_trace_is_not_rerun_but_follows_python_values():
+    m = _AttrSlope().double()
+    X = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    v1 = ng.model_view(m)
+    calls = len(m.calls)
+    v2 = ng.model_view(m)
+    assert v2.graph_module is v1.graph_module
+    assert len(m.calls) == calls  # the cached, verified trace is not checked again
+    m.slope = 0.3  # the trace fixed 0.1: the key changes, so it is traced again
+    v3 = ng.model_view(m)
+    assert v3.graph_module is not v1.graph_module
+    with torch.no_grad():
+        torch.testing.assert_close(v3.graph_module(X), m(X))
+    m.a.weight.data.mul_(2.0)  # parameters are read live: same trace, right values
+    v4 = ng.model_view(m)
+    assert v4.graph_module is v3.graph_module
+    with torch.no_grad():
+        torch.testing.assert_close(v4.graph_module(X), m(X))
+
+
+def test_cached_trace_follows_globals_read_by_forward():
+    global _SCALE
+    m = _GlobalScaled().double()
+    X = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    v1 = ng.model_view(m)
+    try:
+        _SCALE = 3.0
+        v2 = ng.model_view(m)
+        assert v2.graph_module is not v1.graph_module
+        with torch.no_grad():
+            torch.testing.assert_close(v2.graph_module(X), m(X))
+        k = ng.knots(nn.Sequential(nn.Linear(1, 2)).double(), -1, 1)  # unrelated call
+        assert k.count == 0
+    finally:
+        _SCALE = 2.0
+
+
+def test_cached_trace_refuses_non_finite_weights():
+    m = _GlobalScaled().double()
+    ng.model_view(m)
+    with torch.no_grad():
+        m.a.weight[0, 0] = float("nan")
+    with pytest.raises(ng.InvalidModel, match="NaN or infinite"):
+        ng.model_view(m)

@@ -32,14 +32,14 @@ import operator
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
-from ._checks import check_model_tensors
+from ._checks import all_finite, check_model_tensors
 from ._errors import UnsupportedModel
 
 __all__ = [
@@ -1163,36 +1163,127 @@ def model_view(
         raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
     check_model_tensors(model)
     input_shape = check_input_shape(input_shape)
-    sig = _signature(model)
+    key = guard_key(model)
     cached = _CACHE.get(model)
-    if cached is not None and cached[0] == sig:
-        gm, traced, nodes, inferred = cached[1]
+    hit = cached is not None and cached[0] == key
+    if hit:
+        gm, traced, nodes, inferred, verified = cached[1]
     else:
         gm, traced = _trace(model)
         nodes = _classify(gm)
-        inferred = _infer_shape(gm)
+        inferred, verified = _infer_shape(gm), set()
     shape = tuple(int(s) for s in input_shape) if input_shape is not None else inferred
     view = ModelView(model, gm, nodes, shape, traced)
     if verify and shape is not None and gm is not model:
-        try:
-            _verify(view, shape)
-        except UnsupportedModel:
-            if cached is None or cached[0] != sig:
-                raise
-            _CACHE.pop(model, None)  # a Python value the trace fixed has changed: trace again
-            return model_view(model, input_shape, verify=verify)
-    _CACHE[model] = (sig, (gm, traced, nodes, inferred))
+        if hit and shape in verified:
+            _check_finite_parameters(model)
+        else:
+            try:
+                _verify(view, shape)
+            except UnsupportedModel:
+                if not hit:
+                    raise
+                _CACHE.pop(model, None)  # state the key does not see has changed: trace again
+                return model_view(model, input_shape, verify=verify)
+            verified.add(shape)
+    _CACHE[model] = (key, (gm, traced, nodes, inferred, verified))
     return view
 
 
-# Traces by model object, reused while the module tree (names, types, train/eval flags) is the
-# same; parameters are read live, and every use re-checks the graph's forward against the
-# model's on a probe, so a Python value fixed by an old trace is caught and traced again.
+# Traces by model object, reused while its guard key (:func:`guard_key`) is unchanged;
+# parameters are read live. A trace is checked against the model's forward on a probe once per
+# input shape; a changed Python value that the trace fixed changes the key and traces again.
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+_PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
 
-def _signature(model: nn.Module) -> tuple:
-    return tuple((name, type(m), m.training, type(m).forward) for name, m in model.named_modules())
+
+def _plain(v: object) -> bool:
+    return isinstance(v, _PLAIN) or (
+        isinstance(v, tuple) and len(v) <= 16 and all(isinstance(x, _PLAIN) for x in v)
+    )
+
+
+def _value_key(v: object) -> object:
+    """A plain value by value, anything else by identity."""
+    return v if _plain(v) else ("id", id(v))
+
+
+def _forward_state(fn: Any) -> tuple:
+    """The globals and closure values a ``forward`` function reads (by value or identity)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ()
+    g = getattr(fn, "__globals__", {})
+    names = tuple((n, _value_key(g[n])) for n in code.co_names if n in g)
+    cells = tuple(_value_key(c.cell_contents) for c in (fn.__closure__ or ()) if _has_contents(c))
+    return names + cells
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
+def guard_key(model: nn.Module) -> tuple:
+    """Everything a trace of ``model`` depends on besides its tensors' values.
+
+    Per submodule: its name, identity, type, training flag, ``forward`` (class or instance), its
+    plain Python attributes by value (ints, floats, strings, ... as ``self.alpha = 0.1``) and the
+    others by identity, its number of hooks; per user-defined ``forward``: the globals and
+    closure values it reads. Plus the dtype and device of the first parameter (the probe's).
+    A trace is reused only while this key is unchanged; parameter values are read live.
+    """
+    key: list[tuple] = []
+    forwards: dict[int, Any] = {}
+    for name, m in model.named_modules():
+        d = m.__dict__
+        fwd = d.get("forward", type(m).forward)
+        attrs = tuple(
+            (k, _value_key(v))
+            for k, v in d.items()
+            if not k.startswith("_") and k != "training" and k != "forward"
+        )
+        hooks = (len(m._forward_hooks), len(m._forward_pre_hooks))
+        key.append((name, id(m), type(m), m.training, fwd, attrs, hooks))
+        if not (getattr(fwd, "__module__", None) or "torch.").startswith("torch."):
+            forwards[id(fwd)] = fwd
+    state = tuple(_forward_state(f) for f in forwards.values())
+    first = next(model.parameters(), None)
+    probe = (first.dtype, first.device) if first is not None else None
+    return (tuple(key), state, probe)
+
+
+_T = TypeVar("_T")
+
+# Derived views of custom modules (their MLP chain), by model object and guard key.
+_DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_by_guard(model: nn.Module, build: Callable[[], _T]) -> _T:
+    """``build()``, reused for ``model`` while its :func:`guard_key` is unchanged (a view
+    derived from a verified trace, e.g. the MLP chain of a module whose forward calls F.relu)."""
+    key = guard_key(model)
+    hit = _DERIVED.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = build()
+    _DERIVED[model] = (key, value)
+    return value
+
+
+def _check_finite_parameters(model: nn.Module) -> None:
+    for p in model.parameters():
+        if p.is_floating_point() and not all_finite(p.detach()):
+            from ._errors import InvalidModel
+
+            raise InvalidModel(
+                f"{type(model).__name__} has NaN or infinite parameters; re-initialise "
+                "or retrain it before analysing it"
+            )
 
 
 def _infer_shape(gm: fx.GraphModule) -> tuple[int, ...] | None:
