@@ -272,9 +272,9 @@ def main() -> None:
     peaks = {k: _peak_bytes(_fwd_bwd(m, x, g), (x, g)) for k, m in methods.items() if k != "vaf"}
     profiled = {k: _peak_bytes_profiled(_fwd_bwd(m, x, g)) for k, m in methods.items()}
     peaks["vaf"] = profiled["vaf"]
-    from nngeom import activations as _A
+    from nngeom.activations import scratch_bytes
 
-    scratch = sum(b.numel() * b.element_size() for b in getattr(_A._SCRATCH, "bufs", {}).values())
+    scratch = scratch_bytes()
     saved = {k: _saved_bytes(m, x) for k, m in methods.items()}
     extra = peaks["vaf"] + scratch - peaks["relu"]  # the reused scratch counted as extra
     mem = {

@@ -26,12 +26,13 @@ SHARES = ["layer", "channel", "neuron"]
 HIDDEN = ["relu", "tanh"]
 
 
-@pytest.fixture(autouse=True)
-def _custom_functions(monkeypatch):
-    """Route even tiny inputs through the custom autograd Functions (the code under test); the
-    plain-autograd path used for tiny inputs in production is ``vaf_reference``, the oracle."""
-    monkeypatch.setattr(A, "SMALL", 0)
-    monkeypatch.setattr(A, "FAST_MIN", 1 << 14)
+def _vaf(*args, kernel: str | None = "generic", **kwargs) -> A.VAF:
+    """A VAF whose forward runs ``kernel`` whatever the input's size: the custom autograd
+    Functions are the code under test (``vaf_reference``, the plain-autograd kernel small inputs
+    take in production, is the oracle)."""
+    v = A.VAF(*args, **kwargs)
+    v.kernel = kernel
+    return v
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,17 +58,15 @@ def _reference(v: A.VAF, x: torch.Tensor) -> torch.Tensor:
 # -- exactness at initialisation ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("share", SHARES)
-@pytest.mark.parametrize("path", ["plain-autograd", "generic", "fast"])
-def test_relu_init_equals_relu_exactly(share, path, monkeypatch):
-    if path == "plain-autograd":
-        monkeypatch.setattr(A, "SMALL", 1 << 30)
-    monkeypatch.setattr(A, "FAST_MIN", 0 if path == "fast" else 1 << 30)
-    monkeypatch.setattr(A, "CHUNK", 1000)
+@pytest.mark.parametrize(
+    "share,kernel",
+    [(s, k) for s in SHARES for k in ("reference", "generic")] + [("layer", "hinge")],
+)
+def test_relu_init_equals_relu_exactly(share, kernel):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(64, 8, 5, generator=g) * torch.logspace(-30, 30, 5)  # fp32, wide range
     x[0, 0, :3] = torch.tensor([0.0, -0.0, 1e-45])
-    v = A.VAF(k=3, share=share)
+    v = _vaf(k=3, share=share, kernel=kernel)
     xr = x.clone().requires_grad_(True)
     xv = x.clone().requires_grad_(True)
     want = torch.relu(xr)
@@ -111,7 +110,7 @@ def test_relu_init_extra_units_get_gradients():
 @pytest.mark.parametrize("share", SHARES)
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_gradcheck_float64(share, hidden):
-    v = A.VAF(k=3, share=share, hidden=hidden, init="tanh", num_channels=None).double()
+    v = _vaf(k=3, share=share, hidden=hidden, init="tanh", num_channels=None).double()
     x = _x((3, 4, 2), seed=2)
     v(x)  # materialise lazily
     _perturb(v, 3)
@@ -124,13 +123,14 @@ def test_gradcheck_float64(share, hidden):
     assert torch.autograd.gradcheck(f, (x, *params))
 
 
-@pytest.mark.parametrize("share", SHARES)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize(
+    "share,hidden,kernel",
+    [(s, h, "generic") for s in SHARES for h in HIDDEN] + [("layer", "relu", "hinge")],
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_custom_backward_equals_autograd(share, hidden, dtype):
-    v = A.VAF(k=4, share=share, hidden=hidden, num_channels=6 if share == "channel" else (6, 5)).to(
-        dtype
-    )
+def test_custom_backward_equals_autograd(share, hidden, kernel, dtype):
+    shape = 6 if share == "channel" else (6, 5)
+    v = _vaf(k=4, share=share, hidden=hidden, num_channels=shape, kernel=kernel).to(dtype)
     _perturb(v, 4)
     x = _x((7, 6, 5), seed=5, dtype=dtype)
     gout = torch.randn(7, 6, 5, generator=torch.Generator().manual_seed(6), dtype=dtype)
@@ -144,14 +144,13 @@ def test_custom_backward_equals_autograd(share, hidden, dtype):
         torch.testing.assert_close(g1, g2, **tol)
 
 
-def test_fast_path_chunked_large_input(monkeypatch):
-    """More elements than one chunk: the chunked layer/ReLU path equals autograd's."""
-    monkeypatch.setattr(A, "CHUNK", 1000)
-    monkeypatch.setattr(A, "FAST_MIN", 1000)
-    v = A.VAF(k=3).double()
+def test_fast_path_chunked_large_input():
+    """More elements than two chunks: the chunked layer/ReLU kernel equals autograd's."""
+    n = 2 * A.CHUNK + 4321
+    v = _vaf(k=3, kernel="hinge").double()
     _perturb(v, 7)
-    x = _x((4321,), seed=8)
-    gout = torch.randn(4321, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    x = _x((n,), seed=8)
+    gout = torch.randn(n, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     grads = torch.autograd.grad(v(x), (x, *v.parameters()), gout)
     wgrads = torch.autograd.grad(_reference(v, x), (x, *v.parameters()), gout)
     for g1, g2 in zip(grads, wgrads):
@@ -162,7 +161,14 @@ def test_fast_path_chunked_large_input(monkeypatch):
     "share,hidden", [("layer", "relu"), ("channel", "tanh"), ("neuron", "relu")]
 )
 def test_backward_saves_only_the_input(share, hidden):
-    v = A.VAF(k=3, share=share, hidden=hidden, num_channels=8 if share == "channel" else (8,))
+    kernel = "hinge" if share == "layer" and hidden == "relu" else "generic"
+    v = _vaf(
+        k=3,
+        share=share,
+        hidden=hidden,
+        num_channels=8 if share == "channel" else (8,),
+        kernel=kernel,
+    )
     x = torch.randn(32, 8, requires_grad=True)
     saved = []
 
@@ -182,7 +188,7 @@ def test_backward_saves_only_the_input(share, hidden):
 
 
 def _random_vaf(data, k, share="layer", width=1):
-    v = A.VAF(k=k, share=share, num_channels=None if share == "layer" else width).double()
+    v = _vaf(k=k, share=share, num_channels=None if share == "layer" else width).double()
     shape = (k,) if share == "layer" else (width, k)
     ints = st.integers(-3, 3)
     with torch.no_grad():
@@ -239,7 +245,7 @@ def test_knots_equal_dense_sampling(data, k):
 @settings(max_examples=40)
 @given(st.integers(0, 10_000), st.sampled_from(SHARES), st.sampled_from(HIDDEN))
 def test_forward_matches_reference_random(seed, share, hidden):
-    v = A.VAF(
+    v = _vaf(
         k=3, share=share, hidden=hidden, num_channels=4 if share == "channel" else (4, 3)
     ).double()
     _perturb(v, seed, scale=1.0)
@@ -569,10 +575,14 @@ _NO_CXX = not any(shutil.which(c) for c in ("g++", "c++", "clang++"))
 
 @pytest.mark.skipif(_NO_CXX, reason="no C++ compiler: torch.compile cannot build the fused kernels")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_fused_kernels_equal_autograd(dtype, monkeypatch):
+def test_fused_kernels_equal_autograd(dtype):
     """Forward and every gradient of the fused path (and its eager tail) equal plain autograd."""
-    monkeypatch.setattr(A, "_FUSED_FAILED", [])
     n = 5 * A.FUSED_COLS + 123  # 5 fused rows and an eager tail
+    for fused, want_kernel in ((True, "hinge_fused"), (False, "hinge")):
+        got_kernel = A.choose_kernel(
+            n, share="layer", hidden="relu", device=torch.device("cpu"), dtype=dtype, fused=fused
+        )
+        assert got_kernel == want_kernel
     g = torch.Generator().manual_seed(31)
     x = (2 * torch.randn(n, generator=g, dtype=dtype)).requires_grad_(True)
     gout = torch.randn(n, generator=g, dtype=dtype)
@@ -581,7 +591,7 @@ def test_fused_kernels_equal_autograd(dtype, monkeypatch):
         v = _hinge_vaf(dtype, fused)
         y = v(x)
         results[fused] = (y, *torch.autograd.grad(y, (x, *v.parameters()), gout))
-    assert not A._FUSED_FAILED
+    assert A.FUSED_KERNELS.failure is None
     want_v = _hinge_vaf(dtype, False)
     want_y = _reference(want_v, x)
     want = (want_y, *torch.autograd.grad(want_y, (x, *want_v.parameters()), gout))
@@ -591,22 +601,22 @@ def test_fused_kernels_equal_autograd(dtype, monkeypatch):
             torch.testing.assert_close(got, ref, **tol)
 
 
-def test_fused_kernels_fall_back_when_compiling_fails(monkeypatch):
+def test_fused_kernels_fall_back_when_compiling_fails():
     """No working compiler: one RuntimeWarning, then the eager kernels, with the same numbers."""
-    monkeypatch.setattr(A, "_FUSED_FAILED", [])
 
-    def broken(which):
+    def broken(fn):
         raise RuntimeError("no C++ compiler found")
 
-    monkeypatch.setattr(A, "_compiled", broken)
+    kernels = A.FusedKernels(compiler=broken)
     n = 5 * A.FUSED_COLS + 5
     x = torch.randn(n, generator=torch.Generator().manual_seed(32), dtype=torch.float64)
     x.requires_grad_(True)
     v = _hinge_vaf(torch.float64, True)
     with pytest.warns(RuntimeWarning, match="could not be compiled"):
-        y = v(x)
+        y = A.hinge_vaf(x, v.theta, kernels)
     grads = torch.autograd.grad(y.sum(), (x, *v.parameters()))  # no second warning
-    assert A._FUSED_FAILED and "no C++ compiler" in A._FUSED_FAILED[0]
+    assert not kernels.available and "no C++ compiler" in kernels.failure
+    assert A.FUSED_KERNELS.available  # the process-wide kernels are not affected
     want_y = _reference(v, x)
     want = torch.autograd.grad(want_y.sum(), (x, *v.parameters()))
     torch.testing.assert_close(y, want_y)
@@ -614,10 +624,10 @@ def test_fused_kernels_fall_back_when_compiling_fails(monkeypatch):
         torch.testing.assert_close(a, b)
 
 
-def test_fast_path_double_backward_and_torch_func(monkeypatch):
+def test_fast_path_double_backward_and_torch_func():
     """create_graph=True and torch.func transforms get exact higher derivatives on the fast path."""
-    monkeypatch.setattr(A, "FAST_MIN", 16)
     v = _hinge_vaf(torch.float64, False)
+    v.kernel = "hinge"
     x = _x((64,), seed=33)
     params = tuple(v.parameters())
 
@@ -655,3 +665,46 @@ def test_fast_path_double_backward_and_torch_func(monkeypatch):
 def test_fused_argument_is_checked():
     with pytest.raises(ng.InvalidInput, match="fused"):
         A.VAF(fused="yes")
+
+
+# -- the kernel choice ----------------------------------------------------------------------
+
+
+def test_choose_kernel_picks_each_path():
+    cpu, f32 = torch.device("cpu"), torch.float32
+
+    def choose(n, share="layer", hidden="relu", device=cpu, dtype=f32, **kw):
+        return A.choose_kernel(n, share=share, hidden=hidden, device=device, dtype=dtype, **kw)
+
+    big = A.FUSED_MIN
+    assert choose(A.SMALL - 1) == "reference"
+    assert choose(big, transformed=True) == "reference"
+    assert choose(big, share="channel") == choose(big, hidden="tanh") == "generic"
+    assert choose(A.SMALL) == choose(big - 1) == "hinge"
+    assert choose(big) == "hinge_fused"
+    assert choose(big, fused=False) == "hinge"
+    assert choose(big, dtype=torch.float16) == "hinge"
+    assert choose(big, device=torch.device("meta")) == "hinge"  # fused kernels: CPU only
+    assert choose(A.SMALL, fused=True) == "hinge_fused"
+    assert choose(10, forced="hinge") == "hinge"
+    assert choose(10, forced="generic", transformed=True) == "reference"
+    with pytest.raises(ng.InvalidInput, match="unknown VAF kernel"):
+        choose(10, forced="fast")
+    with pytest.raises(ng.InvalidInput, match="share='layer'"):
+        choose(10, share="neuron", forced="hinge")
+
+
+def test_forward_runs_the_chosen_kernel():
+    """A large input takes the hinge kernel by default and equals the reference formula."""
+    v = A.VAF(k=3, fused=False).double()
+    _perturb(v, 40)
+    x = _x((A.SMALL + 7,), seed=41)
+    assert (
+        A.choose_kernel(
+            x.numel(), share="layer", hidden="relu", device=x.device, dtype=x.dtype, fused=False
+        )
+        == "hinge"
+    )
+    y = v(x)
+    assert y.grad_fn.name().endswith("_VAFLayerReLUBackward")
+    torch.testing.assert_close(y, _reference(v, x), rtol=1e-12, atol=1e-12)
