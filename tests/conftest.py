@@ -34,14 +34,13 @@ def one_thread():
 
 @pytest.fixture
 def register_studies(monkeypatch):
-    """``register(*studies)`` makes the study registry (``nngeom reproduce NAME``, ``nngeom report``)
-    hold exactly ``studies``, e.g. the probe workload of ``_probe_study`` (not shipped in nngeom)."""
-    import nngeom.report
+    """``register(*studies)`` makes the study registry (``nngeom.studies.available``, read by
+    ``nngeom reproduce NAME`` and ``nngeom report``) hold exactly ``studies``, e.g. the probe
+    workload of ``_probe_study`` (not shipped in nngeom)."""
     import nngeom.studies
 
     def register(*studies):
         found = {s.name: s for s in studies}
         monkeypatch.setattr(nngeom.studies, "available", lambda: dict(found))
-        monkeypatch.setattr(nngeom.report, "available", lambda: dict(found))
 
     return register

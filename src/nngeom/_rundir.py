@@ -557,9 +557,6 @@ class RunDir:
         """``{key: error}`` of the failures table."""
         return {_text(k): _text(e) for k, e in self._query("SELECT key, error FROM failures")}
 
-    def count(self) -> int:
-        return len(self._scan())
-
 
 def _text(value: Any) -> str:
     """A column read with ``text_factory=bytes`` as text (strict UTF-8: ValueError otherwise)."""

@@ -24,9 +24,14 @@ from typing import Optional
 
 import typer
 
+from . import commands
+from . import studies as registry
 from ._checks import check_positive_int, check_seed
 from ._errors import NngeomError, StudyError
 from ._version import __version__
+from .executors import DEFAULT_CONNECT_TIMEOUT, make_executor
+from .report import build_report
+from .runs import reproduce as run_reproduce
 
 app = typer.Typer(
     name="nngeom",
@@ -67,9 +72,7 @@ def _root(
 @app.command()
 def studies() -> None:
     """List the registered studies."""
-    from .studies import available
-
-    for name, study in available().items():
+    for name, study in registry.available().items():
         typer.echo(f"{name:12s} {study.title}")
 
 
@@ -100,16 +103,14 @@ def reproduce(
         None, "--ray-address", help="Address of an existing Ray cluster."
     ),
     ray_timeout: float = typer.Option(
-        60.0, "--ray-timeout", help="Seconds to wait for the Ray connection (any address)."
+        DEFAULT_CONNECT_TIMEOUT,
+        "--ray-timeout",
+        help="Seconds to wait for the Ray connection (any address).",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Reproduce a paper's results (tables, figures, report.html) at a chosen scale."""
-    from .executors import make_executor
-    from .runs import reproduce as run_reproduce
-    from .studies import available, get
-
-    registered = available()
+    registered = registry.available()
     if study is None:
         typer.echo("studies: " + (", ".join(registered) or "none yet") + " (or 'all')")
         return
@@ -119,7 +120,7 @@ def reproduce(
     _check_dir_path(out, "--out")
     if ray_address and executor != "ray":
         raise StudyError("--ray-address needs --executor ray")
-    chosen = list(registered.values()) if study == "all" else [get(study)]
+    chosen = list(registered.values()) if study == "all" else [registry.get(study)]
     if not chosen:
         raise StudyError("no study is registered yet")
     if retry_failed and not resume:
@@ -175,8 +176,6 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory written by `nngeom reproduce`."),
 ) -> None:
     """(Re)build RUN_DIR/report.html from its results."""
-    from .report import build_report
-
     _check_dir_path(run_dir, "the run directory")
     typer.echo(f"report: {build_report(run_dir).resolve()}")
 
@@ -196,8 +195,6 @@ def _check_dir_path(path: Path, what: str) -> None:
 
 
 def _register_commands() -> None:
-    from . import commands
-
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue

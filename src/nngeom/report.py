@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import studies as registry
 from ._errors import RunError, StudyError
 from ._rundir import RunDir, atomic_write, load_results
-from .studies import Figure, Section, Study, available
+from .studies import Figure, Section, Study
 
 __all__ = ["build_report"]
 
@@ -184,7 +185,7 @@ def _build(run: RunDir, studies: Sequence[Study]) -> Path:
             "`nngeom analyze MODEL --data FILE --out DIR --resume` (nothing is recomputed)"
         )
     scale, seed = config.get("scale", "quick"), int(config.get("seed", 0))
-    known = {**available(), **{s.name: s for s in studies}}
+    known = {**registry.available(), **{s.name: s for s in studies}}
     nav, body, errors = [], [], []
     n_rows = len(run.results())
     malformed = dict(run.malformed)
