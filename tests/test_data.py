@@ -183,5 +183,5 @@ def test_pool_images_averages_blocks():
         data.pool_images(X, 3)
     with pytest.raises(ng.InvalidInput, match="square"):
         data.pool_images(torch.ones(2, 15), 1)
-    with pytest.raises(ng.InvalidInput, match="positive int"):
+    with pytest.raises(ng.InvalidInput, match="factor must be >= 1"):
         data.pool_images(X, 0)

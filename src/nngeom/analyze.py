@@ -46,7 +46,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import check_bool
 from ._errors import DataError, InvalidInput, NngeomError, RunError, UnsupportedModel
+from ._random import derived_seed, torch_generator
 
 __all__ = ["analyze", "Analysis", "PARTS", "QUICK", "FULL", "sizes_for", "prepare_data"]
 
@@ -303,22 +305,36 @@ def model_fingerprint(model: nn.Module) -> str:
 # --------------------------------------------------------------------------------------------
 # helpers of the parts
 # --------------------------------------------------------------------------------------------
+# Examples the model is run on at a time to predict classes
+_PREDICT_CHUNK_SIZE = 512
+# One numpy random stream per use of the seed: the seed plus this offset
+_STREAM_PLANES_WITHIN, _STREAM_PLANES_ACROSS, _STREAM_SEGMENTS = 0, 1, 2
+# Tries per wanted plane to draw a triplet not drawn before
+_TRIPLET_TRIES = 50
+# Examples sampled for the median distance between examples (the lines' length scale)
+_MEDIAN_DISTANCE_SAMPLE = 200
+# Points of each output curve drawn along a segment, and the segments drawn
+_CURVE_POINTS = 400
+_CURVES_DRAWN = 3
+
+
 def _classes(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None) -> tuple[np.ndarray, str]:
     """Class of every example: the labels, else the model's prediction."""
     if y is not None and not y.is_floating_point():
         return y.cpu().numpy(), "labels"
+    step = _PREDICT_CHUNK_SIZE
     with torch.no_grad():
-        out = torch.cat([model(X[i : i + 512]) for i in range(0, X.shape[0], 512)])
+        out = torch.cat([model(X[i : i + step]) for i in range(0, X.shape[0], step)])
     if out.shape[1] < 2:
         return np.zeros(X.shape[0], dtype=np.int64), "none (one output)"
     return out.argmax(1).cpu().numpy(), "predicted"
 
 
 def _triplets(cls: np.ndarray, n: int, within: bool, seed: int) -> list[list[int]]:
-    rng = np.random.default_rng(seed + (0 if within else 1))
+    rng = np.random.default_rng(seed + (_STREAM_PLANES_WITHIN if within else _STREAM_PLANES_ACROSS))
     labels = np.unique(cls)
     out: list[list[int]] = []
-    for _ in range(50 * n):
+    for _ in range(_TRIPLET_TRIES * n):
         if len(out) == n:
             break
         if within:
@@ -446,9 +462,9 @@ def _part_planes(ctx: _Context, within: bool) -> dict[str, Any]:
     return {"planes": planes, "figures": figures, "class_source": ctx.cls_source}
 
 
-def _median_distance(X: torch.Tensor, seed: int, n: int = 200) -> float:
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(X.shape[0], generator=g)[:n]
+def _median_distance(X: torch.Tensor, seed: int, n: int = _MEDIAN_DISTANCE_SAMPLE) -> float:
+    """Median Euclidean distance between ``n`` examples drawn at random (1 if fewer than 2)."""
+    idx = torch.randperm(X.shape[0], generator=torch_generator(seed))[:n]
     F = X[idx].reshape(len(idx), -1).double()
     D = torch.cdist(F, F)
     vals = D[torch.triu(torch.ones_like(D, dtype=torch.bool), 1)]
@@ -458,7 +474,7 @@ def _median_distance(X: torch.Tensor, seed: int, n: int = 200) -> float:
 def _part_lines(ctx: _Context) -> dict[str, Any]:
     from .regions import regions_along_lines, regions_on_line
 
-    rng = np.random.default_rng(ctx.seed + 2)
+    rng = np.random.default_rng(ctx.seed + _STREAM_SEGMENTS)
     N = ctx.X.shape[0]
     segments, figures = [], []
     plt = _pyplot()
@@ -481,8 +497,8 @@ def _part_lines(ctx: _Context) -> dict[str, Any]:
                 "knots_per_unit_length": float(knots_t.size / dist) if dist > 0 else 0.0,
             }
         )
-        if j < 3:
-            t = np.linspace(0.0, 1.0, 400)
+        if j < _CURVES_DRAWN:
+            t = np.linspace(0.0, 1.0, _CURVE_POINTS)
             with torch.no_grad():
                 pts = (
                     x0[None]
@@ -756,8 +772,9 @@ def _part_permutation(ctx: _Context) -> dict[str, Any]:
         n = R.shape[0]
         if n < 2:
             continue
-        norms = R.norm(dim=1).clamp_min(1e-300)
-        C = (R @ R.T) / (norms[:, None] * norms[None, :])
+        norms = R.norm(dim=1)
+        unit = torch.nn.functional.normalize(R, dim=1)  # a zero row stays zero
+        C = unit @ unit.T
         E = torch.cdist(R, R)
         i, j = torch.triu_indices(n, n, 1)
         cos_d = (1.0 - C[i, j]).clamp_min(0.0)
@@ -829,6 +846,7 @@ def analyze(
     *,
     quick: bool = False,
     seed: int = 0,
+    generator: torch.Generator | None = None,
     resume: bool = False,
     retry_failed: bool = False,
     parts: Sequence[str] | None = None,
@@ -858,7 +876,10 @@ def analyze(
         out: the run directory (must not hold a run unless ``resume``).
         quick: the small sizes of :data:`QUICK` (a LeNet with 1000 examples in under two
             minutes on two cores) instead of :data:`FULL`.
-        seed: seed of every random choice (triplets, segments, lines, probes).
+        seed: seed of every random choice (triplets, segments, lines, probes); it keys the
+            stored results, so ``resume`` needs the same seed.
+        generator: a ``torch.Generator`` to draw that seed from instead (62 random bits; it
+            advances).
         resume: complete the run in ``out``: stored parts are skipped, and so are parts that
             failed before unless ``retry_failed``.
         parts: a subset of :data:`PARTS` (default all).
@@ -874,14 +895,13 @@ def analyze(
         RunError: ``out`` holds a run (without ``resume``), of another model or data, is used by
             another process, or cannot be written.
     """
-    from ._checks import check_seed
     from .runs import RunDir, environment, task_key
 
     t_start = time.perf_counter()
-    seed = check_seed(seed)
-    for name, flag in (("quick", quick), ("resume", resume), ("retry_failed", retry_failed)):
-        if not isinstance(flag, bool):
-            raise InvalidInput(f"{name} must be True or False, got {flag!r}")
+    seed = derived_seed(seed, generator)
+    quick = check_bool("quick", quick)
+    resume = check_bool("resume", resume)
+    retry_failed = check_bool("retry_failed", retry_failed)
     if retry_failed and not resume:
         raise RunError("--retry-failed completes an existing run: pass it with --resume")
     chosen = list(PARTS) if parts is None else list(dict.fromkeys(parts))

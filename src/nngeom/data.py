@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_int, check_number, check_real_tensor, check_seed
+from ._checks import check_float_dtype, check_number, check_positive_int, check_real_tensor
 from ._errors import DataError, InvalidInput
+from ._random import torch_generator
 
 __all__ = [
     "read_idx",
@@ -203,30 +204,53 @@ def fashion_mnist(folder: str | os.PathLike[str] | None = None) -> Dataset:
     return load_idx_dataset(found, name="fashion-mnist")
 
 
-def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
-    """sklearn's bundled 8x8 digits (1797 images, 64 features scaled to [0, 1], 10 classes)."""
+# The pixel range of sklearn's 8x8 digits (0..16), scaled to [0, 1]
+_DIGITS_MAX_PIXEL = 16.0
+
+
+def digits(
+    test_fraction: float = 0.25, *, seed: int = 0, generator: torch.Generator | None = None
+) -> Dataset:
+    """sklearn's bundled 8x8 digits (1797 images, 64 features scaled to [0, 1], 10 classes),
+    split at random into train and test parts (see :func:`split` for ``seed`` / ``generator``).
+
+    >>> ds = digits(seed=0)
+    >>> ds.X_train.shape, ds.X_test.shape, ds.n_classes
+    (torch.Size([1348, 64]), torch.Size([449, 64]), 10)
+    """
     test_fraction = check_number("test_fraction", test_fraction)
-    seed = check_seed(seed)
+    g = torch_generator(seed, generator)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    X = torch.from_numpy(bunch.data.astype(np.float32) / 16.0)
+    X = torch.from_numpy(bunch.data.astype(np.float32) / _DIGITS_MAX_PIXEL)
     y = torch.from_numpy(bunch.target.astype(np.int64))
-    return split(X, y, test_fraction=test_fraction, seed=seed, name="digits", n_classes=10)
+    return split(X, y, test_fraction=test_fraction, generator=g, name="digits", n_classes=10)
 
 
 def image_classification(
-    name: str = "auto", *, n_train: int | None = None, n_test: int | None = None, seed: int = 0
+    name: str = "auto",
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> Dataset:
     """Fashion-MNIST if installed (``name="auto"`` or ``"fashion-mnist"``), else digits.
 
-    ``n_train``/``n_test`` take seeded random subsets. With ``name="auto"`` the returned
-    dataset's ``name`` tells which one was used, so a study can say so in its report.
+    ``n_train``/``n_test`` take random subsets drawn from ``generator`` (a CPU
+    ``torch.Generator``, which advances) or from a fresh generator seeded with ``seed``. With
+    ``name="auto"`` the returned dataset's ``name`` tells which one was used, so a study can
+    say so in its report.
+
+    >>> ds = image_classification("digits", n_train=100, n_test=50, seed=0)
+    >>> ds.name, ds.X_train.shape, ds.X_test.shape
+    ('digits', torch.Size([100, 64]), torch.Size([50, 64]))
     """
-    seed = check_seed(seed)
+    g = torch_generator(seed, generator)
     for label, n in (("n_train", n_train), ("n_test", n_test)):
         if n is not None:
-            check_int(label, n, minimum=1)
+            check_positive_int(label, n)
     if not isinstance(name, str):
         raise InvalidInput(f"name must be a string, got {name!r}")
     if name == "auto":
@@ -234,16 +258,13 @@ def image_classification(
     if name == "fashion-mnist":
         ds = fashion_mnist()
     elif name == "digits":
-        ds = digits(seed=seed)
+        ds = digits(seed=seed, generator=generator)
     else:
         raise InvalidInput(f"unknown dataset {name!r}; use 'auto', 'fashion-mnist' or 'digits'")
-    g = torch.Generator().manual_seed(seed)
 
     def subset(X: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
         if n is None or n >= X.shape[0]:
             return X, y
-        if n < 1:
-            raise InvalidInput(f"subset size must be >= 1, got {n}")
         idx = torch.randperm(X.shape[0], generator=g)[:n]
         return X[idx], y[idx]
 
@@ -259,8 +280,7 @@ def pool_images(X: Tensor, factor: int) -> Tensor:
     7x7 = 49 inputs). ``factor=1`` returns ``X`` unchanged. Raises :class:`InvalidInput` when the
     rows are not square images or ``s`` is not a multiple of ``factor``.
     """
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise InvalidInput(f"factor must be a positive int, got {factor!r}")
+    factor = check_positive_int("factor", factor)
     if not isinstance(X, Tensor) or X.ndim != 2:
         raise InvalidInput(
             f"X must be a tensor of shape (N, side * side), got {getattr(X, 'shape', X)}"
@@ -271,11 +291,11 @@ def pool_images(X: Tensor, factor: int) -> Tensor:
     side = int(round(X.shape[1] ** 0.5))
     if side * side != X.shape[1]:
         raise InvalidInput(f"rows of X are not square images: {X.shape[1]} is not a square")
-    if side % int(factor):
+    if side % factor:
         raise InvalidInput(f"image side {side} is not a multiple of the pooling factor {factor}")
     if factor == 1:
         return X
-    f = int(factor)
+    f = factor
     out = X.reshape(X.shape[0], side // f, f, side // f, f).mean(dim=(2, 4))
     return out.reshape(X.shape[0], -1)
 
@@ -286,10 +306,20 @@ def split(
     *,
     test_fraction: float = 0.25,
     seed: int = 0,
+    generator: torch.Generator | None = None,
     name: str = "data",
     n_classes: int | None = None,
 ) -> Dataset:
-    """Shuffle with a seeded generator and split into train and test parts."""
+    """Shuffle and split into train and test parts (a ``test_fraction`` of the rows, rounded).
+
+    The permutation is drawn from ``generator`` (a CPU ``torch.Generator``, which advances) or
+    from a fresh generator seeded with ``seed``.
+
+    >>> import torch
+    >>> ds = split(torch.arange(10.0)[:, None], torch.arange(10), test_fraction=0.3, seed=0)
+    >>> ds.X_train.shape, ds.X_test.shape
+    (torch.Size([7, 1]), torch.Size([3, 1]))
+    """
     for label, t in (("X", X), ("y", y)):
         if not isinstance(t, Tensor) or t.ndim == 0:
             raise InvalidInput(f"{label} must be a tensor with a batch dimension, got {t!r:.80}")
@@ -297,14 +327,14 @@ def split(
     if X.shape[0] != y.shape[0]:
         raise InvalidInput(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
     test_fraction = check_number("test_fraction", test_fraction)
-    seed = check_seed(seed)
+    g = torch_generator(seed, generator)
     if not 0.0 < test_fraction < 1.0:
         raise InvalidInput(f"test_fraction must be in (0, 1), got {test_fraction}")
     n = X.shape[0]
     n_test = int(round(n * test_fraction))
     if n_test < 1 or n - n_test < 1:
         raise InvalidInput(f"cannot split {n} examples with test_fraction={test_fraction}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(n, generator=g)
     te, tr = perm[:n_test], perm[n_test:]
     return Dataset(name, X[tr], y[tr], X[te], y[te], n_classes)
 
@@ -330,8 +360,7 @@ def teacher_student_grid(
 
     step = check_number("step", step, minimum=0.0, strict_min=True)
     extent = check_number("extent", extent, minimum=0.0, strict_min=True)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise InvalidInput(f"dtype must be a real floating-point torch dtype, got {dtype!r}")
+    dtype = check_float_dtype(dtype)
     per_side = 2 * extent / step + 1
     if per_side**2 > MAX_GRID_POINTS:
         raise InvalidInput(

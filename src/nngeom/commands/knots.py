@@ -43,6 +43,8 @@ def _number(text: str, name: str) -> float:
     return value
 
 
+# --through's default --margin: how far the slice reaches beyond the three examples
+_DEFAULT_MARGIN = 0.25
 # The largest --extent / --length: beyond it float64 products of weights and inputs lose all
 # precision (and overflow near 1e308), so the exact partition would be meaningless.
 MAX_SPAN = 1e12
@@ -313,7 +315,7 @@ def register(app: typer.Typer) -> None:
             _through_checks(data, margin, extent, _vector_options(x0, x1, origin, u, v))
             seed = _args.seed(seed)
             picture = None if plot is None else _args.plot_file(plot)
-            m = 0.25 if margin is None else margin
+            m = _DEFAULT_MARGIN if margin is None else margin
             m = _args.number(m, "--margin", minimum=0.0, maximum=MAX_SPAN)
             assert data is not None
             X, labels = _read_xy(data)
@@ -412,34 +414,42 @@ def register(app: typer.Typer) -> None:
                 typer.echo(line)
 
 
-def _plot(R, path: Path, fmt: str) -> None:
+# Resolution of the pictures the commands write (dots per inch)
+_PICTURE_DPI = 120
+
+
+def _picture(
+    R,
+    path: Path,
+    fmt: str,
+    *,
+    title: str,
+    size: tuple[float, float] = (5.0, 5.0),
+    axis_labels: tuple[str, str] | None = None,
+    **plot_options,
+) -> None:
+    """Draw the slice ``R`` (:func:`nngeom.plots.regions` with ``plot_options``) into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.collections import PolyCollection
 
-    fig, ax = plt.subplots(figsize=(5, 5))
-    rng = np.random.default_rng(0)
-    colours = plt.get_cmap("tab20")(rng.permutation(R.n_regions) % 20)
-    ax.add_collection(
-        PolyCollection(
-            [R.polygon(i) for i in range(R.n_regions)],
-            facecolors=colours,
-            edgecolors="k",
-            linewidths=0.2,
-        )
-    )
-    ax.set_xlim(R.bounds[0], R.bounds[1])
-    ax.set_ylim(R.bounds[2], R.bounds[3])
-    ax.set_aspect("equal")
-    ax.set_title(f"{R.n_regions} activation regions, {R.n_pieces} linear pieces", fontsize=9)
+    fig, ax = plt.subplots(figsize=size)
     try:
-        fig.savefig(str(path), dpi=120, bbox_inches="tight", format=fmt)
+        R.plot(ax=ax, **plot_options)
+        if axis_labels is not None:
+            ax.set_xlabel(axis_labels[0])
+            ax.set_ylabel(axis_labels[1])
+        ax.set_title(title, fontsize=9)
+        fig.savefig(str(path), dpi=_PICTURE_DPI, bbox_inches="tight", format=fmt)
     except OSError as exc:
         raise InvalidInput(f"cannot write the picture to {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
+
+
+def _plot(R, path: Path, fmt: str) -> None:
+    _picture(R, path, fmt, title=f"{R.n_regions} activation regions, {R.n_pieces} linear pieces")
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,29 +605,20 @@ def _regions_through(
 
 
 def _plot_through(R, X, idx, names, shape, path: Path, fmt: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     i, j, k = idx
-    points = X[list(idx)].detach().to(torch.float64).reshape(3, *shape).numpy()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    try:
-        R.plot(
-            ax=ax,
-            color_by="class" if R.classes is not None else "piece",
-            points=points,
-            point_labels=names,
-        )
-        ax.set_xlabel(f"s: example {i} (s=0) to example {j} (s=1)")
-        ax.set_ylabel(f"t: example {i} (t=0) to example {k} (t=1)")
-        ax.set_title(
-            f"{R.n_regions} activation regions, {R.n_pieces} linear pieces; examples {i}, {j}, {k}",
-            fontsize=9,
-        )
-        fig.savefig(str(path), dpi=120, bbox_inches="tight", format=fmt)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write the picture to {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+    _picture(
+        R,
+        path,
+        fmt,
+        title=(
+            f"{R.n_regions} activation regions, {R.n_pieces} linear pieces; examples {i}, {j}, {k}"
+        ),
+        size=(5.5, 5.0),
+        axis_labels=(
+            f"s: example {i} (s=0) to example {j} (s=1)",
+            f"t: example {i} (t=0) to example {k} (t=1)",
+        ),
+        color_by="class" if R.classes is not None else "piece",
+        points=X[list(idx)].detach().to(torch.float64).reshape(3, *shape).numpy(),
+        point_labels=names,
+    )
