@@ -63,6 +63,14 @@ def test_bad_n_jobs(bad):
         LocalExecutor(bad)
 
 
+@pytest.mark.parametrize(
+    "kwargs, name", [({"num_cpus": 0}, "num_cpus"), ({"max_retries": -1}, "max_retries")]
+)
+def test_bad_ray_executor_arguments(kwargs, name):
+    with pytest.raises(ng.InvalidInput, match=name):
+        RayExecutor(**kwargs)
+
+
 def test_make_executor():
     assert isinstance(make_executor("local", n_jobs=2), LocalExecutor)
     assert isinstance(make_executor("ray"), RayExecutor)

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import check_number, check_positive_int
+from ._checks import check_int, check_number, check_positive_int
 from ._errors import InvalidInput, RunError
 from ._rundir import dumps
 
@@ -279,9 +279,7 @@ class LocalExecutor(Executor):
     def __init__(
         self, n_jobs: int = 1, *, in_process: bool | None = None, attempts: int = 2
     ) -> None:
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-            raise InvalidInput(f"n_jobs must be a positive int, got {n_jobs!r}")
-        self.n_jobs = n_jobs
+        self.n_jobs = check_positive_int("n_jobs", n_jobs)
         self.in_process = n_jobs == 1 if in_process is None else bool(in_process)
         self.attempts = check_positive_int("attempts", attempts, maximum=100)
         self._workers: list[_Worker] = []
@@ -396,8 +394,8 @@ class RayExecutor(Executor):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         self.address = address
-        self.num_cpus = num_cpus
-        self.max_retries = max_retries
+        self.num_cpus = None if num_cpus is None else check_positive_int("num_cpus", num_cpus)
+        self.max_retries = check_int("max_retries", max_retries, minimum=0)
         self.connect_timeout = check_number(
             "connect_timeout (--ray-timeout)", connect_timeout, minimum=0, strict_min=True
         )
