@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_int, check_number
+from ._checks import check_bool, check_int, check_number
 from ._errors import InvalidInput
 
 __all__ = [
@@ -188,6 +188,16 @@ def _edges(V: np.ndarray, nv: np.ndarray):
 
 _ANCHOR_SPAN = 200.0  # widest slice on which the three anchors are drawn (1 apart)
 _LOCATE_BLOCK = 500_000  # polygon edges tested at once when locating points (memory bound)
+# Piece colouring: the most (point, polygon) pairs tested, colours in the palette, and the
+# geometry of the neighbour probes (relative to the slice): a point is inside a polygon up to
+# _INSIDE_RTOL, edges shorter than _MIN_EDGE_RTOL are skipped, and each probe sits
+# _PROBE_OFFSET (at most _PROBE_EDGE_FRACTION of its edge's length) outside the edge's middle
+_MAX_LOCATE_PAIRS = 5_000_000
+_PALETTE_SIZE = 20
+_INSIDE_RTOL = 1e-12
+_MIN_EDGE_RTOL = 1e-9
+_PROBE_OFFSET = 1e-7
+_PROBE_EDGE_FRACTION = 1e-3
 
 
 def _locate(
@@ -243,12 +253,12 @@ def _locate(
         cross = e[..., 0] * w[..., 1] - e[..., 1] * w[..., 0]
         L = np.hypot(e[..., 0], e[..., 1])
         scale = np.abs(A[cb]).max((1, 2)) + 1.0
-        inside = np.where(valid[cb], cross >= -1e-12 * L * scale[:, None], True).all(1)
+        inside = np.where(valid[cb], cross >= -_INSIDE_RTOL * L * scale[:, None], True).all(1)
         out[qb[inside]] = cb[inside]
     return out
 
 
-def _piece_colours(r: Any, max_pairs: int = 5_000_000) -> list:
+def _piece_colours(r: Any, max_pairs: int = _MAX_LOCATE_PAIRS) -> list:
     """A colour per polygon: one per linear piece, neighbouring pieces in different colours.
 
     Neighbours are found by probing just outside the middle of every polygon edge; the pieces are
@@ -259,7 +269,7 @@ def _piece_colours(r: Any, max_pairs: int = 5_000_000) -> list:
     _, piece = np.unique(ids, return_inverse=True)
     piece = piece.reshape(-1)
     n = int(piece.max()) + 1 if piece.size else 0
-    pal = _palette(20)
+    pal = _palette(_PALETTE_SIZE)
     V, nv = np.asarray(r.vertices, dtype=np.float64), np.asarray(r.n_vertices)
     neighbours: list[set[int]] = [set() for _ in range(n)]
     if n > 1:
@@ -268,9 +278,9 @@ def _piece_colours(r: Any, max_pairs: int = 5_000_000) -> list:
         L = np.hypot(e[..., 0], e[..., 1])
         s0, s1, t0, t1 = r.bounds
         scale = max(s1 - s0, t1 - t0)
-        ok = valid & (L > 1e-9 * scale)
+        ok = valid & (L > _MIN_EDGE_RTOL * scale)
         normal = np.stack([e[..., 1], -e[..., 0]], 2) / np.where(L > 0, L, 1.0)[..., None]
-        delta = np.minimum(1e-7 * scale, 1e-3 * L)[..., None]
+        delta = np.minimum(_PROBE_OFFSET * scale, _PROBE_EDGE_FRACTION * L)[..., None]
         probes = (A + 0.5 * e + delta * normal)[ok]
         own = np.broadcast_to(np.arange(V.shape[0])[:, None], ok.shape)[ok]
         found = _locate(V, nv, probes, r.bounds, max_pairs, own)
@@ -357,9 +367,8 @@ def regions(
     _check_regions(r)
     if not isinstance(color_by, str) or color_by not in ("piece", "class"):
         raise InvalidInput(f"color_by must be 'piece' or 'class', got {color_by!r}")
-    for name, flag in (("boundary", boundary), ("anchors", anchors)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise InvalidInput(f"{name} must be True or False, got {flag!r}")
+    boundary = check_bool("boundary", boundary)
+    anchors = check_bool("anchors", anchors)
     st = None
     if points is not None:
         st = slice_coordinates(r, points)
@@ -540,6 +549,20 @@ def knots(k: Any, ax: Any = None, *, output: int = 0, model: Any = None, n: int 
 # --------------------------------------------------------------------------------------------
 # Hessian spectra
 # --------------------------------------------------------------------------------------------
+# spectrum: a single eigenvalue is drawn over a span of _POINT_SPAN_FRACTION of its size; the
+# density's default width is _SIGMA_FRACTION of the span; eigenvalues beyond _MAX_EIGENVALUE
+# cannot be binned; the symlog axis is linear within _LINEAR_FRACTION of the largest
+# |eigenvalue| (at least _MIN_LINEAR_THRESHOLD); the log density axis shows _DENSITY_DECADES
+# decades below the highest bar or peak and _DENSITY_HEADROOM times above it
+_POINT_SPAN_FRACTION = 1e-2
+_SIGMA_FRACTION = 0.01
+_MAX_EIGENVALUE = 1e300
+_LINEAR_FRACTION = 1e-3
+_MIN_LINEAR_THRESHOLD = 1e-200
+_DENSITY_DECADES = 6
+_DENSITY_HEADROOM = 3.0
+
+
 def spectrum(
     eigenvalues: object = None,
     density: Any = None,
@@ -581,8 +604,7 @@ def spectrum(
             f"density must be a SpectralDensity (nngeom.hessian.spectral_density), got "
             f"{type(density).__name__}"
         )
-    if not isinstance(log, (bool, np.bool_)):
-        raise InvalidInput(f"log must be True or False, got {log!r}")
+    log = check_bool("log", log)
     bins = check_int("bins", bins, minimum=1, maximum=MAX_BINS)
     n = check_int("n", n, minimum=2, maximum=MAX_SAMPLES)
     ev = None if eigenvalues is None else _vector("eigenvalues", eigenvalues)
@@ -598,17 +620,17 @@ def spectrum(
     pts = np.concatenate([a for a in (ev, nodes) if a is not None])
     lo, hi = float(pts.min()), float(pts.max())
     big = max(abs(lo), abs(hi))
-    span = hi - lo if hi > lo else max(big, 1.0) * 1e-2
+    span = hi - lo if hi > lo else max(big, 1.0) * _POINT_SPAN_FRACTION
     if sigma is None:
-        sig = 0.01 * span
+        sig = _SIGMA_FRACTION * span
     else:
         sig = check_number("sigma", sigma, minimum=0.0, strict_min=True)
-    if not math.isfinite(hi - lo) or big > 1e300:
+    if not math.isfinite(hi - lo) or big > _MAX_EIGENVALUE:
         raise InvalidInput(
             f"the spectrum spans {lo:.3g} .. {hi:.3g}: beyond +-1e300 it cannot be binned; rescale "
             "the loss"
         )
-    c = max(big * 1e-3, 1e-200) if big > 0 else 1.0  # symlog's linear threshold
+    c = max(big * _LINEAR_FRACTION, _MIN_LINEAR_THRESHOLD) if big > 0 else 1.0
     ax = _axes(ax)
     tops: list[float] = []
     if ev is not None:
@@ -634,8 +656,8 @@ def spectrum(
         ax.set_xscale("symlog", linthresh=c)
         ax.set_yscale("log")
         top = max(tops)
-        if top > 0 and math.isfinite(top):  # six decades below the highest bar or peak
-            ax.set_ylim(top * 1e-6, top * 3.0)
+        if top > 0 and math.isfinite(top):
+            ax.set_ylim(top * 10.0**-_DENSITY_DECADES, top * _DENSITY_HEADROOM)
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
     ax.set_title("Hessian spectrum")
