@@ -74,10 +74,10 @@ TITLES = {
     "permutation": "Hidden units near a permutation point",
 }
 
-# Sizes of each part. Quick: a LeNet-size CNN with 1000 examples finishes in under two minutes on
-# two cores; the planes are then small windows of the triangle of the three points (the regions
-# of a conv net crowd around each data point, where every zero pixel's unit crosses its
-# breakpoint, so a full plane costs minutes).
+# Sizes of each part. Quick: sized for a LeNet-size CNN with 1000 examples on a laptop; the
+# planes are then small windows of the triangle of the three points (the regions of a conv net
+# crowd around each data point, where every zero pixel's unit crosses its breakpoint, so a full
+# plane is many times more work).
 QUICK = {
     "n_planes": 1,
     "plane_window": [0.3, 0.31, 0.3, 0.31],
@@ -874,8 +874,8 @@ def analyze(
         y: integer class labels ``(N,)`` or regression targets ``(N, outputs)``; without them the
             classes are the model's predictions and the Hessian / sharpness are skipped.
         out: the run directory (must not hold a run unless ``resume``).
-        quick: the small sizes of :data:`QUICK` (a LeNet with 1000 examples in under two
-            minutes on two cores) instead of :data:`FULL`.
+        quick: the small sizes of :data:`QUICK` (sized for a LeNet with 1000 examples on a
+            laptop) instead of :data:`FULL`.
         seed: seed of every random choice (triplets, segments, lines, probes); it keys the
             stored results, so ``resume`` needs the same seed.
         generator: a ``torch.Generator`` to draw that seed from instead (62 random bits; it

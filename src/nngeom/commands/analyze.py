@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(..., "--out", help="Run directory for report.html."),
         quick: bool = typer.Option(
-            False, "--quick", help="Small sizes: a LeNet with 1000 examples in ~2 minutes."
+            False, "--quick", help="Small sizes, for a LeNet with 1000 examples on a laptop."
         ),
         resume: bool = typer.Option(False, "--resume", help="Complete the run in --out."),
         retry_failed: bool = typer.Option(

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import typer
 
+from .._checks import check_Xy
 from .._errors import DataError, InvalidInput
 from . import _args, _json
 from ._json import BOOL, COUNT, NUMBER, NUMBER_OR_NULL, STRING, numbers
@@ -22,6 +23,7 @@ DATASETS = ("auto", "fashion-mnist", "digits", "teacher-grid")
 LOSSES = ("mse", "sse", "ce")
 WHICH = ("largest", "smallest", "both")
 MAX_EXAMPLES = 10_000_000  # --n: far more than a dense Hessian is ever computed on
+DEFAULT_EXAMPLES = 1000  # --n of a named dataset: training examples drawn at random
 
 
 def load_xy(
@@ -47,7 +49,7 @@ def load_xy(
             from ..data import image_classification
 
             ds = image_classification(
-                spec, n_train=n if n is not None else 1000, n_test=1, seed=seed
+                spec, n_train=n if n is not None else DEFAULT_EXAMPLES, n_test=1, seed=seed
             )
             X, y, default = ds.X_train, ds.y_train, "ce"
     else:
@@ -66,10 +68,7 @@ def load_xy(
             y = y[:, None]
     if X.ndim != 2:
         raise InvalidInput(f"X must be a 2-D array (N, features), got shape {tuple(X.shape)}")
-    if X.shape[0] != y.shape[0]:
-        raise InvalidInput(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
-    if X.shape[0] == 0:
-        raise InvalidInput("the data are empty (N = 0)")
+    X, y = check_Xy(X, y)
     if n is not None and spec not in ("auto", "fashion-mnist", "digits"):
         X, y = X[:n], y[:n]
     return X, y, default
