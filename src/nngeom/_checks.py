@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -294,3 +295,28 @@ def check_Xy(
     if not all_finite(y):
         raise InvalidInput("y contains NaN or inf; clean the data first")
     return X, y
+
+
+def as_real_array(x: object, name: str) -> np.ndarray:
+    """``x`` (a tensor, array, nested lists or a number) as a float64 NumPy array.
+
+    Refused with a message: complex values (never reduced to their real part), meta tensors, and
+    anything NumPy does not hold as bools, integers or floats (strings, objects, ragged lists).
+
+    >>> as_real_array([1, 2], "x")
+    array([1., 2.])
+    """
+    from ._errors import InvalidInput
+
+    if isinstance(x, Tensor):
+        check_real_tensor(name, x)
+        x = x.detach().to("cpu", torch.float64).numpy()
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise InvalidInput(f"{name} must be real numbers, got {type(x).__name__}") from exc
+    if a.dtype.kind == "c":
+        raise InvalidInput(f"{name} is complex ({a.dtype}): pass real numbers")
+    if a.dtype.kind not in "fiub":
+        raise InvalidInput(f"{name} must be real numbers, got an array of {a.dtype}")
+    return a.astype(np.float64)
