@@ -10,16 +10,21 @@ A study module in ``nngeom/studies/`` defines one module-level ``STUDY = Study(.
   the tables, figures and key numbers of the report. It runs in the driver, may be rerun at any
   time (``nngeom report DIR``), and must not train anything heavy.
 
-Scales: ``"quick"`` runs in about a minute on 2 cores (``make demo`` runs all five studies in
-under ten minutes); ``"paper"`` runs the paper's sizes.
+Scales: ``"quick"`` is sized for a 2-core laptop (``make demo`` runs all five studies at this
+scale); ``"paper"`` runs the paper's sizes.
+
+Helpers shared by the study modules: :func:`run_kind` (a task config's ``"kind"`` picks its
+runner) and :func:`save_figure` (a figure as PNG + SVG).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .._errors import StudyError
 
 __all__ = ["Study", "Section", "Table", "Figure", "KeyNumber", "SCALES"]
 
@@ -87,3 +92,37 @@ class Study:
     order: int = 100  # position in `reproduce all` and in the report
     # per-task resources for the Ray executor, e.g. {"num_cpus": 1, "num_gpus": 0.25}
     resources: dict[str, float] = field(default_factory=lambda: {"num_cpus": 1})
+
+
+FIGURE_DPI = 100  # resolution of a study's PNG figures, dots per inch
+
+
+def run_kind(
+    study: str, runners: Mapping[str, Callable[[TaskConfig], TaskResult]], config: TaskConfig
+) -> TaskResult:
+    """Run ``config`` with the runner of its ``config["kind"]``.
+
+    Raises:
+        StudyError: the kind is not one of ``runners`` (the message lists them).
+    """
+    kind = config.get("kind")
+    if kind not in runners:
+        raise StudyError(
+            f"unknown {study} task kind {kind!r}; use one of {', '.join(map(repr, runners))}"
+        )
+    return runners[kind](config)
+
+
+def save_figure(
+    fig: Any, figdir: Path, stem: str, *, dpi: int = FIGURE_DPI, tight: bool = False
+) -> Path:
+    """Save the matplotlib figure ``fig`` as ``figdir/stem.png`` (``dpi``) and ``figdir/stem.svg``,
+    close it, and return the PNG's path. ``tight``: crop to the drawn area."""
+    import matplotlib.pyplot as plt
+
+    bbox = "tight" if tight else None
+    png = Path(figdir) / f"{stem}.png"
+    fig.savefig(png, dpi=dpi, bbox_inches=bbox)
+    fig.savefig(Path(figdir) / f"{stem}.svg", bbox_inches=bbox)
+    plt.close(fig)
+    return png

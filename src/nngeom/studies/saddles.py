@@ -22,13 +22,13 @@ What is run (each a task):
 * ``counting``: the number of equivalent minima and of K-th order permutation points for the
   paper's architectures (exact integers).
 
-Scales: ``"test"`` (seconds, for the test suite: ``16-4-4-10`` on 400 images pooled to 4x4),
-``"quick"`` (about a minute on 2 cores: grid step 0.5 = 441 points, students of width 3, 4 and 5,
-a ``49-8-8-10`` net on 3000 images pooled 28x28 -> 7x7 and standardised, teacher targets),
-``"paper"`` (grid step 0.25 = 1681 points, widths 4, 5, 6, 8 with 5 seeds, ``784-100-100-10``
-on 10000 raw images with one-hot targets and Lanczos: expensive — full-batch float64 on 10000
-images with 89,610 parameters, trust-krylov and CG Levenberg-Marquardt on Hessian-vector
-products, each product a pass over all images; hours on 2 cores).
+Scales: ``"test"`` (for the test suite: ``16-4-4-10`` on 400 images pooled to 4x4),
+``"quick"`` (grid step 0.5 = 441 points, students of width 3, 4 and 5, a ``49-8-8-10`` net on
+3000 images pooled 28x28 -> 7x7 and standardised, teacher targets), ``"paper"`` (grid step 0.25
+= 1681 points, widths 4, 5, 6, 8 with 5 seeds, ``784-100-100-10`` on 10000 raw images with
+one-hot targets and Lanczos: the most expensive study — full-batch float64 on 10000 images with
+89,610 parameters, trust-krylov and CG Levenberg-Marquardt on Hessian-vector products, each
+product a pass over all images).
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ import numpy as np
 import torch
 
 from .._errors import StudyError
+from .._random import torch_generator
 from ..data import image_classification, pool_images, teacher_student_grid
 from ..hessian import HessianOperator, count_eigenvalues, lanczos
 from ..nets import mlp
+from ..slices import _TINY
 from ..symmetry import (
     bezier_path,
     count_equivalent_minima,
@@ -61,13 +63,33 @@ from ..symmetry import (
     permute,
 )
 from ..train import train
-from ._base import Figure, KeyNumber, Section, Study, Table
+from ._base import Figure, KeyNumber, Section, Study, Table, run_kind, save_figure
 
 PAPER = (
     'J. Brea, B. Simsek, B. Illing, W. Gerstner, "Weight-space symmetry in deep networks gives '
     'rise to permutation saddles, connected by equal-loss valleys across the loss landscape", '
     "arXiv:1907.02911 (2019)"
 )
+
+GLOBAL_LOSS = 1e-12  # a student below this loss is at a global minimum (the teacher is realisable)
+TEACHER_WIDTH = 4  # neurons of the toy task's softplus teacher (data.teacher_student_grid)
+CRITICAL_GRAD = 1e-8  # a point whose gradient norm is below this counts as a critical point
+ZERO_RTOL = 1e-7  # |eigenvalue| <= ZERO_RTOL max|eigenvalue| counts as zero (count_eigenvalues)
+FLAT_RANK_RTOL = 1e-8  # singular values of H D above this times max|eigenvalue| count in rank(H D)
+CONSTANT_INPUT_RTOL = 1e-12  # an input whose std is below this times the largest std is constant
+STD_FLOOR = 1e-12  # the smallest standard deviation a teacher's layer is rescaled by
+LANCZOS_TOL = 1e-10  # residual tolerance of the Lanczos cross-check of the extreme eigenvalues
+FULL_SPECTRUM_LIMIT = 20_000  # most parameters whose full Hessian spectrum the search computes
+MAX_STORED_EIGENVALUES = 6000  # larger spectra keep only their extremes in the result
+PATH_RTOL = 1e-9  # the equal-loss path reproduces a constant loss: relative variation below this
+PATH_ATOL = 1e-15  # ... or absolute variation below this (a point at numerically zero loss)
+FIGURE_DPI = 110  # resolution of this study's PNG figures, dots per inch
+
+
+def _tol(x: float) -> str:
+    """A tolerance as written in the report's text: ``1e-8``, not ``1e-08``."""
+    return f"{x:.0e}".replace("e-0", "e-")
+
 
 SCALES: dict[str, dict[str, Any]] = {
     "test": {
@@ -201,16 +223,12 @@ def tasks(scale: str, seed: int = 0) -> list[dict[str, Any]]:
 
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
     """Run one task (deterministic given its config); a JSON-able result."""
-    kind = config.get("kind")
     t0 = time.perf_counter()
-    if kind == "toy":
-        res = _run_toy(config)
-    elif kind == "multilayer":
-        res = _run_multilayer(config)
-    elif kind == "counting":
-        res = _run_counting(config)
-    else:
-        raise StudyError(f"unknown task kind {kind!r} in the saddles study")
+    res = run_kind(
+        "saddles",
+        {"toy": _run_toy, "multilayer": _run_multilayer, "counting": _run_counting},
+        config,
+    )
     res["seconds"] = time.perf_counter() - t0
     return res
 
@@ -221,10 +239,6 @@ def _spectrum(
     op = HessianOperator(model, X, y, loss)
     ev = torch.linalg.eigvalsh(op.full()).numpy()
     return ev, float(torch.linalg.vector_norm(op.gradient()))
-
-
-GLOBAL_LOSS = 1e-12  # a student below this loss is at a global minimum (the teacher is realisable)
-TEACHER_WIDTH = 4
 
 
 def _train_student(c: dict[str, Any], X: torch.Tensor, y: torch.Tensor):
@@ -241,7 +255,7 @@ def _train_student(c: dict[str, Any], X: torch.Tensor, y: torch.Tensor):
     for attempt in range(tries):
         init_seed = int(c["seed"]) * 1000 + attempt
         student = mlp([2, width, 1], "softplus", bias=False, dtype=torch.float64, seed=init_seed)
-        g = torch.Generator().manual_seed(init_seed)
+        g = torch_generator(init_seed)
         with torch.no_grad():
             student[0].weight.copy_(0.5 * torch.randn(width, 2, generator=g, dtype=torch.float64))
             student[2].weight.fill_(1.0)
@@ -362,7 +376,7 @@ def _multilayer_inputs(c: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, s
     dropped = 0
     if c.get("standardize", False):
         mu, sd = X.mean(0), X.std(0)
-        keep = sd > 1e-12 * max(float(sd.max()), 1e-300)
+        keep = sd > CONSTANT_INPUT_RTOL * max(float(sd.max()), _TINY)
         dropped = int((~keep).sum())
         X = ((X - mu) / torch.where(keep, sd, torch.ones_like(sd)))[:, keep].contiguous()
     prep = {
@@ -384,7 +398,7 @@ def _teacher(X: torch.Tensor, sizes: list[int], scale: float, seed: int) -> torc
     the units work in softplus's curved range, neither linear nor saturated. The output layer is
     rescaled so that every output has mean 0 and variance 1 on ``X``.
     """
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch_generator(int(seed))
     net = mlp(sizes, "softplus", dtype=torch.float64, seed=int(seed))
     lins = [m for m in net if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
@@ -394,13 +408,13 @@ def _teacher(X: torch.Tensor, sizes: list[int], scale: float, seed: int) -> torc
             lin.bias.zero_()
             z = lin(h)
             if idx < len(lins) - 1:
-                lin.weight.mul_(scale / z.std(0).clamp_min(1e-12)[:, None])
+                lin.weight.mul_(scale / z.std(0).clamp_min(STD_FLOOR)[:, None])
                 lin.bias.copy_(
                     0.5 * scale * torch.randn(lin.bias.shape, generator=g, dtype=torch.float64)
                 )
                 h = net[2 * idx + 1](lin(h))
             else:
-                m, sd = z.mean(0), z.std(0).clamp_min(1e-12)
+                m, sd = z.mean(0), z.std(0).clamp_min(STD_FLOOR)
                 lin.weight.div_(sd[:, None])
                 lin.bias.copy_(-m / sd)
     return net
@@ -439,7 +453,7 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
     acc = None
     if mode == "teacher":
         teacher = _teacher(X, [d, h, h - 1, 10], float(c["teacher_scale"]), int(c["seed"]) + 123)
-        gen = torch.Generator().manual_seed(int(c["seed"]) + 5)
+        gen = torch_generator(int(c["seed"]) + 5)
         with torch.no_grad():
             y = teacher(X) + float(c["noise"]) * torch.randn(
                 X.shape[0], 10, generator=gen, dtype=torch.float64
@@ -477,7 +491,7 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
         trust_steps=int(c.get("trust", 0)),
         restarts=int(c.get("restarts", 1)),
         k=None if c["full"] else int(c["k"] or 20),
-        full_limit=20_000 if c["full"] else 0,
+        full_limit=FULL_SPECTRUM_LIMIT if c["full"] else 0,
         dense_limit=int(c.get("dense_limit", 0)),
     )
     ev = pp.eigenvalues
@@ -485,7 +499,7 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
     # the search holds them fixed (FreeSubspace) and they are counted separately
     sub = data_null_subspace(net, X)
     free = pp.eigenvalues_free if pp.eigenvalues_free is not None else ev
-    top = max(float(np.abs(ev).max()), 1e-300)
+    top = max(float(np.abs(ev).max()), _TINY)
     gap = None
     if pp.full_spectrum and pp.n_zero is not None and pp.n_zero < len(ev):
         a = np.sort(np.abs(free))
@@ -502,13 +516,15 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
     D = flat_directions(pp.model, 1, 0, 1)
     HD = torch.stack([op.matvec(D[:, col]) for col in range(D.shape[1])], 1)
     sv = torch.linalg.svdvals(HD).numpy() / top
-    flat_rank = int((sv > 1e-8).sum())
+    flat_rank = int((sv > FLAT_RANK_RTOL).sum())
     quad = float((D.T @ HD).abs().max()) / top
     lz = None
     if pp.full_spectrum and int(c.get("lanczos_k", 0)) > 0:
         # cross-check the extreme eigenvalues with Lanczos on Hessian-vector products
         kk = int(c["lanczos_k"])
-        res = lanczos(op.matvec, op.n, kk, "both", tol=1e-10, max_iter=op.n, seed=int(c["seed"]))
+        res = lanczos(
+            op.matvec, op.n, kk, "both", tol=LANCZOS_TOL, max_iter=op.n, seed=int(c["seed"])
+        )
         ref = np.concatenate([ev[:kk], ev[-kk:]])
         lz = {
             "smallest": res.eigenvalues[:kk].tolist(),
@@ -551,7 +567,7 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
         "lanczos": lz,
         "smallest": ev[: min(10, len(ev))].tolist(),
         "largest": ev[-min(10, len(ev)) :].tolist(),
-        "eigenvalues": ev.tolist() if len(ev) <= 6000 else [],
+        "eigenvalues": ev.tolist() if len(ev) <= MAX_STORED_EIGENVALUES else [],
     }
 
 
@@ -614,7 +630,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         tables.append(
             Table(
                 "Toy task: students at their critical points (float64, loss = 0.5 sum (f-y)^2 / N). "
-                "'global' means loss < 1e-12 (the teacher has 4 neurons, so every student of width >= 4 can reach 0); such students are retrained from new initialisations (teacher-scaled) until one is global, as in the paper.",
+                f"'global' means loss < {_tol(GLOBAL_LOSS)} (the teacher has 4 neurons, so every student of width >= 4 can reach 0); such students are retrained from new initialisations (teacher-scaled) until one is global, as in the paper.",
                 [
                     "width",
                     "seed",
@@ -632,7 +648,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                         r["n_points"],
                         f"{r['student']['loss']:.3e}",
                         f"{r['student']['grad_norm']:.1e}",
-                        "yes" if r["student"]["loss"] < 1e-12 else "no",
+                        "yes" if r["student"]["loss"] < GLOBAL_LOSS else "no",
                         r["student"]["n_negative"],
                         r["student"]["n_zero"],
                     ]
@@ -654,13 +670,13 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                         p["n_zero"],
                         p["n_zero_theory"],
                         f"{p['flat_residual']:.1e}",
-                        "yes" if p.get("converged", p["grad_norm"] < 1e-8) else "NO",
+                        "yes" if p.get("converged", p["grad_norm"] < CRITICAL_GRAD) else "NO",
                     ]
                 )
         tables.append(
             Table(
                 "Permutation points of every pair of neurons: loss, gradient norm, saddle index (negative "
-                "eigenvalues of the full Hessian), zero eigenvalues (|lambda| <= 1e-7 max|lambda|) vs the theory "
+                f"eigenvalues of the full Hessian), zero eigenvalues (|lambda| <= {_tol(ZERO_RTOL)} max|lambda|) vs the theory "
                 "(>= n_2 = 1), and max ||H d|| / max|lambda| over the flat directions d.",
                 [
                     "width",
@@ -672,7 +688,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                     "n zero",
                     "theory",
                     "flat residual",
-                    "critical (grad < 1e-8)",
+                    f"critical (grad < {_tol(CRITICAL_GRAD)})",
                 ],
                 rows,
             )
@@ -685,10 +701,11 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
             1 for p in pairs if p["n_zero"] is not None and p["n_zero"] >= p["n_zero_theory"]
         )
         worst_g = max(p["grad_norm"] for p in pairs)
-        failed = [p for p in pairs if not p.get("converged", p["grad_norm"] < 1e-8)]
+        failed = [p for p in pairs if not p.get("converged", p["grad_norm"] < CRITICAL_GRAD)]
         if failed:
             notes.append(
-                f"{len(failed)} of {n_pairs} toy permutation points did not reach gradient norm 1e-8 "
+                f"{len(failed)} of {n_pairs} toy permutation points did not reach gradient norm "
+                f"{_tol(CRITICAL_GRAD)} "
                 "(column 'critical' = NO): they are not certified critical points; their spectra are "
                 "shown but do not test the theory."
             )
@@ -697,7 +714,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                 "permutation points that are critical points (max gradient norm)",
                 f"{worst_g:.1e} over {n_pairs} points",
                 "< 1e-10 (critical points)",
-                "reproduced" if worst_g < 1e-8 else "not all converged",
+                "reproduced" if worst_g < CRITICAL_GRAD else "not all converged",
             )
         )
         keys.append(
@@ -726,9 +743,9 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                     ev,
                     s=10,
                     c=np.where(
-                        ev < -1e-7 * np.abs(ev).max(),
+                        ev < -ZERO_RTOL * np.abs(ev).max(),
                         "tab:red",
-                        np.where(np.abs(ev) <= 1e-7 * np.abs(ev).max(), "k", "tab:blue"),
+                        np.where(np.abs(ev) <= ZERO_RTOL * np.abs(ev).max(), "k", "tab:blue"),
                     ),
                 )
             ax.set_yscale("symlog", linthresh=1e-6)
@@ -740,10 +757,8 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         axes[0][0].set_ylabel("Hessian eigenvalue (symlog)")
         fig.tight_layout()
         figures.append(
-            _save(
-                fig,
-                figdir,
-                "saddles_spectra",
+            Figure(
+                save_figure(fig, figdir, "saddles_spectra", dpi=FIGURE_DPI),
                 "Hessian spectra at the permutation point of every pair (red: negative, black: zero, "
                 "blue: positive).",
                 "Fig. 2 of Brea et al. (spectra at permutation points)",
@@ -775,10 +790,8 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
             ax[1].legend(fontsize=7)
             fig.tight_layout()
             figures.append(
-                _save(
-                    fig,
-                    figdir,
-                    "saddles_paths",
+                Figure(
+                    save_figure(fig, figdir, "saddles_paths", dpi=FIGURE_DPI),
                     "Left: the loss along the constant-loss path through the permutation point (0 1). "
                     "Right: loss between the student and its (0 1)-swapped copy along the straight line "
                     "and an optimised Bezier curve.",
@@ -797,7 +810,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                     "loss variation along the equal-loss path (relative; absolute)",
                     f"{spread:.1e}; {absolute:.1e}",
                     "0 (constant loss)",
-                    "reproduced" if spread < 1e-9 or absolute < 1e-15 else "differs",
+                    "reproduced" if spread < PATH_RTOL or absolute < PATH_ATOL else "differs",
                 )
             )
             lb = np.median([x["paths"]["line_barrier"] for x in withpath])
@@ -813,7 +826,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
 
     if multi:
         m = multi[0]
-        crit = bool(m.get("converged", m["grad_norm"] < 1e-8))
+        crit = bool(m.get("converged", m["grad_norm"] < CRITICAL_GRAD))
         prep = m.get("preprocessing", {})
         prep_txt = (
             f"{prep.get('image_side')}x{prep.get('image_side')} images"
@@ -836,17 +849,17 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                 f"Multilayer net: permutation point of neurons 0, 1 in hidden layer 2 ({m['dataset']}, "
                 f"{prep_txt}; {targets_txt}; MSE, float64). "
                 + (
-                    f"It IS a critical point (gradient norm {m['grad_norm']:.1e} < 1e-8). "
+                    f"It IS a critical point (gradient norm {m['grad_norm']:.1e} < {_tol(CRITICAL_GRAD)}). "
                     if crit
                     else f"It is NOT a certified critical point (gradient norm {m['grad_norm']:.1e} "
-                    ">= 1e-8); its spectrum does not test the theory. "
+                    f">= {_tol(CRITICAL_GRAD)}); its spectrum does not test the theory. "
                 )
                 + (
                     "Full spectrum (extremes cross-checked by Lanczos). "
                     if m["full_spectrum"]
                     else "Lanczos: the 20 smallest and 20 largest eigenvalues. "
                 )
-                + f"Zero: |lambda| <= {m.get('zero_tol', 1e-7):g} max|lambda|.",
+                + f"Zero: |lambda| <= {m.get('zero_tol', ZERO_RTOL):g} max|lambda|.",
                 [
                     "dataset",
                     "sizes",
@@ -862,7 +875,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                     "zero flat dirs (n_3 - rank HD)",
                     "index + zeros >= n_3",
                     "data-null directions",
-                    "critical (grad < 1e-8)",
+                    f"critical (grad < {_tol(CRITICAL_GRAD)})",
                 ],
                 [
                     [
@@ -916,7 +929,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         )
         if m.get("zero_gap"):
             notes.append(
-                f"Zero tolerance: |lambda| <= {m.get('zero_tol', 1e-7):g} max|lambda|. The counted zeros are "
+                f"Zero tolerance: |lambda| <= {m.get('zero_tol', ZERO_RTOL):g} max|lambda|. The counted zeros are "
                 f"<= {m['zero_gap'][0]:.1e} max|lambda| and the next eigenvalue is {m['zero_gap'][1]:.1e} "
                 "max|lambda|, so the count does not depend on the tolerance anywhere in between."
             )
@@ -935,7 +948,8 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         else:
             notes.append(
                 "Multilayer with one-hot targets (the paper's setting): the reduced net's MSE infimum may "
-                "lie at infinity (saturating units), so the search may stop above gradient norm 1e-8; the "
+                "lie at infinity (saturating units), so the search may stop above gradient norm "
+                f"{_tol(CRITICAL_GRAD)}; the "
                 "'critical' column says whether it converged. First-layer directions along the null space "
                 "of [X, 1] are exactly flat everywhere; the search holds them fixed ('data-null directions')."
             )
@@ -960,10 +974,8 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         )
         fig.tight_layout()
         figures.append(
-            _save(
-                fig,
-                figdir,
-                "saddles_multilayer",
+            Figure(
+                save_figure(fig, figdir, "saddles_multilayer", dpi=FIGURE_DPI),
                 "Sorted Hessian eigenvalues of the multilayer net at its layer-2 permutation point "
                 + (
                     f"(a critical point: gradient norm {m['grad_norm']:.1e})."
@@ -1029,13 +1041,13 @@ def _summary_text(toys: list[dict[str, Any]], multi: list[dict[str, Any]]) -> st
     parts = []
     if toys:
         pairs = [p for r in toys for p in r["pairs"]]
-        glob = sum(1 for r in toys if r["student"]["loss"] < 1e-12)
+        glob = sum(1 for r in toys if r["student"]["loss"] < GLOBAL_LOSS)
         first = sum(1 for p in pairs if p["n_negative"] == 1)
         higher = sum(1 for p in pairs if p["n_negative"] > 1)
         minima = sum(1 for p in pairs if p["n_negative"] == 0)
         parts.append(
             f"Toy task: {len(toys)} softplus students trained in float64; {glob} reached a global minimum "
-            f"(loss < 1e-12), the others stopped at critical points of small but non-zero loss (the plateaus "
+            f"(loss < {_tol(GLOBAL_LOSS)}), the others stopped at critical points of small but non-zero loss (the plateaus "
             f"this task is known for). For all {len(pairs)} neuron pairs the reduced net was driven to a critical "
             f"point and embedded back: {first} permutation points are first-order saddles, {higher} have a higher "
             f"index and {minima} have no negative eigenvalue (minima or degenerate points), so the saddle property "
@@ -1044,7 +1056,7 @@ def _summary_text(toys: list[dict[str, Any]], multi: list[dict[str, Any]]) -> st
         )
     if multi:
         m = multi[0]
-        crit = bool(m.get("converged", m["grad_norm"] < 1e-8))
+        crit = bool(m.get("converged", m["grad_norm"] < CRITICAL_GRAD))
         parts.append(
             f"Multilayer ({m['dataset']}, {'-'.join(map(str, m['sizes']))}, {m['n_train']} images, "
             f"{'teacher' if m.get('targets') == 'teacher' else 'one-hot'} targets): the layer-2 "
@@ -1062,16 +1074,6 @@ def _summary_text(toys: list[dict[str, Any]], multi: list[dict[str, Any]]) -> st
         "Counting reproduces the paper's factors 99 (K = 1) and 2376.5 (K = 2) for 784-100-100-10 exactly."
     )
     return " ".join(parts)
-
-
-def _save(fig: Any, figdir: Path, name: str, caption: str, paper: str) -> Figure:
-    import matplotlib.pyplot as plt
-
-    png = figdir / f"{name}.png"
-    fig.savefig(png, dpi=110)
-    fig.savefig(figdir / f"{name}.svg")
-    plt.close(fig)
-    return Figure(png, caption, paper=paper)
 
 
 STUDY = Study(
