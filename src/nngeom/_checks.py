@@ -320,3 +320,28 @@ def as_real_array(x: object, name: str) -> np.ndarray:
     if a.dtype.kind not in "fiub":
         raise InvalidInput(f"{name} must be real numbers, got an array of {a.dtype}")
     return a.astype(np.float64)
+
+
+def check_widths(widths: object, *, allow_empty: bool, name: str = "widths") -> list[int]:
+    """Hidden-layer widths ``n_1..n_L``: a sequence (not a string) of positive ints (Python or
+    numpy ints; bools and floats refused), as a list of Python ints.
+
+    ``allow_empty``: whether ``[]`` (no hidden layer) is a valid answer for the caller (it is
+    for a bound that is then 0, not for a count of permutations of hidden neurons).
+    """
+    import numbers
+
+    from ._errors import InvalidInput
+
+    try:
+        if isinstance(widths, (str, bytes)):
+            raise TypeError
+        ws = list(widths)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidInput(f"{name} must be a sequence of positive ints, got {widths!r}") from None
+    for w in ws:
+        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
+            raise InvalidInput(f"every hidden width must be a positive int, got {ws!r}")
+    if not ws and not allow_empty:
+        raise InvalidInput(f"{name} is empty: give the hidden widths n_1..n_L (at least one)")
+    return [int(w) for w in ws]
