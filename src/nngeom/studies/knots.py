@@ -16,8 +16,8 @@ What is run (each a task; all counts exact, by :func:`nngeom.knots`):
 * ``regions2d``: the exact activation regions of a 2-input net trained on a 2-D task, at init
   and after training (polygons coloured by pattern), with regions along lines through the data.
 
-Scales: ``"quick"`` (about a minute on 2 cores), ``"paper"`` (all width lists, more seeds,
-wider nets), ``"test"`` (a few seconds, for the test suite).
+Scales: ``"quick"`` (a sample of the width lists, a few seeds), ``"paper"`` (all width lists,
+more seeds, wider nets), ``"test"`` (the smallest, for the test suite).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .._errors import StudyError
+from .._random import numpy_rng, torch_generator
 from ..knots import (
     _knots_from,
     _partition_fast,
@@ -42,13 +43,24 @@ from ..knots import (
 from ..nets import mlp
 from ..regions import regions_2d, regions_along_lines
 from ..train import train
-from ._base import Figure, KeyNumber, Section, Study, Table
+from ._base import Figure, KeyNumber, Section, Study, Table, run_kind, save_figure
 
 PAPER = (
     'K. K. Chen, "The Upper Bound on Knots in Neural Networks", arXiv:1611.09448 (2016); with '
     'B. Hanin and D. Rolnick, "Complexity of Linear Regions in Deep Networks" (ICML 2019) for the '
     "regions along lines"
 )
+
+KNOT_RTOL = 1e-9  # a slope change above this times the largest slope is a knot (knots' default)
+FIGURE_DPI = 110  # resolution of this study's PNG figures, dots per inch
+# The search's seed for width list ``i`` is ``seed * SEARCH_SEED_STRIDE + i`` (a prime stride).
+SEARCH_SEED_STRIDE = 7919
+# The hill-climbing search's step: a Gaussian step of size sigma * (|theta| + STEP_OFFSET), sigma
+# starting at STEP_START, times STEP_GROW after an accepted step (at most STEP_MAX), times
+# STEP_SHRINK after a rejected one (at least STEP_MIN).
+STEP_START, STEP_OFFSET = 0.3, 0.1
+STEP_GROW, STEP_MAX = 1.2, 2.0
+STEP_SHRINK, STEP_MIN = 0.95, 1e-3
 
 SCALES = {
     "test": {
@@ -203,7 +215,7 @@ def _width_lists(depth: int, max_width: int, sample: int | None, seed: int) -> l
     if sample is None or len(allw) <= sample + max_width:
         return allw
     equal = [[n] * depth for n in range(1, max_width + 1)]
-    rng = np.random.default_rng(seed + depth)
+    rng = numpy_rng(seed + depth)
     rest = [w for w in allw if len(set(w)) > 1]
     pick = rng.choice(len(rest), size=sample, replace=False)
     return equal + [rest[i] for i in sorted(pick)]
@@ -258,7 +270,7 @@ def _layers_from(theta: np.ndarray, sizes: list[int]) -> list:
 def _count(theta: np.ndarray, sizes: list[int]) -> int:
     inf = math.inf
     return _knots_from(
-        _partition_fast(_layers_from(theta, sizes), -inf, inf), -inf, inf, 1e-9
+        _partition_fast(_layers_from(theta, sizes), -inf, inf), -inf, inf, KNOT_RTOL
     ).count
 
 
@@ -270,7 +282,7 @@ def _run_search(c: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for wi, w in enumerate(c["widths"]):
         sizes = [1, *w, 1]
-        rng = np.random.default_rng(c["seed"] * 7919 + wi)
+        rng = numpy_rng(c["seed"] * SEARCH_SEED_STRIDE + wi)
         construction = knots(tight_knot_network(w)).count
         best = construction
         starts = [_theta_of(tight_knot_network(w))]
@@ -278,15 +290,16 @@ def _run_search(c: dict[str, Any]) -> dict[str, Any]:
             starts.append(_theta_of(mlp(sizes, seed=c["seed"] * 100 + s, dtype=torch.float64)))
         for theta in starts:
             cur = _count(theta, sizes)
-            sigma = 0.3
+            sigma = STEP_START
             for _ in range(c["steps"]):
-                cand = theta + sigma * rng.standard_normal(theta.size) * (np.abs(theta) + 0.1)
+                scale = np.abs(theta) + STEP_OFFSET
+                cand = theta + sigma * rng.standard_normal(theta.size) * scale
                 k = _count(cand, sizes)
                 if k >= cur:
                     theta, cur = cand, k
-                    sigma = min(sigma * 1.2, 2.0)
+                    sigma = min(sigma * STEP_GROW, STEP_MAX)
                 else:
-                    sigma = max(sigma * 0.95, 1e-3)
+                    sigma = max(sigma * STEP_SHRINK, STEP_MIN)
             best = max(best, cur)
         rows.append([w, knot_upper_bound(w), construction, int(best)])
     return {"rows": rows}
@@ -339,7 +352,7 @@ def _run_training(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def _data_2d(seed: int, n: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     X = torch.rand(n, 2, generator=g) * 2 - 1
     r = X.norm(dim=1, keepdim=True)
     y = torch.sin(4.0 * r) + 0.5 * X[:, :1]
@@ -386,10 +399,7 @@ _RUNNERS = {
 
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
     """Run one task (deterministic given its config); returns plain JSON-able values."""
-    kind = config.get("kind")
-    if kind not in _RUNNERS:
-        raise StudyError(f"unknown knots task kind {kind!r}")
-    return _RUNNERS[kind](config)
+    return run_kind("knots", _RUNNERS, config)
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,13 +410,6 @@ def _verdict_2d(before: int, after: int) -> str:
     if 0.5 <= ratio <= 2.0:
         return "consistent (within 2x)"
     return f"differs: x{ratio:.1f} after training on this task"
-
-
-def _save(fig, figdir: Path, name: str) -> Path:
-    png = figdir / f"{name}.png"
-    fig.savefig(png, dpi=110, bbox_inches="tight")
-    fig.savefig(figdir / f"{name}.svg", bbox_inches="tight")
-    return png
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path) -> Section:
@@ -476,13 +479,12 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         ax.set_title("Tight networks (depth 1-4, widths 1-8)", fontsize=9)
         sec.figures.append(
             Figure(
-                _save(fig, figdir, "knots_tight"),
+                save_figure(fig, figdir, "knots_tight", dpi=FIGURE_DPI, tight=True),
                 "Exact knot counts of the folding construction against the bound; on the diagonal "
                 "the bound is attained.",
                 paper="Chen 2016 states the bound; no figure of attained counts",
             )
         )
-        plt.close(fig)
     for _, r in by.get("tight_big", []):
         sec.key_numbers.append(
             KeyNumber(
@@ -582,13 +584,12 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         ax[1].legend(fontsize=6)
         sec.figures.append(
             Figure(
-                _save(fig, figdir, "knots_random"),
+                save_figure(fig, figdir, "knots_random", dpi=FIGURE_DPI, tight=True),
                 "Knots of random ReLU nets grow linearly with the number of neurons (left), "
                 "orders of magnitude below Chen's exponential bound (right).",
                 paper="Hanin & Rolnick 2019, Fig. 1-2 (regions along lines at init)",
             )
         )
-        plt.close(fig)
         said.append(
             f"Random nets (ReLU, PyTorch init) have about {slope0:.2f} knots per hidden neuron on the "
             f"whole line at init ({slope1:.2f} after training on a 1-D regression task): linear in "
@@ -614,12 +615,11 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         ax[1].legend(fontsize=7)
         sec.figures.append(
             Figure(
-                _save(fig, figdir, "knots_training"),
+                save_figure(fig, figdir, "knots_training", dpi=FIGURE_DPI, tight=True),
                 f"Knots of a 1->{'->'.join(map(str, r['widths']))}->1 ReLU net during training "
                 "(left) and its final fit with its knots (right).",
             )
         )
-        plt.close(fig)
         said.append(
             f"Over training, the {r['widths']} net went from {int(curve[0, 2])} to "
             f"{int(curve[-1, 2])} knots inside the data interval [-1, 1] ({int(curve[0, 1])} -> "
@@ -633,7 +633,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         for a, stage in zip(ax, ("init", "trained"), strict=True):
             s = r[stage]
             ids = np.array(s["pattern_ids"])
-            rng = np.random.default_rng(0)
+            rng = numpy_rng(0)  # the same colours in every report
             colours = cmap(rng.permutation(max(len(ids), 1)) % 20)
             coll = PolyCollection(
                 [np.array(p) for p in s["polygons"]],
@@ -650,13 +650,12 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
             )
         sec.figures.append(
             Figure(
-                _save(fig, figdir, "regions_2d"),
+                save_figure(fig, figdir, "regions_2d", dpi=FIGURE_DPI, tight=True),
                 f"Exact activation regions of a 2->{r['width']}->{r['width']}->1 ReLU net on [-1,1]^2 "
                 "at init and after training on a radial regression task (each polygon one pattern).",
                 paper="Hanin & Rolnick 2019, Fig. 3 (regions of a 2-D input slice)",
             )
         )
-        plt.close(fig)
         sec.key_numbers.append(
             KeyNumber(
                 f"2->{r['width']}->{r['width']}->1 regions on [-1,1]^2, init -> trained",
