@@ -1,0 +1,128 @@
+"""Benchmark: Berzins' edge subdivision on the unrolled LeNet-5, put in general position.
+
+Run: ``.venv/bin/python benchmarks/regions_cnn_berzins.py [--cap SECONDS] [--jitter REL]``
+(writes benchmarks/results/regions_cnn_berzins.json).
+
+``benchmarks/regions_cnn.py`` times nngeom's conv path and the same net unrolled into dense
+matrices on the MLP path; Berzins' implementation (arturs-berzins/relu_edge_subdivision) cannot
+run on that unrolled net: its max-pool tournament has units that are exactly zero on open sets
+of the plane, which breaks its face search (reason and diagnostics in regions_cnn.json). Here the
+unrolled net is put in general position by adding to every hidden unit's bias a seeded random
+amount of relative size ``--jitter`` (default 1e-9 of the layer's largest bias), which changes
+the function by about that much and leaves the size of the problem unchanged, and Berzins' code
+is timed on it in a child process with a wall-clock cap. Its time is compared with the conv
+path's time of ``regions_cnn.json`` (another process run: only a large ratio carries weight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _lenet import train_lenet, unroll  # noqa: E402
+from regions_cnn import TRAIN, _Restricted2D, berzins_root, run_berzins  # noqa: E402
+
+from nngeom import data  # noqa: E402
+
+RESULTS = HERE / "results"
+
+
+def jittered(net: _Restricted2D, rel: float, seed: int) -> _Restricted2D:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for lin in net.fcs:
+            scale = float(lin.bias.abs().max()) or 1.0
+            lin.bias.add_(rel * scale * (2 * torch.rand(lin.bias.shape, generator=g) - 1))
+    return net
+
+
+def _child(root: str, net: _Restricted2D, bbox, q) -> None:
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    try:
+        cnt, warned = run_berzins(Path(root), net, bbox)
+        q.put({"ok": True, "seconds": time.perf_counter() - t0, **cnt, "warned": warned})
+    except Exception as exc:  # its failure is the result
+        q.put({"ok": False, "seconds": time.perf_counter() - t0, "error": f"{exc!r}"[:500]})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cap", type=float, default=1200.0)
+    ap.add_argument("--jitter", type=float, default=1e-9)
+    args = ap.parse_args()
+    prev = json.loads((RESULTS / "regions_cnn.json").read_text())
+    triple = prev["config"]["test_images"]
+    ds = data.fashion_mnist()
+    model, _ = train_lenet(ds, **TRAIN)
+    cnn = model.double().eval()
+    Xte = ds.X_test.double().reshape(-1, 1, 28, 28)
+    x0, x1, x2 = (Xte[i] for i in triple)
+    mlp: nn.Sequential = unroll(cnn)
+    o, u, v = (a.reshape(-1).numpy() for a in (x0, x1 - x0, x2 - x0))
+    net = jittered(_Restricted2D(mlp, o, u, v), args.jitter, seed=0)
+    root = berzins_root()
+    out: dict = {
+        "machine": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_start": list(os.getloadavg()),
+        },
+        "config": {
+            "test_images": triple,
+            "bounds": [0.0, 1.0],
+            "hidden_units": net.Ks[-1],
+            "jitter_relative": args.jitter,
+            "cap_seconds": args.cap,
+            "berzins_source": str(root),
+        },
+    }
+    if root is None:
+        out["berzins"] = {"run": False, "why": "no checkout of relu_edge_subdivision"}
+    else:
+        q: mp.Queue = mp.get_context("fork").Queue()
+        p = mp.get_context("fork").Process(target=_child, args=(str(root), net, (0.0, 1.0), q))
+        t0 = time.perf_counter()
+        p.start()
+        p.join(args.cap)
+        if p.is_alive():
+            p.kill()
+            p.join()
+            out["berzins"] = {
+                "run": True,
+                "finished": False,
+                "seconds_at_least": time.perf_counter() - t0,
+            }
+        else:
+            r = q.get() if not q.empty() else {"ok": False, "error": "no result"}
+            out["berzins"] = {"run": True, "finished": bool(r.pop("ok")), **r}
+    conv = prev["results"]["conv"]["seconds"]
+    b = out["berzins"]
+    secs = b.get("seconds", b.get("seconds_at_least"))
+    out["conv_path_seconds_from_regions_cnn_json"] = conv
+    if secs is not None:
+        key = "berzins_over_conv_seconds" + ("" if b.get("finished") else "_at_least")
+        out[key] = secs / conv
+    out["machine"]["load_average_end"] = list(os.getloadavg())
+    dest = RESULTS / "regions_cnn_berzins.json"
+    dest.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
