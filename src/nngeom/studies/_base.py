@@ -77,6 +77,8 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    verdicts: list[Any] = field(default_factory=list)  # _verdicts.Verdict, one per claim
+    departures: list[str] = field(default_factory=list)  # where the run departs from the paper
 
 
 @dataclass(frozen=True)

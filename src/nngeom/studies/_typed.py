@@ -1,0 +1,184 @@
+"""Typed studies: task configs and results as dataclasses, verdicts as data.
+
+A study written this way declares:
+
+* its task configs as frozen dataclasses deriving from :class:`Task`, each with a
+  ``run() -> Result`` method (a module-level class, so it pickles to worker processes and Ray);
+* its results as dataclasses deriving from :class:`Result`;
+* ``tasks(scale, seed) -> list[Task]``;
+* ``verdicts(pairs) -> list[Verdict]``: pure, no matplotlib (see ``_verdicts``);
+* ``figures(pairs, figdir) -> list[Figure]`` and ``tables(pairs) -> list[Table]``;
+* ``protocol(scale) -> str`` (what was run, no outcomes) and ``departures(scale) -> list[str]``
+  (where the run departs from the paper's protocol).
+
+:func:`typed_study` turns these into the :class:`~nngeom.studies._base.Study` that the run
+directory and the executors know (JSON dicts in, JSON dicts out): a config is stored as
+``{"task": <class name>, **fields}`` and a result as its fields. The report's section is built
+from the verdicts, so its text cannot state an outcome that a verdict does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._errors import StudyError
+from ._base import Figure, Section, Study, Table
+from ._verdicts import Verdict, outcome_sentence
+
+__all__ = ["Task", "Result", "Pairs", "typed_study", "to_record", "from_record"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Base of a study's result dataclasses: fields of JSON-able values."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base of a study's task configs: a frozen dataclass of JSON-able fields (str, int, float,
+    bool, None and tuples of these), deterministic given its fields (seeds are fields)."""
+
+    def run(self) -> Result:
+        raise NotImplementedError(f"{type(self).__name__}.run")
+
+
+Pairs = Sequence[tuple[Task, Result]]
+_T = TypeVar("_T")
+
+
+def to_record(obj: Task | Result) -> dict[str, Any]:
+    """The JSON-able dict of a task (with its class name under ``"task"``) or of a result."""
+    d = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Task):
+        if "task" in d:
+            raise StudyError(f"{type(obj).__name__} must not have a field named 'task'")
+        d = {"task": type(obj).__name__, **d}
+    return d
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    return v
+
+
+def from_record(cls: type[_T], d: dict[str, Any]) -> _T:
+    """``cls`` (a Task or Result dataclass) from its record; lists become tuples where the field
+    is annotated as a tuple, unknown keys are refused (a stale run directory), missing keys take
+    the field's default."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    extra = set(d) - set(fields) - {"task"}
+    if extra:
+        raise StudyError(
+            f"{cls.__name__} has no field(s) {sorted(extra)}: the run directory was written by "
+            "another version of this study; start a new run directory"
+        )
+    hints = typing.get_type_hints(cls)
+    kw = {}
+    for name, value in d.items():
+        if name == "task":
+            continue
+        kw[name] = _typed(hints.get(name), value)
+    return cls(**kw)
+
+
+def _typed(hint: Any, value: Any) -> Any:
+    if isinstance(value, list) and _is_tuple_hint(hint):
+        return tuple(_typed(_tuple_item(hint), x) for x in value)
+    return value
+
+
+def _is_tuple_hint(hint: Any) -> bool:
+    if hint is tuple or typing.get_origin(hint) is tuple:
+        return True
+    return any(_is_tuple_hint(a) for a in typing.get_args(hint)) if hint is not None else False
+
+
+def _tuple_item(hint: Any) -> Any:
+    for h in (hint, *typing.get_args(hint)):
+        if typing.get_origin(h) is tuple:
+            args = typing.get_args(h)
+            if len(args) == 2 and args[1] is Ellipsis:
+                return args[0]
+    return None
+
+
+def typed_study(
+    *,
+    name: str,
+    title: str,
+    paper: str,
+    task_types: Sequence[type[Task]],
+    result_types: dict[type[Task], type[Result]],
+    tasks: Callable[[str, int], list[Task]],
+    verdicts: Callable[[Pairs], list[Verdict]],
+    figures: Callable[[Pairs, Path], list[Figure]],
+    tables: Callable[[Pairs], list[Table]],
+    protocol: Callable[[Pairs], str],
+    departures: Callable[[Pairs], list[str]],
+    notes: Callable[[Pairs], list[str]] | None = None,
+    order: int = 100,
+    resources: dict[str, float] | None = None,
+) -> Study:
+    """The :class:`Study` of a typed study (see the module docstring).
+
+    ``result_types`` maps each task type to its result type. ``protocol``/``departures``/
+    ``notes`` see the finished pairs (a run's scale and sizes are in its tasks).
+    """
+    by_name = {t.__name__: t for t in task_types}
+    if len(by_name) != len(task_types):
+        raise StudyError(f"{name}: two task types share a class name")
+
+    def load(config: dict[str, Any]) -> Task:
+        cls = by_name.get(config.get("task", ""))
+        if cls is None:
+            raise StudyError(
+                f"unknown {name} task {config.get('task')!r}; use one of {sorted(by_name)}"
+            )
+        return from_record(cls, config)
+
+    def dict_tasks(scale: str, seed: int) -> list[dict[str, Any]]:
+        return [to_record(t) for t in tasks(scale, seed)]
+
+    def run_task(config: dict[str, Any]) -> dict[str, Any]:
+        task = load(config)
+        result = task.run()
+        want = result_types[type(task)]
+        if not isinstance(result, want):
+            raise StudyError(f"{type(task).__name__}.run returned {type(result).__name__}")
+        return to_record(result)
+
+    def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path) -> Section:
+        pairs: list[tuple[Task, Result]] = []
+        for c, r in results:
+            t = load(c)
+            pairs.append((t, from_record(result_types[type(t)], r)))
+        vs = verdicts(pairs)
+        return Section(
+            title=title,
+            paper=paper,
+            summary=protocol(pairs) + " " + outcome_sentence(vs),
+            tables=tables(pairs),
+            figures=figures(pairs, figdir),
+            notes=(notes(pairs) if notes else []),
+            verdicts=vs,
+            departures=departures(pairs),
+        )
+
+    return Study(
+        name=name,
+        title=title,
+        paper=paper,
+        tasks=dict_tasks,
+        run_task=run_task,
+        summarize=summarize,
+        order=order,
+        resources=resources or {"num_cpus": 1},
+    )
