@@ -132,6 +132,18 @@ def test_kendall_tau_large_and_bad_input() -> None:
     with pytest.raises(InvalidInput):
         kendall_tau([1, 2, 3], [1, 2])
     assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
+    assert math.isnan(kendall_tau([1.0], [2.0]))
+
+
+def test_kendall_tau_drops_nan_pairs_like_scipy() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 5, size=60).astype(float)  # ties: tau-b
+    y = x + rng.integers(0, 3, size=60)
+    x[[3, 17]] = np.nan
+    y[[17, 40]] = np.nan
+    want = scipy.stats.kendalltau(x, y, nan_policy="omit").statistic
+    assert kendall_tau(x, y) == pytest.approx(want, abs=1e-12)
+    assert kendall_tau(torch.from_numpy(x), y) == kendall_tau(x, y)
 
 
 def test_granulated_psi_by_hand() -> None:
@@ -166,7 +178,51 @@ def test_bootstrap_ci_is_seeded_and_covers() -> None:
     assert (lo, hi) == bootstrap_ci(stat, 400, n_boot=200, seed=3)
     assert lo < kendall_tau(x, y) < hi
     assert hi - lo < 0.2
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert bootstrap_ci(stat, 400, n_boot=50, generator=g1) == bootstrap_ci(
+        stat, 400, n_boot=50, generator=g2
+    )
     with pytest.raises(InvalidInput):
         bootstrap_ci(stat, 0)
     with pytest.raises(InvalidInput):
         bootstrap_ci(stat, 10, level=1.5)
+    with pytest.raises(InvalidInput, match="method"):
+        bootstrap_ci(stat, 10, method="bca")
+
+
+@pytest.mark.parametrize("method", ["BCa", "percentile", "basic"])
+def test_bootstrap_ci_equals_scipy(method) -> None:
+    x = np.random.default_rng(4).exponential(size=60)
+
+    def stat(idx: np.ndarray) -> float:
+        return float(x[idx].mean())
+
+    got = bootstrap_ci(stat, 60, n_boot=300, level=0.9, method=method, seed=7)
+    want = scipy.stats.bootstrap(
+        (x,),
+        lambda s: float(s.mean()),
+        n_resamples=300,
+        confidence_level=0.9,
+        method=method,
+        vectorized=False,
+        rng=np.random.default_rng(7),
+    ).confidence_interval
+    assert got == pytest.approx((want.low, want.high), rel=1e-12)
+
+
+def test_bootstrap_ci_drops_nan_draws_and_constant_statistics() -> None:
+    x = np.arange(30.0)
+
+    def mean_or_nan(idx: np.ndarray) -> float:
+        return math.nan if idx[0] % 3 == 0 else float(x[idx].mean())
+
+    lo, hi = bootstrap_ci(mean_or_nan, 30, n_boot=400, method="percentile", seed=1)
+    rng = np.random.default_rng(1)
+    draws = [mean_or_nan(rng.integers(0, 30, 30)) for _ in range(400)]
+    finite = [d for d in draws if math.isfinite(d)]
+    assert 0 < len(finite) < 400
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(finite, [2.5, 97.5])), rel=1e-12)
+    assert math.isfinite(bootstrap_ci(mean_or_nan, 30, n_boot=400, seed=1)[0])  # BCa
+    assert bootstrap_ci(lambda idx: 2.5, 30, n_boot=50) == (2.5, 2.5)
+    assert bootstrap_ci(lambda idx: float(idx.sum()), 1) == (0.0, 0.0)
+    assert all(math.isnan(v) for v in bootstrap_ci(lambda idx: math.nan, 10, n_boot=20))

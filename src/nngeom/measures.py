@@ -11,10 +11,14 @@ Measures (same conventions as :mod:`nngeom.sensitivity`: a model plus data in, n
 
 Rank statistics:
 
-* :func:`kendall_tau` -- Kendall's tau-b (equal to ``scipy.stats.kendalltau``'s default).
+* :func:`kendall_tau` -- Kendall's tau-b (``scipy.stats.kendalltau`` on the finite pairs).
 * :func:`granulated_psi` -- Jiang et al.'s granulated Kendall coefficient: for each hyperparameter,
   the mean tau over groups of models that differ only in that hyperparameter; Psi is their mean.
-* :func:`bootstrap_ci` -- a percentile bootstrap interval with a seeded numpy Generator.
+* :func:`bootstrap_ci` -- a bootstrap interval (``scipy.stats.bootstrap``, BCa by default) of a
+  statistic of resampled indices.
+
+Quantities about a model are torch tensors (:func:`input_jacobian_norm`) or Python floats;
+statistics over a collection of results are Python floats and NumPy arrays.
 """
 
 from __future__ import annotations
@@ -27,13 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import (
-    check_number,
-    check_positive_int,
-    check_real_tensor,
-    check_seed,
-)
+from ._checks import as_real_array, check_number, check_positive_int, check_real_tensor
 from ._errors import InvalidInput, InvalidModel
+from ._random import numpy_rng, torch_generator
 from .nets import as_mlp
 from .sensitivity import (
     _cast_X,
@@ -46,11 +46,16 @@ from .sensitivity import (
     activation_slopes,
 )
 
-# bootstrap_ci: the most resamples, and the most index draws in all (n_boot * n)
+# bootstrap_ci: the most resamples, and the most index draws in all (n_boot * n, plus the
+# n * (n - 1) of BCa's jackknife)
 MAX_BOOT = 1_000_000
 MAX_BOOT_DRAWS = 1_000_000_000
-# kendall_tau: above this length the O(n log n) scipy routine is used instead of O(n^2) blocks
-_TAU_DIRECT_MAX = 5_000
+# bootstrap_ci: index entries per batch of resamples handed to scipy (8 MB of int64)
+BOOT_BATCH_ENTRIES = 1_000_000
+# bootstrap_ci's methods (scipy.stats.bootstrap's names)
+BOOT_METHODS = ("BCa", "percentile", "basic")
+# sharpness: the most noise values drawn in all (samples x parameters)
+MAX_NOISE_VALUES = 100_000_000
 
 __all__ = [
     "input_jacobian_norm",
@@ -235,6 +240,7 @@ def sharpness(
     iters: int = 14,
     sigma_range: tuple[float, float] = (1e-4, 10.0),
     seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> float:
     """PAC-Bayes flavoured sharpness ``1 / sigma^2`` (Jiang et al. 2020, "pacbayes.flatness").
 
@@ -243,12 +249,13 @@ def sharpness(
     unperturbed one by at most ``target``; found by bisection on ``log sigma`` with the same noise
     directions at every step (common random numbers, so the search is monotone and deterministic).
     The error is the 0-1 error for integer labels ``y`` and the mean squared error otherwise.
-    Larger is sharper.
+    Larger is sharper. The noise is drawn on the CPU from ``generator``, else from a generator
+    seeded with ``seed``.
     """
     target = check_number("target", target, minimum=0.0, strict_min=True)
     samples = check_positive_int("samples", samples, maximum=10_000)
     iters = check_positive_int("iters", iters, maximum=1_000)
-    seed = check_seed(seed)
+    g = torch_generator(seed, generator)
     try:
         s_lo, s_hi = (
             check_number("sigma_range", v, minimum=0.0, strict_min=True) for v in sigma_range
@@ -279,12 +286,11 @@ def sharpness(
     if first.is_floating_point():
         X = _cast_X(X, first.dtype, first.device)
     n_params = sum(v.numel() for v in params.values())
-    if samples * n_params > 100_000_000:
+    if samples * n_params > MAX_NOISE_VALUES:
         raise InvalidInput(
             f"samples={samples} noise draws of {n_params:,} parameters is more than nngeom's "
-            "limit of 100,000,000 values; use fewer samples"
+            f"limit of {MAX_NOISE_VALUES:,} values; use fewer samples"
         )
-    g = torch.Generator().manual_seed(seed)
     noise = [
         {k: torch.randn(v.shape, generator=g, dtype=torch.float64).to(v) for k, v in params.items()}
         for _ in range(samples)
@@ -351,19 +357,7 @@ def sharpness(
 
 
 def _as_1d(a: Sequence[float] | np.ndarray | Tensor, name: str) -> np.ndarray:
-    if isinstance(a, Tensor):
-        check_real_tensor(name, a)
-        a = a.detach().cpu().numpy()
-    try:
-        raw = np.asarray(a)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} must be a 1-D sequence of numbers ({exc})") from None
-    if raw.dtype.kind == "c":
-        raise InvalidInput(f"{name} is complex ({raw.dtype}): pass real numbers")
-    try:
-        arr = raw.astype(np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a 1-D sequence of numbers, got {raw.dtype}") from None
+    arr = as_real_array(a, name)
     if arr.ndim != 1:
         raise InvalidInput(f"{name} must be one-dimensional, got shape {arr.shape}")
     return arr
@@ -372,47 +366,29 @@ def _as_1d(a: Sequence[float] | np.ndarray | Tensor, name: str) -> np.ndarray:
 def kendall_tau(
     x: Sequence[float] | np.ndarray | Tensor, y: Sequence[float] | np.ndarray | Tensor
 ) -> float:
-    """Kendall's tau-b between ``x`` and ``y`` (ties corrected, as ``scipy.stats.kendalltau``).
+    """Kendall's tau-b between ``x`` and ``y`` (ties corrected): ``scipy.stats.kendalltau``.
 
-    ``tau_b = (C - D) / sqrt((n0 - T_x) (n0 - T_y))`` over all pairs; NaN where either input is
-    constant. Pairs holding NaN are dropped. Cost ``O(n^2)`` in blocks (fine for thousands).
+    ``tau_b = (C - D) / sqrt((n0 - T_x) (n0 - T_y))`` over all pairs, ``O(n log n)``. Pairs
+    holding NaN or inf are dropped; NaN where fewer than two pairs remain or either input is
+    constant.
 
     >>> import nngeom as ng
-    >>> ng.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4])
-    0.6666666666666666
+    >>> round(ng.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]), 6)
+    0.666667
     """
+    from scipy.stats import kendalltau
+
     a, b = _as_1d(x, "x"), _as_1d(y, "y")
     if a.shape != b.shape:
         raise InvalidInput(f"x and y have different lengths ({a.size} and {b.size})")
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
-    n = a.size
-    if n < 2:
+    if a.size < 2 or np.all(a == a[0]) or np.all(b == b[0]):
         return math.nan
-    if n > _TAU_DIRECT_MAX:
-        if np.all(a == a[0]) or np.all(b == b[0]):
-            return math.nan
-        from scipy.stats import kendalltau
-
-        return float(kendalltau(a, b).statistic)
-    s = 0
-    tx = ty = 0
-    block = max(1, 2_000_000 // n)
-    for start in range(0, n, block):
-        da = np.sign(a[start : start + block, None] - a[None, :])
-        db = np.sign(b[start : start + block, None] - b[None, :])
-        s += int((da * db).sum())
-        tx += int((da == 0).sum())
-        ty += int((db == 0).sum())
-    # every unordered pair was counted twice, and each diagonal entry once in the tie counts
-    s //= 2
-    n0 = n * (n - 1) // 2
-    ties_x = (tx - n) // 2
-    ties_y = (ty - n) // 2
-    denom = math.sqrt(float(n0 - ties_x) * float(n0 - ties_y))
-    if denom == 0:
-        return math.nan
-    return float(s / denom)
+    # scipy also computes a p-value (unused here): the asymptotic one is the cheapest, and is
+    # defined from three pairs on
+    method = "asymptotic" if a.size > 2 else "exact"
+    return float(kendalltau(a, b, method=method).statistic)
 
 
 @dataclass(frozen=True)
@@ -521,35 +497,49 @@ def bootstrap_ci(
     *,
     n_boot: int = 1000,
     level: float = 0.95,
+    method: str = "BCa",
     seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(indices)`` over resamples of ``range(n)``.
+    """Bootstrap confidence interval of ``statistic(indices)`` over resamples of ``range(n)``.
 
-    ``statistic`` receives an index array (drawn with replacement by
-    ``np.random.default_rng(seed)``) and returns a float; NaN draws are ignored.
+    ``scipy.stats.bootstrap`` on the index sample ``0..n-1``: ``statistic`` receives an int64
+    index array of length ``n`` (drawn with replacement; for BCa's jackknife also of length
+    ``n - 1``) and returns a float. ``method``: ``"BCa"`` (bias-corrected and accelerated, the
+    default), ``"percentile"`` or ``"basic"``; the resamples come from ``generator``, else from
+    ``seed``.
+
+    Resamples whose statistic is NaN or inf are dropped; where every finite value is the same
+    (a constant statistic, ``n = 1``) the interval is that value; where BCa is undefined (the
+    statistic of the whole sample outside the bootstrap distribution) the percentile interval
+    is returned. ``(nan, nan)`` when no resample gives a finite value.
 
     >>> import numpy as np, nngeom as ng
     >>> x = np.arange(20.0)
     >>> lo, hi = ng.bootstrap_ci(lambda idx: float(x[idx].mean()), 20, n_boot=200, seed=0)
     >>> round(lo, 2), round(hi, 2)
-    (7.2, 12.01)
+    (7.05, 11.81)
     """
     if not callable(statistic):
         raise InvalidInput(f"statistic must be a callable of an index array, got {statistic!r}")
     n = check_positive_int("n", n, maximum=MAX_BOOT_DRAWS)
     n_boot = check_positive_int("n_boot", n_boot, maximum=MAX_BOOT)
-    if n * n_boot > MAX_BOOT_DRAWS:
+    if method not in BOOT_METHODS:
+        raise InvalidInput(f"method must be one of {list(BOOT_METHODS)}, got {method!r}")
+    draws = n * n_boot + (n * (n - 1) if method == "BCa" else 0)
+    if draws > MAX_BOOT_DRAWS:
         raise InvalidInput(
-            f"n_boot={n_boot:,} resamples of n={n:,} is {n * n_boot:,} index draws, more than "
-            f"nngeom's limit of {MAX_BOOT_DRAWS:,}; use fewer resamples"
+            f"n_boot={n_boot:,} resamples of n={n:,} ({method}) is {draws:,} index draws, more "
+            f"than nngeom's limit of {MAX_BOOT_DRAWS:,}; use fewer resamples"
+            + (" or method='percentile' (no jackknife)" if method == "BCa" else "")
         )
     level = check_number("level", level)
     if not 0 < level < 1:
         raise InvalidInput(f"level must be in (0, 1), got {level}")
-    rng = np.random.default_rng(check_seed(seed))
+    rng = numpy_rng(seed, generator)
 
-    def draw() -> float:
-        v = statistic(rng.integers(0, n, n))
+    def value(idx: np.ndarray) -> float:
+        v = statistic(idx)
         if (
             isinstance(v, (complex, np.complexfloating))
             or (isinstance(v, np.ndarray) and np.iscomplexobj(v))
@@ -563,9 +553,50 @@ def bootstrap_ci(
         except (TypeError, ValueError, RuntimeError):
             raise InvalidInput(f"statistic returned {v!r:.60}, not a number") from None
 
-    vals = np.array([draw() for _ in range(n_boot)], dtype=np.float64)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
+    if n == 1:  # every resample is [0]
+        v = value(np.zeros(1, dtype=np.int64))
+        return (v, v) if math.isfinite(v) else (math.nan, math.nan)
+    return _bootstrap_interval(value, n, n_boot, level, method, rng)
+
+
+def _bootstrap_interval(
+    value: Callable[[np.ndarray], float],
+    n: int,
+    n_boot: int,
+    level: float,
+    method: str,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """The interval of :func:`bootstrap_ci` for ``n >= 2``: the resamples drawn once (percentile
+    pass), their finite values then given to scipy again for ``method``'s interval."""
+    import warnings
+
+    from scipy.stats import DegenerateDataWarning, bootstrap
+
+    data = (np.arange(n, dtype=np.int64),)
+    batch = max(1, BOOT_BATCH_ENTRIES // n)
+    common = {"confidence_level": level, "vectorized": False, "batch": batch}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)  # NaN draws: handled below
+        res = bootstrap(data, value, n_resamples=n_boot, method="percentile", rng=rng, **common)
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64)
+    finite = dist[np.isfinite(dist)]
+    if finite.size == 0:
         return (math.nan, math.nan)
-    alpha = (1 - level) / 2
-    return (float(np.quantile(vals, alpha)), float(np.quantile(vals, 1 - alpha)))
+    if np.all(finite == finite[0]):
+        return (float(finite[0]), float(finite[0]))
+    if method == "percentile" and finite.size == dist.size:
+        ci = res.confidence_interval
+        return (float(ci.low), float(ci.high))
+    kept = type(res)(res.confidence_interval, finite, res.standard_error)
+    for how in (method, "percentile"):
+        # an undefined BCa (equal or NaN jackknife values: 0 / 0) falls back to the percentile
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", DegenerateDataWarning)
+            ci = bootstrap(
+                data, value, n_resamples=0, method=how, bootstrap_result=kept, rng=rng, **common
+            ).confidence_interval
+        lo, hi = float(ci.low), float(ci.high)
+        if math.isfinite(lo) and math.isfinite(hi):
+            break
+    return (lo, hi)
