@@ -11,8 +11,8 @@ Tasks (each a JSON config with its own seeds):
 * ``logistic``: a small sigmoid net learns the logistic map; the learned map against the parabola.
 * ``laser``: every predictor on the Santa Fe laser series (one-step and iterated).
 
-Scales: ``"quick"`` (about a minute on 2 cores), ``"paper"`` (the paper's sizes, more seeds) and
-``"test"`` (seconds; for the test suite). Errors are NRMSE normalised by the std of the whole
+Scales: ``"quick"`` (small sizes, one seed), ``"paper"`` (the paper's sizes, more seeds) and
+``"test"`` (the smallest; for the test suite). Errors are NRMSE normalised by the std of the whole
 generated series (Lapedes & Farber's convention).
 """
 
@@ -26,13 +26,15 @@ from typing import Any
 import numpy as np
 
 from .._errors import StudyError
-from ._base import Figure, KeyNumber, Section, Study, Table
+from ._base import Figure, KeyNumber, Section, Study, Table, run_kind, save_figure
 
 PAPER = (
     'A. Lapedes and R. Farber, "How Neural Nets Work", Neural Information Processing Systems '
     "(NIPS 1987), pp. 442-456; companion LANL report LA-UR-87-2662 (1987)."
 )
 LAGS, DELAY, T = 4, 6, 6
+DIVERGED = 1e300  # the stored value of an error curve point that is not finite
+DIVERGED_ABOVE = 1e100  # an error at or above this is reported as "diverged"
 # tau=30 needs more delay coordinates: with 4 lags (a window of 18 < tau) every predictor here stays
 # near NRMSE 0.4 at T=6; 6 lags unfold the attractor well enough for the net.
 LAGS_BY_TAU = {17: 4, 30: 6}
@@ -221,7 +223,7 @@ def _fit_eval(
         free = IteratedForecaster(reg, lags, DELAY, T).forecast(ctx, steps)
         out["_model"] = reg
     curve = nrmse_curve(truth, free, scale=scale)
-    out["curve"] = [float(v) if math.isfinite(v) else 1e300 for v in curve]
+    out["curve"] = [float(v) if math.isfinite(v) else DIVERGED for v in curve]
     out["fit_seconds"] = fit_s
     out["_split"] = sp
     out["_ctx"] = (ctx, truth, scale)
@@ -359,6 +361,15 @@ def _convergence(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_RUNNERS = {
+    "convergence": _convergence,
+    "horizon": _horizon,
+    "learning": _learning,
+    "logistic": _logistic,
+    "laser": _laser,
+}
+
+
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
     """Run one task (see the module docstring); deterministic given the config."""
     from threadpoolctl import threadpool_limits
@@ -368,20 +379,8 @@ def run_task(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_task(config: dict[str, Any]) -> dict[str, Any]:
-    kind = config.get("kind")
     t0 = time.perf_counter()
-    if kind == "convergence":
-        res = _convergence(config)
-    elif kind == "horizon":
-        res = _horizon(config)
-    elif kind == "learning":
-        res = _learning(config)
-    elif kind == "logistic":
-        res = _logistic(config)
-    elif kind == "laser":
-        res = _laser(config)
-    else:
-        raise StudyError(f"unknown chaos task kind {kind!r}")
+    res = run_kind("chaos", _RUNNERS, config)
     res["seconds"] = time.perf_counter() - t0
     return res
 
@@ -398,24 +397,14 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: Any, figdir: Path, stem: str) -> Path:
-    figdir.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    png = figdir / f"{stem}.png"
-    fig.savefig(png, dpi=100, bbox_inches="tight")
-    fig.savefig(figdir / f"{stem}.svg", bbox_inches="tight")
-    _plt().close(fig)
-    return png
-
-
 def _fmt(v: float) -> str:
-    if not math.isfinite(v) or v >= 1e100:
+    if not math.isfinite(v) or v >= DIVERGED_ABOVE:
         return "diverged"
     return f"{v:.3g}"
 
 
 def _ms(vals: list[float]) -> str:
-    v = [x for x in vals if math.isfinite(x) and x < 1e100]
+    v = [x for x in vals if math.isfinite(x) and x < DIVERGED_ABOVE]
     if not v:
         return "diverged"
     if len(v) == 1:
@@ -447,13 +436,15 @@ def _bump_figure(figdir: Path) -> Path:
         ax.set_title(title, fontsize=10)
         ax.set_aspect("equal")
         fig.colorbar(im, ax=ax, shrink=0.8)
-    return _save(fig, figdir, "chaos_bumps")
+    fig.tight_layout()
+    return save_figure(fig, figdir, "chaos_bumps", tight=True)
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path) -> Section:
     """Tables, figures and key numbers of the chaos study from finished tasks."""
     plt = _plt()
     figdir = Path(figdir)
+    figdir.mkdir(parents=True, exist_ok=True)
     by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for cfg, res in results:
         by_kind.setdefault(cfg.get("kind", "?"), []).append((cfg, res))
@@ -566,9 +557,10 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
             ax.set_title(f"Mackey-Glass tau={tau}: iterated T=6 predictors")
             ax.set_ylim(-4, 0.6)
         axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
         section.figures.append(
             Figure(
-                _save(fig, figdir, "chaos_horizon"),
+                save_figure(fig, figdir, "chaos_horizon", tight=True),
                 "log10 NRMSE vs prediction time: each T=6 predictor iterated (lines), the MLP "
                 "trained directly per horizon (stars).",
                 paper="Lapedes & Farber: log10 normalised error vs prediction time for the net, the "
@@ -654,9 +646,10 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
                 ax.set_ylabel("x(t-6)")
                 ax.set_title(f"unit {j}'s contribution over the attractor")
                 fig.colorbar(sc, ax=ax)
+            fig.tight_layout()
             section.figures.append(
                 Figure(
-                    _save(fig, figdir, "chaos_decomposition"),
+                    save_figure(fig, figdir, "chaos_decomposition", tight=True),
                     "A trained Lapedes-Farber net (tau=17) as a sum of its second-layer units: each "
                     "unit is active on a region of the attractor (projected on x(t), x(t-6)); the "
                     "linear output adds them up.",
@@ -698,9 +691,10 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         ax.set_ylabel("NRMSE at T=6")
         ax.legend(fontsize=7)
         ax.set_title("Data efficiency (Mackey-Glass tau=17)")
+        fig.tight_layout()
         section.figures.append(
             Figure(
-                _save(fig, figdir, "chaos_learning_curve"),
+                save_figure(fig, figdir, "chaos_learning_curve", tight=True),
                 "NRMSE at T=6 vs training-set size, every predictor.",
                 paper="Lapedes & Farber claim the net is parsimonious in data (about 500 points).",
             )
@@ -722,9 +716,10 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         ax.set_xlabel("x(t)")
         ax.set_ylabel("x(t+1)")
         ax.legend(fontsize=8)
+        fig.tight_layout()
         section.figures.append(
             Figure(
-                _save(fig, figdir, "chaos_logistic"),
+                save_figure(fig, figdir, "chaos_logistic", tight=True),
                 "The net's learned logistic map against the parabola.",
                 paper="Lapedes & Farber: the learned map of the logistic series is the parabola.",
             )
@@ -773,9 +768,10 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
             ax.plot(range(n0, n0 + len(e["pred"])), e["pred"], "r--", label="MLP, iterated")
             ax.legend(fontsize=8)
             ax.set_xlabel("time step")
+            fig.tight_layout()
             section.figures.append(
                 Figure(
-                    _save(fig, figdir, "chaos_laser"),
+                    save_figure(fig, figdir, "chaos_laser", tight=True),
                     "Santa Fe laser: a free-running MLP forecast.",
                     paper=None,
                 )
