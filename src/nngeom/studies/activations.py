@@ -19,7 +19,7 @@ initial weights of the linear layers and same minibatch order). The 1-D task als
 exact knots (``nngeom.knots``) of the trained VAF net against ReLU nets of equal parameter count.
 
 One task = one training run (task, method, seed, learning rate). Scales: ``"quick"`` (3 seeds,
-2 learning rates, digits, about a minute on 2 cores), ``"paper"`` (5 seeds, 3 learning rates,
+2 learning rates, digits), ``"paper"`` (5 seeds, 3 learning rates,
 Fashion-MNIST, larger nets) and ``"test"`` (1 seed, 1 rate, tiny epochs; for the test suite).
 """
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +39,12 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import StudyError
+from .._random import torch_generator
 from ..activations import VAF, Rational, SwishBeta, param_groups
 from ..data import fashion_mnist_available, image_classification, split
-from ._base import Figure, KeyNumber, Section, Study, Table
+from ..knots import knots
+from ..train import train
+from ._base import Figure, KeyNumber, Section, Study, Table, save_figure
 
 PAPER = (
     "A. Apicella, F. Isgrò, R. Prevete, 'A simple and efficient architecture for trainable "
@@ -80,6 +84,7 @@ ACT_GRID = np.linspace(-3.0, 3.0, 121)
 # the equal-parameter ReLU comparator of the 1-D VAF net (1-16-16-1 + 2 x 10 VAF parameters = 341):
 # 1-16-17-1 has 339 parameters
 EQUAL_PARAM_WIDTHS = (16, 17)
+SINE_DATA_SEED = 1234  # seed of the 1-D task's samples: the same data in every run
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,7 +167,7 @@ def _data_cached(
             "X_test": nx(full.X_test), "y_test": ny(full.y_test),
         }  # fmt: skip
     if task == "sine1d":
-        g = torch.Generator().manual_seed(1234)
+        g = torch_generator(SINE_DATA_SEED)
 
         def sample(n: int) -> tuple[Tensor, Tensor]:
             x = torch.rand(n, 1, generator=g) * 6 - 3
@@ -259,7 +264,7 @@ def _model(cfg: dict[str, Any], n_in: int, n_out: int) -> nn.Module:
             nn.Flatten(),
             nn.Linear(c2 * pooled * pooled, n_out, device="meta").to_empty(device="cpu"),
         )
-    _init_(model, torch.Generator().manual_seed(int(cfg["seed"])))
+    _init_(model, torch_generator(int(cfg["seed"])))
     return model
 
 
@@ -286,11 +291,6 @@ def _shape(act: nn.Module) -> list[float]:
 
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
     """Train one net; return its validation/test metrics, curves, learned shapes and knots."""
-    import time
-
-    from ..knots import knots
-    from ..train import train
-
     with _threads(1):
         t0 = time.perf_counter()
         d = _data(config)
@@ -388,16 +388,6 @@ def _fmt(values: list[float], digits: int = 4) -> str:
     m = float(np.mean(values))
     s = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     return f"{m:.{digits}f} ± {s:.{digits}f}"
-
-
-def _save(fig: Any, figdir: Path, stem: str) -> Path:
-    png = figdir / f"{stem}.png"
-    fig.savefig(png, dpi=100)
-    fig.savefig(figdir / f"{stem}.svg")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return png
 
 
 def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path) -> Section:
@@ -541,7 +531,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
     fig.tight_layout()
     figures.append(
         Figure(
-            _save(fig, figdir, "activations_metrics"),
+            save_figure(fig, figdir, "activations_metrics"),
             "Test metric per method (mean ± std over seeds, learning rate chosen on validation).",
             paper="Tables of Apicella et al. 2019 (Delve regression; not the same data)",
         )
@@ -570,7 +560,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
     fig.tight_layout()
     figures.append(
         Figure(
-            _save(fig, figdir, "activations_curves"),
+            save_figure(fig, figdir, "activations_curves"),
             "Validation loss during training (mean over seeds, chosen learning rate).",
         )
     )
@@ -592,7 +582,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
     fig.tight_layout()
     figures.append(
         Figure(
-            _save(fig, figdir, "activations_shapes"),
+            save_figure(fig, figdir, "activations_shapes"),
             "Learned activation shapes per layer (VAF and rational; both start at ReLU / a fit to it).",
             paper="Figures of learned VAF shapes in Apicella et al. 2019",
         )
@@ -630,7 +620,7 @@ def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path
         fig.tight_layout()
         figures.append(
             Figure(
-                _save(fig, figdir, "activations_knots"),
+                save_figure(fig, figdir, "activations_knots"),
                 "Exact knot count (nngeom.knots) of the trained 1-D regression nets: VAF vs ReLU at (nearly) equal parameter count.",
             )
         )
