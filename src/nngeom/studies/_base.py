@@ -11,7 +11,9 @@ A study module in ``nngeom/studies/`` defines one module-level ``STUDY = Study(.
   time (``nngeom report DIR``), and must not train anything heavy.
 
 Scales: ``"quick"`` is sized for a 2-core laptop (``make demo`` runs all five studies at this
-scale); ``"paper"`` runs the paper's sizes.
+scale); ``"paper"`` finishes in at most an hour on 2 cores (the paper's sizes where they fit,
+each reduction stated in the study's departures); ``"full"`` keeps the paper's sizes, for a
+cluster.
 
 Helpers shared by the study modules: :func:`run_kind` (a task config's ``"kind"`` picks its
 runner) and :func:`save_figure` (a figure as PNG + SVG).
@@ -28,7 +30,7 @@ from .._errors import StudyError
 
 __all__ = ["Study", "Section", "Table", "Figure", "KeyNumber", "SCALES"]
 
-SCALES = ("quick", "paper")
+SCALES = ("quick", "paper", "full")
 TaskConfig = dict[str, Any]
 TaskResult = dict[str, Any]
 
