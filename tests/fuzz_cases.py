@@ -353,6 +353,12 @@ SHAPE = [
     _c("'abc'", "abc"),
 ]
 BOOL = [_c("str 'yes'", "yes"), _c("2", 2), _c("nan", math.nan)]
+GENERATOR = [
+    _c("int 3", 3),
+    _c("str 'g'", "g"),
+    Bad("numpy Generator", lambda: np.random.default_rng(0)),
+    Bad("torch.Tensor", lambda: torch.zeros(2)),
+]
 ANY: list[Bad] = []
 
 KINDS: dict[str, list[Bad]] = {
@@ -375,6 +381,7 @@ KINDS: dict[str, list[Bad]] = {
     "device": DEVICE,
     "shape": SHAPE,
     "bool": BOOL,
+    "generator": GENERATOR,
     "any": ANY,
 }
 
@@ -768,6 +775,10 @@ TARGETS += [
         extra={"module": "chaos.predictors"},
     ),
 ]
+# every target that takes seed= and generator= has its generator fuzzed too
+for _target in TARGETS:
+    if "seed" in _target.kinds and "generator" in inspect.signature(_target.call).parameters:
+        _target.kinds.setdefault("generator", "generator")
 
 
 def public_names() -> list[str]:
