@@ -215,6 +215,18 @@ def _same_states(a: tuple, b: tuple) -> bool:
 RANDOM = random_callables()
 
 
+def test_rademacher_entries_are_fair_signs_from_the_generator():
+    from nngeom._random import rademacher, random_bits
+
+    v = rademacher((4000,), torch.Generator().manual_seed(0), dtype=F64)
+    assert set(v.unique().tolist()) == {-1.0, 1.0} and abs(float(v.mean())) < 0.05
+    bits = random_bits((3, 7), torch.Generator().manual_seed(1), dtype=torch.int64)
+    assert bits.shape == (3, 7) and set(bits.unique().tolist()) <= {0, 1}
+    assert torch.equal(
+        bits, random_bits((3, 7), torch.Generator().manual_seed(1), dtype=torch.int64)
+    )
+
+
 def test_discovery_finds_the_known_random_functions():
     """The discovery itself: it sees functions, classes and data loaders."""
     assert {"mlp", "boundary_distances", "chaos.ESN", "data.split"} <= set(RANDOM)
