@@ -63,6 +63,9 @@ __all__ = [
 CONFIG = "config.json"
 DATABASE = "results.sqlite"
 LOCK = ".lock"
+KEY_LENGTH = 32  # hex digits of a task key (the first 128 bits of a sha256)
+DB_TIMEOUT_S = 30  # seconds SQLite waits for another connection's lock before failing
+_LOCK_NOTE_BYTES = 200  # most bytes of the lock holder's "pid host" note that are read
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 SCHEMA = """
@@ -82,8 +85,11 @@ def dumps(obj: Any) -> str:
 
 
 def task_key(study: str, config: dict[str, Any]) -> str:
-    """The key of a task: sha256 of the study name and its canonical JSON config (32 hex chars)."""
-    return hashlib.sha256(dumps({"study": study, "config": config}).encode()).hexdigest()[:32]
+    """The key of a task: sha256 of the study name and its canonical JSON config
+    (``KEY_LENGTH`` hex digits)."""
+    return hashlib.sha256(dumps({"study": study, "config": config}).encode()).hexdigest()[
+        :KEY_LENGTH
+    ]
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
@@ -273,7 +279,7 @@ class _RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+                holder = os.pread(fd, _LOCK_NOTE_BYTES, 0).decode(errors="replace").split()
                 pid = holder[0] if holder else "unknown"
                 raise RunError(
                     f"{self.path} is in use by another nngeom process (pid {pid}); one run "
@@ -423,7 +429,7 @@ class RunDir:
                 )
         conn = None
         try:
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            conn = sqlite3.connect(self.db_path, timeout=DB_TIMEOUT_S, isolation_level=None)
             conn.execute("PRAGMA synchronous=FULL")
             status = conn.execute("PRAGMA quick_check").fetchone()[0]
             if status != "ok":

@@ -33,6 +33,11 @@ from .executors import DEFAULT_CONNECT_TIMEOUT, make_executor
 from .report import build_report
 from .runs import reproduce as run_reproduce
 
+EXIT_INTERRUPTED = 130  # the shell's exit code of a process stopped by Ctrl-C (128 + SIGINT)
+MAX_JOBS = 4096  # the most worker processes --n-jobs may ask for
+PATH_MAX = 4096  # bytes of a path, the terminating NUL included (Linux)
+NAME_MAX = 255  # bytes of one file name (Linux)
+
 app = typer.Typer(
     name="nngeom",
     help="The geometry of neural networks: knots and regions, permutation saddles, tangent "
@@ -126,7 +131,7 @@ def reproduce(
     if retry_failed and not resume:
         raise StudyError("--retry-failed completes an existing run: pass it with --resume")
     if n_jobs is not None:
-        check_positive_int("--n-jobs", n_jobs, maximum=4096)
+        check_positive_int("--n-jobs", n_jobs, maximum=MAX_JOBS)
     ex = make_executor(executor, n_jobs=n_jobs, ray_address=ray_address, ray_timeout=ray_timeout)
     summary = run_reproduce(
         chosen,
@@ -151,7 +156,7 @@ def reproduce(
             f"{summary.path}; rerun with --resume to finish",
             err=True,
         )
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     before = (
         f", {len(summary.failed_before)} failed before and skipped" if summary.failed_before else ""
     )
@@ -183,8 +188,10 @@ def report(
 def _check_dir_path(path: Path, what: str) -> None:
     """A folder path that can exist: not too long, and no ancestor is a file."""
     text = os.fsencode(str(path))
-    if len(text) >= 4096 or any(len(part) > 255 for part in text.split(b"/")):
-        raise StudyError(f"{what} path is too long ({len(text)} bytes; at most 4095, 255 per name)")
+    if len(text) >= PATH_MAX or any(len(part) > NAME_MAX for part in text.split(b"/")):
+        raise StudyError(
+            f"{what} path is too long ({len(text)} bytes; at most {PATH_MAX - 1}, {NAME_MAX} per name)"
+        )
     if path.exists() and not path.is_dir():
         raise StudyError(f"{what} {path} is a file, not a folder")
     for parent in path.absolute().parents:
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:
         if debug:
             raise
@@ -241,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)
         if kind == "Abort":
             typer.echo("error: aborted", err=True)
-            return 130
+            return EXIT_INTERRUPTED
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             typer.echo(f"error: {_one_line(exc.format_message())} (see nngeom --help)", err=True)
             return 2

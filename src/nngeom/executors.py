@@ -52,6 +52,11 @@ __all__ = [
 
 TaskRef = tuple[str, str]  # (module, function name)
 DEFAULT_CONNECT_TIMEOUT = 60.0  # seconds to connect to a Ray cluster (--ray-timeout)
+POLL_S = 0.5  # seconds between two looks at the running tasks (pool workers, Ray)
+JOIN_TIMEOUT_S = 5.0  # seconds a stopping worker process gets to exit before it is killed
+DRIVER_CHECK_S = 1.0  # seconds between a worker's checks that its driver is alive
+MAX_ATTEMPTS = 100  # the most attempts a task whose worker died may be given
+GREETING_TIMEOUT_S = 5.0  # seconds a Ray address gets to answer with a gRPC greeting
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,7 @@ class Executor(ABC):
 
 def _watch_driver(driver_pid: int) -> None:
     while True:  # a worker whose driver was killed (SIGKILL, OOM) must not linger
-        time.sleep(1.0)
+        time.sleep(DRIVER_CHECK_S)
         try:
             os.kill(driver_pid, 0)
         except ProcessLookupError:
@@ -259,10 +264,10 @@ class _Worker:
                 self.conn.send(None)
             except OSError:
                 pass
-        self.proc.join(timeout=5)
+        self.proc.join(timeout=JOIN_TIMEOUT_S)
         if self.proc.is_alive():  # pragma: no cover - a worker that ignores SIGTERM
             self.proc.kill()
-            self.proc.join(timeout=5)
+            self.proc.join(timeout=JOIN_TIMEOUT_S)
         self.conn.close()
 
 
@@ -281,7 +286,7 @@ class LocalExecutor(Executor):
     ) -> None:
         self.n_jobs = check_positive_int("n_jobs", n_jobs)
         self.in_process = n_jobs == 1 if in_process is None else bool(in_process)
-        self.attempts = check_positive_int("attempts", attempts, maximum=100)
+        self.attempts = check_positive_int("attempts", attempts, maximum=MAX_ATTEMPTS)
         self._workers: list[_Worker] = []
         self._ctx = None
         self._running = 0
@@ -323,7 +328,7 @@ class LocalExecutor(Executor):
                 except OSError:  # the idle worker had died: its sentinel reports it below
                     pass
             busy = [w for w in self._workers if w.index is not None]
-            ready = set(mpc.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], 0.5))
+            ready = set(mpc.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], POLL_S))
             for w in busy:
                 if w.conn not in ready and w.proc.sentinel not in ready:
                     continue
@@ -341,7 +346,7 @@ class LocalExecutor(Executor):
                 if w.proc.is_alive() and w.conn not in ready:
                     continue
                 # the worker died while running task i: only that task is affected
-                w.proc.join(timeout=5)
+                w.proc.join(timeout=JOIN_TIMEOUT_S)
                 cause = death_cause(w.proc.exitcode)
                 self._workers.remove(w)
                 w.index = None
@@ -451,7 +456,7 @@ class RayExecutor(Executor):
             task = remote.options(max_retries=self.max_retries, retry_exceptions=False, **opts)
             self._refs[task.remote(job.ref, i, job.config, job.threads)] = i
         while self._refs:
-            ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=0.5)
+            ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=POLL_S)
             for obj in ready:
                 index = self._refs.pop(obj)
                 try:
@@ -533,6 +538,9 @@ def _init_with_deadline(ray, kwargs: dict[str, Any], timeout: float, where: str)
 # The HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's GCS and Ray
 # Client server) answers with its own SETTINGS frame before anything else.
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+# An HTTP/2 frame header: 3 bytes of length, the type (SETTINGS is 4), flags, 4 bytes of stream id.
+_H2_HEADER_BYTES, _H2_TYPE, _H2_SETTINGS, _H2_STREAM = 9, 3, 0x04, slice(5, 9)
+_MIN_SOCKET_TIMEOUT_S = 0.01  # a socket timeout is never set to 0 (that would make it non-blocking)
 
 
 def _check_ray_listener(address: str, timeout: float) -> None:
@@ -546,7 +554,7 @@ def _check_ray_listener(address: str, timeout: float) -> None:
             f"--ray-address {address!r} is not of the form HOST:PORT (or ray://HOST:PORT)"
         )
     deadline = time.monotonic() + timeout
-    wait = min(timeout, 5.0)
+    wait = min(timeout, GREETING_TIMEOUT_S)
     try:
         conn = socket.create_connection((host.strip("[]"), int(port)), timeout=wait)
     except OSError as exc:
@@ -562,9 +570,10 @@ def _check_ray_listener(address: str, timeout: float) -> None:
     with conn:
         try:
             conn.sendall(_H2_PREFACE)
-            while len(header) < 9:
-                conn.settimeout(max(0.01, min(wait, deadline - time.monotonic())))
-                chunk = conn.recv(9 - len(header))
+            while len(header) < _H2_HEADER_BYTES:
+                left = deadline - time.monotonic()
+                conn.settimeout(max(_MIN_SOCKET_TIMEOUT_S, min(wait, left)))
+                chunk = conn.recv(_H2_HEADER_BYTES - len(header))
                 if not chunk:
                     raise RunError(not_ray % "it closed the connection without a gRPC greeting")
                 header += chunk
@@ -572,8 +581,8 @@ def _check_ray_listener(address: str, timeout: float) -> None:
             raise RunError(not_ray % f"no gRPC greeting within {min(wait, timeout):.0f} s") from exc
         except OSError as exc:
             raise RunError(not_ray % f"the connection failed: {exc.strerror or exc}") from exc
-    if header[3] != 0x04 or header[5:9] != b"\x00\x00\x00\x00":
-        raise RunError(not_ray % f"it answered {header[:9]!r}, not a gRPC server's SETTINGS")
+    if header[_H2_TYPE] != _H2_SETTINGS or any(header[_H2_STREAM]):
+        raise RunError(not_ray % f"it answered {header!r}, not a gRPC server's SETTINGS")
 
 
 def make_executor(
