@@ -97,6 +97,9 @@ def test_unknown_scale_and_empty(tmp_path):
         reproduce([probe_study(1)], tmp_path / "r", scale="huge", progress=False)
     with pytest.raises(ng.StudyError, match="no study"):
         reproduce([], tmp_path / "r", progress=False)
+    with pytest.raises(ng.InvalidInput, match="seed"):
+        reproduce([probe_study(1)], tmp_path / "r", seed=-1, progress=False)
+    assert not (tmp_path / "r").exists()
 
 
 def _wait_rows(db: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:

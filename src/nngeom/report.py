@@ -62,6 +62,10 @@ footer { color: var(--muted); font-size: 13px; }
 """
 
 
+# floats with a magnitude in [PLAIN_MIN, PLAIN_MAX) print in plain decimals, others in e-notation
+PLAIN_MIN, PLAIN_MAX = 1e-3, 1e6
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value))
 
@@ -70,7 +74,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value != value:
             return "nan"
-        if value == 0 or 1e-3 <= abs(value) < 1e6:
+        if value == 0 or PLAIN_MIN <= abs(value) < PLAIN_MAX:
             return f"{value:.4g}"
         return f"{value:.3e}"
     return str(value)

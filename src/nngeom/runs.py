@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._checks import check_seed
 from ._errors import RunError, StudyError
 from ._rundir import RunDir, dumps, environment, plan_tasks, task_key, utc_now
 from .executors import Executor, Job, LocalExecutor
@@ -99,6 +100,7 @@ def reproduce(
         RunError: ``out`` holds a run (without ``resume``), is used by another process (its pid
             is named), or cannot be written (full disk, read-only, links), or its database is
             unusable.
+        InvalidInput: ``seed`` is not an int in ``[0, 2**64 - 1]``.
     """
     if scale not in SCALES:
         raise StudyError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
@@ -106,6 +108,7 @@ def reproduce(
         raise StudyError("no study to run")
     if retry_failed and not resume:
         raise RunError("--retry-failed completes an existing run: pass it with --resume")
+    check_seed(seed)
     t0 = time.perf_counter()
     run = RunDir(out)
     executor = executor or LocalExecutor(1)
