@@ -44,7 +44,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._errors import DataError, InvalidInput, ModelFileError
+from ._errors import ModelFileError
+from ._paths import MAX_NAME_BYTES, output_path, path_arg, path_max, short, write_bytes
 from .nets import MAX_PARAMETERS, activation_name, as_mlp, make_activation, mlp
 
 __all__ = [
@@ -534,7 +535,7 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     >>> path.name
     'net.safetensors'
     """
-    path = _output_path(path, "path", what="model file")
+    path = output_path(path, "path", what="model file")
     if path.suffix == ".pt2":
         raise ModelFileError(
             "save_model writes nngeom's MLP format (.pt or .safetensors); for a .pt2 use "
@@ -553,78 +554,8 @@ def save_model(model: nn.Module, path: str | os.PathLike[str]) -> Path:
         buf = io.BytesIO()
         torch.save({"nngeom_format": FORMAT, "arch": arch, "state_dict": state}, buf)
         data = buf.getvalue()
-    _write_bytes(path, data, what="model file")
+    write_bytes(path, data, what="model file")
     return path
-
-
-# --------------------------------------------------------------------------------------------
-# Path arguments (shared with nngeom.chaos.series)
-# --------------------------------------------------------------------------------------------
-
-
-def _path_max() -> int:
-    try:
-        return int(os.pathconf("/", "PC_PATH_MAX"))
-    except (OSError, ValueError):  # pragma: no cover - platforms without pathconf
-        return 4096
-
-
-def _path_arg(path: object, name: str = "path") -> Path:
-    """``path`` (a str, bytes or os.PathLike) as a Path; other types, '' and NUL bytes refused
-    with InvalidInput."""
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidInput(f"{name} must be a file path (str or os.PathLike), got {path!r:.60}")
-    try:
-        text = os.fspath(path)
-    except TypeError as exc:  # an os.PathLike whose __fspath__ misbehaves
-        raise InvalidInput(f"{name} is not a usable file path ({exc})") from None
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    if not isinstance(text, str) or text == "":
-        raise InvalidInput(f"{name} must be a non-empty file path, got {path!r:.60}")
-    if "\0" in text:
-        raise InvalidInput(f"{name} contains a NUL byte, which no file name can: {text!r:.80}")
-    return Path(text)
-
-
-def _output_path(path: object, name: str = "path", *, what: str = "file") -> Path:
-    """A path a file can be written to: a str/PathLike naming a file (not a directory) whose
-    folder exists and is writable; InvalidInput saying what to do otherwise."""
-    p = _path_arg(path, name)
-    src = _short(p)
-    if len(os.fsencode(p)) >= _path_max() or any(len(os.fsencode(x)) > 255 for x in p.parts):
-        raise InvalidInput(
-            f"{name} is too long ({len(str(p))} characters; the system allows {_path_max()} in "
-            f"all and 255 per name): {src}"
-        )
-    if p.name in ("", ".", ".."):
-        raise InvalidInput(f"{name} {src} names a folder; give a {what} name")
-    parent = p.parent
-    try:
-        if p.is_dir():
-            raise InvalidInput(f"{name} {src} is a directory; give a {what} name inside it")
-        if not parent.is_dir():
-            raise InvalidInput(
-                f"{name}: the folder {_short(parent)} does not exist; create it first "
-                f"(mkdir -p {_short(parent)}) or write the {what} elsewhere"
-            )
-    except OSError as exc:
-        raise InvalidInput(f"{name}: cannot use {src}: {exc.strerror or exc}") from None
-    if not os.access(parent, os.W_OK):
-        raise InvalidInput(f"{name}: the folder {_short(parent)} is not writable")
-    return p
-
-
-def _write_bytes(p: Path, data: bytes, *, what: str = "file") -> None:
-    """Write ``data`` to ``p`` (checked by :func:`_output_path`); an OS failure (permission,
-    disk full) is a DataError naming the file."""
-    try:
-        with open(p, "wb") as fh:
-            fh.write(data)
-    except OSError as exc:
-        raise DataError(f"cannot write the {what} {_short(p)}: {exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1147,8 +1078,8 @@ def open_model(
         ModelFileError: the file is missing or unreadable, would execute code, is a state dict
             without ``arch``, or does not match ``arch``.
     """
-    path = _path_arg(path, "path")
-    src = _short(path)
+    path = path_arg(path, "path")
+    src = short(path)
     data = _read_model_bytes(path)
     spec = parse_arch(arch) if arch is not None else None
     if _is_pt2(path, data):
@@ -1233,15 +1164,10 @@ def open_model(
     return LoadedModel(net, format_arch(spec | _dtype_of(net)), "state_dict")
 
 
-def _short(path: Path) -> str:
-    text = str(path)
-    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
-
-
 def _read_model_bytes(path: Path) -> bytes:
     """The file's bytes, or a one-line ModelFileError saying why not (missing, a directory, a
     name too long, unreadable)."""
-    src = _short(path)
+    src = short(path)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -1252,7 +1178,7 @@ def _read_model_bytes(path: Path) -> bytes:
         if exc.errno == errno.ENAMETOOLONG:
             raise ModelFileError(
                 f"the model path is too long ({len(str(path))} characters; the system allows "
-                f"{os.pathconf('/', 'PC_PATH_MAX')} in all and 255 per name): {src}"
+                f"{path_max()} in all and {MAX_NAME_BYTES} per name): {src}"
             ) from None
         raise ModelFileError(f"cannot read the model file {src}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(st.st_mode):

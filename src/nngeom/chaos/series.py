@@ -140,23 +140,23 @@ def write_csv_column(path: str | os.PathLike[str], values: np.ndarray, name: str
     >>> path.read_text().split()
     ['x', '0.5', '1.0', '1.5']
     """
+    from .._checks import as_real_array
     from .._errors import InvalidInput
-    from ..modelfile import _output_path, _write_bytes
-    from ._validate import real_array
+    from .._paths import output_path, write_bytes
 
-    p = _output_path(path, "path", what="CSV file")
+    p = output_path(path, "path", what="CSV file")
     if not isinstance(name, str) or not name or any(c in name for c in ',\r\n"\0'):
         raise InvalidInput(
             f"name must be a non-empty header without commas, quotes, newlines or NUL bytes, "
             f"got {name!r:.60}"
         )
-    arr = real_array(values, "values").reshape(-1)
+    arr = as_real_array(values, "values").reshape(-1)
     try:
         header = name.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(f"name {name!r:.60} cannot be written as UTF-8 text") from None
     body = "".join(repr(float(v)) + "\n" for v in arr).encode("ascii")
-    _write_bytes(p, header + b"\n" + body, what="CSV file")
+    write_bytes(p, header + b"\n" + body, what="CSV file")
     return p
 
 

@@ -19,6 +19,7 @@ import torch
 
 from .._checks import check_int, check_number, check_seed
 from .._errors import DataError, InvalidInput
+from .._paths import check_length, output_path, short, too_long
 
 __all__ = [
     "seed",
@@ -84,7 +85,7 @@ def file_type(
     if path.suffix not in types:
         kind = f"type {path.suffix!r}" if path.suffix else "no file type (suffix)"
         raise error(
-            f"{option}: {_short(path)} has {kind}; a {what} must be a {types_text(types)} file"
+            f"{option}: {short(path)} has {kind}; a {what} must be a {types_text(types)} file"
         )
     return path
 
@@ -104,84 +105,37 @@ def number(value: float, option: str, **bounds: Any) -> float:
     return check_number(option, value, **bounds)
 
 
-def _short(path: Path) -> str:
-    text = str(path)
-    return text if len(text) <= 200 else f"{text[:120]}...{text[-60:]} ({len(text)} characters)"
-
-
-def _path_max() -> int:
-    try:
-        return int(os.pathconf("/", "PC_PATH_MAX"))
-    except (OSError, ValueError):  # pragma: no cover - platforms without pathconf
-        return 4096
-
-
-def _too_long(path: Path, option: str) -> InvalidInput:
-    return InvalidInput(
-        f"{option}: the path is too long ({len(str(path))} characters; the system allows "
-        f"{_path_max()} in all and 255 per name): {_short(path)}"
-    )
-
-
-def _check_length(path: Path, option: str) -> None:
-    if len(os.fsencode(path)) >= _path_max() or any(
-        len(os.fsencode(part)) > 255 for part in path.parts
-    ):
-        raise _too_long(path, option)
-
-
 def exists(path: Path | str, option: str) -> bool:
     """Whether ``path`` names anything (a too-long path is refused, not taken as missing)."""
     path = Path(path)
-    _check_length(path, option)
+    check_length(path, option)
     return os.path.lexists(path)
 
 
 def input_file(path: Path | str, option: str, *, what: str = "file") -> Path:
     """An existing, readable regular file (not a directory), or a one-line error."""
     path = Path(path)
-    _check_length(path, option)
+    check_length(path, option)
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
-        raise DataError(f"{option}: no {what} at {_short(path)}") from None
+        raise DataError(f"{option}: no {what} at {short(path)}") from None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
-            raise _too_long(path, option) from None
-        raise DataError(f"{option}: cannot read {_short(path)}: {exc.strerror or exc}") from None
+            raise too_long(path, option) from None
+        raise DataError(f"{option}: cannot read {short(path)}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise DataError(f"{option}: {_short(path)} is a directory; give a {what} inside it")
+        raise DataError(f"{option}: {short(path)} is a directory; give a {what} inside it")
     if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{option}: {_short(path)} is not a regular file")
+        raise DataError(f"{option}: {short(path)} is not a regular file")
     if not os.access(path, os.R_OK):
-        raise DataError(f"{option}: {_short(path)} is not readable (permission denied)")
+        raise DataError(f"{option}: {short(path)} is not readable (permission denied)")
     return path
 
 
 def output_file(path: Path | str, option: str, *, what: str = "file") -> Path:
     """A path a file can be written to: its folder exists, it is not a directory itself."""
-    path = Path(path)
-    _check_length(path, option)
-    if path.name in ("", ".", ".."):
-        raise InvalidInput(f"{option}: {_short(path)} names a folder; give a {what} name")
-    try:
-        if path.is_dir():
-            raise InvalidInput(
-                f"{option}: {_short(path)} is a directory; give a {what} name inside it"
-            )
-        parent = path.parent
-        if not parent.is_dir():
-            raise InvalidInput(
-                f"{option}: the folder {_short(parent)} does not exist; create it first "
-                f"(mkdir -p {_short(parent)}) or write the {what} elsewhere"
-            )
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise _too_long(path, option) from None
-        raise InvalidInput(f"{option}: cannot use {_short(path)}: {exc.strerror or exc}") from None
-    if not os.access(parent, os.W_OK):
-        raise InvalidInput(f"{option}: the folder {_short(parent)} is not writable")
-    return path
+    return output_path(path, option, what=what)
 
 
 def plot_file(path: Path | str, option: str = "--plot") -> tuple[Path, str]:
@@ -190,7 +144,7 @@ def plot_file(path: Path | str, option: str = "--plot") -> tuple[Path, str]:
     from matplotlib.figure import Figure
 
     path = Path(path)
-    _check_length(path, option)
+    check_length(path, option)
     if path.is_dir():
         output_file(path, option, what="picture file")  # refuses: a directory
     supported = Figure().canvas.get_supported_filetypes()
@@ -200,7 +154,7 @@ def plot_file(path: Path | str, option: str = "--plot") -> tuple[Path, str]:
     elif path.suffix.lower() not in PLOT_TYPES or fmt not in supported:
         raise InvalidInput(
             f"{option}: cannot write a picture of type {path.suffix!r} "
-            f"({_short(path)}); use a {types_text(PLOT_TYPES)} file"
+            f"({short(path)}); use a {types_text(PLOT_TYPES)} file"
         )
     return output_file(path, option, what="picture file"), fmt
 
@@ -255,7 +209,7 @@ def read_arrays(
 
     path = input_file(path, option, what="data file")
     file_type(path, option, types, what="data file")
-    src = _short(path)
+    src = short(path)
     if path.suffix in (".npy", ".npz"):
         try:
             loaded = np.load(path, allow_pickle=False)
@@ -292,11 +246,11 @@ def read_inputs(path: Path | str, option: str = "--data") -> torch.Tensor:
     X = read_arrays(path, option, ("X",), INPUT_TYPES)["X"]
     if X.ndim < 2:
         raise DataError(
-            f"{option}: X in {_short(Path(path))} must have shape (N, d) (one row per example), "
+            f"{option}: X in {short(Path(path))} must have shape (N, d) (one row per example), "
             f"got {tuple(X.shape)}"
         )
     if X.shape[0] == 0:
-        raise DataError(f"{option}: X in {_short(Path(path))} is empty (N = 0)")
+        raise DataError(f"{option}: X in {short(Path(path))} is empty (N = 0)")
     if X.ndim > 2:
         X = X.reshape(X.shape[0], -1)
     return X if X.is_floating_point() else X.double()
@@ -308,7 +262,7 @@ def finite_series(x: np.ndarray, source: Path | str) -> np.ndarray:
     if bad.any():
         first = int(np.argmax(bad))
         raise DataError(
-            f"{_short(Path(source))} has {int(bad.sum())} NaN or infinite value(s) (the first "
+            f"{short(Path(source))} has {int(bad.sum())} NaN or infinite value(s) (the first "
             f"at data row {first + 1}); clean the series first"
         )
     return x
