@@ -25,6 +25,7 @@ __all__ = [
     "seed",
     "count",
     "number",
+    "data_file",
     "input_file",
     "output_file",
     "plot_file",
@@ -110,6 +111,21 @@ def exists(path: Path | str, option: str) -> bool:
     path = Path(path)
     check_length(path, option)
     return os.path.lexists(path)
+
+
+def data_file(
+    spec: str, datasets: tuple[str, ...], types: tuple[str, ...], *, holding: str = ""
+) -> Path:
+    """The file ``--data`` names when ``spec`` is none of the dataset names ``datasets``: an
+    existing path, or a DataError that lists the names and the file types (``holding``: what
+    the file must hold, for the message)."""
+    path = Path(spec)
+    if not exists(path, "--data"):
+        raise DataError(
+            f"--data {spec[:200]!r} is neither a dataset name ({', '.join(datasets)}) nor an "
+            f"existing {types_text(types)} file{holding}"
+        )
+    return path
 
 
 def input_file(path: Path | str, option: str, *, what: str = "file") -> Path:

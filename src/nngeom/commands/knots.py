@@ -321,12 +321,7 @@ def register(app: typer.Typer) -> None:
             X, labels = _read_xy(data)
             loaded = load(model, arch, key)
             out, text = _regions_through(loaded, X, labels, tuple(through), m, picture)
-            if as_json:
-                _json.emit("regions", out)
-            else:
-                typer.echo(f"architecture                   {loaded.architecture}")
-                for line in text:
-                    typer.echo(line)
+            _show(out, [f"architecture                   {loaded.architecture}", *text], as_json)
             return
         if margin is not None:
             raise InvalidInput("--margin goes with --through I J K (the plane through examples)")
@@ -406,12 +401,16 @@ def register(app: typer.Typer) -> None:
                 text.append(f"picture                        {picture[0]}")
                 out["plot"] = str(picture[0])
         out["architecture"] = loaded.architecture
-        if as_json:
-            _json.emit("regions", out)
-        else:
-            typer.echo(f"architecture                {loaded.architecture}")
-            for line in text:
-                typer.echo(line)
+        _show(out, [f"architecture                {loaded.architecture}", *text], as_json)
+
+
+def _show(out: dict[str, Any], text: list[str], as_json: bool) -> None:
+    """Print the regions result: one line of JSON, or the text lines."""
+    if as_json:
+        _json.emit("regions", out)
+    else:
+        for line in text:
+            typer.echo(line)
 
 
 # Resolution of the pictures the commands write (dots per inch)

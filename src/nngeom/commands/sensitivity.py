@@ -12,7 +12,7 @@ from typing import Any, Optional
 import torch
 import typer
 
-from .._errors import DataError, InvalidInput, UnsupportedModel
+from .._errors import InvalidInput, UnsupportedModel
 from . import _args, _json
 from ._json import COUNT, NUMBER_OR_NULL, STRING, numbers, obj
 from ._model import arch_option, key_option, load, model_argument
@@ -47,12 +47,7 @@ def load_inputs(
         )
         X = ds.X_train if split == "train" else ds.X_test
     else:
-        path = Path(spec)
-        if not _args.exists(path, "--data"):
-            raise DataError(
-                f"--data {spec[:200]!r} is neither a dataset name ({', '.join(DATASETS)}) nor an "
-                f"existing {_args.types_text(_args.INPUT_TYPES)} file"
-            )
+        path = _args.data_file(spec, DATASETS, _args.INPUT_TYPES)
         X = _args.read_inputs(path, "--data")
         if n is not None:
             X = X[:n]
