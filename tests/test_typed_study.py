@@ -80,3 +80,15 @@ def test_typed_study_runs_and_summarizes_from_verdicts(tmp_path):
     assert sec.departures == ["no departure"]
     with pytest.raises(ng.StudyError, match="unknown square task"):
         st.run_task({"task": "Cube", "x": 1.0})
+
+
+def test_report_shows_each_criterion_and_outcome(tmp_path):
+    from nngeom import report
+
+    st = _study()
+    sec = st.summarize([(c, st.run_task(c)) for c in st.tasks("quick", 0)], tmp_path)
+    html = report._section("square", sec)
+    v = sec.verdicts[0]
+    assert v.criterion.replace("'", "&#x27;") in html
+    assert '<span class="outcome-ok">reproduced</span>' in html
+    assert "Departures from the paper" in html and "no departure" in html

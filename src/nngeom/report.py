@@ -23,6 +23,7 @@ from . import studies as registry
 from ._errors import RunError, StudyError
 from ._rundir import RunDir, atomic_write, load_results
 from .studies import Figure, Section, Study
+from .studies._verdicts import Outcome, Verdict
 
 __all__ = ["build_report"]
 
@@ -47,8 +48,13 @@ th, td { border: 1px solid var(--line); padding: 5px 10px; text-align: left; ver
 th { background: #f1f4fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .key td:first-child { font-weight: 600; }
-.verdict-ok { color: #1a7f37; font-weight: 600; }
-.verdict-diff { color: #b35900; font-weight: 600; }
+.outcome-ok { color: #1a7f37; font-weight: 600; }
+.outcome-partly { color: #8a6d00; font-weight: 600; }
+.outcome-no { color: #b35900; font-weight: 600; }
+.outcome-refuted { color: #b42318; font-weight: 600; }
+.outcome-beyond { color: #1f5fa8; font-weight: 600; }
+.outcome-notrun { color: #666; font-weight: 600; }
+.departures { margin: 0.5em 0 1em; }
 figure { margin: 18px 0; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px; }
 figure .pair { display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }
 figure .pair > div { flex: 1 1 420px; }
@@ -127,21 +133,48 @@ def _table(caption: str, header, rows, cls: str = "") -> str:
 
 
 def _verdict(v: str) -> str:
-    if not v:
-        return ""
-    low = v.lower()
-    cls = (
-        "verdict-ok"
-        if low.startswith(("reproduced", "matches", "holds", "attained", "yes"))
-        else "verdict-diff"
+    """A key number's free-text verdict (studies without typed verdicts), not coloured: its
+    colour would be read from words, and only a :class:`Verdict`'s outcome is data."""
+    return _esc(v)
+
+
+# outcome -> CSS class: each outcome of studies._verdicts.Outcome has its colour
+_OUTCOME_CLASS = {
+    Outcome.REPRODUCED: "outcome-ok",
+    Outcome.PARTLY: "outcome-partly",
+    Outcome.NOT_REPRODUCED: "outcome-no",
+    Outcome.REFUTED: "outcome-refuted",
+    Outcome.BEYOND: "outcome-beyond",
+    Outcome.NOT_RUN: "outcome-notrun",
+}
+
+
+def _verdicts(verdicts: Sequence[Verdict]) -> str:
+    rows = "".join(
+        f"<tr><td>{_esc(v.claim.text)}</td><td>{_esc(v.claim.where)}</td>"
+        f"<td class='num'>{_esc(v.measured.text())}</td><td>{_esc(v.criterion)}</td>"
+        f'<td><span class="{_OUTCOME_CLASS[v.outcome]}">{_esc(v.outcome.value)}</span>'
+        f"<br><small>{_esc(v.why)}</small></td></tr>"
+        for v in verdicts
     )
-    return f'<span class="{cls}">{_esc(v)}</span>'
+    return (
+        '<table class="key"><caption>Verdicts: each outcome follows from its criterion</caption>'
+        "<tr><th>the paper's claim</th><th>where</th><th>measured [interval] (n)</th>"
+        "<th>criterion</th><th>outcome</th></tr>" + rows + "</table>"
+    )
 
 
 def _section(name: str, section: Section) -> str:
     parts = [f'<section id="{_esc(name)}"><h2>{_esc(section.title)}</h2>']
     parts.append(f'<p class="cite">{_esc(section.paper)}</p>')
     parts.append(f'<div class="summary">{_esc(section.summary)}</div>')
+    if section.verdicts:
+        parts.append(_verdicts(section.verdicts))
+    if section.departures:
+        items = "".join(f"<li>{_esc(d)}</li>" for d in section.departures)
+        parts.append(
+            f'<div class="departures"><b>Departures from the paper</b><ul>{items}</ul></div>'
+        )
     if section.key_numbers:
         rows = "".join(
             f"<tr><td>{_esc(k.label)}</td><td class='num'>{_esc(k.ours)}</td>"
