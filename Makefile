@@ -1,4 +1,5 @@
-# nngeom: `make demo` (the main job), `make test` (the test suite), `make bench` (benchmarks).
+# nngeom: `make demo` (the main job), `make test` (the test suite), `make bench` (benchmarks),
+# `make paper` (the published paper-scale run, results/paper/).
 # Works on a machine with nothing but Python 3.10+: the venv is created on first use.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +8,7 @@ PIP    := $(PY) -m pip
 OUT    ?= runs/demo
 SCALE  ?= quick
 
-.PHONY: demo test bench lint data browser clean docs
+.PHONY: demo paper test bench lint data browser clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,14 @@ browser:
 demo: $(VENV)/.runtime data
 	$(VENV)/bin/nngeom reproduce all --scale $(SCALE) --out $(OUT) --resume
 	@echo "report: $(abspath $(OUT))/report.html"
+
+# The published paper-scale run (results/paper/, committed): all five studies at --scale paper,
+# resumable (an interrupted `make paper` continues where it stopped); at most an hour a study on
+# 2 cores.
+PAPER_OUT ?= results/paper
+paper: $(VENV)/.runtime data
+	$(VENV)/bin/nngeom reproduce all --scale paper --out $(PAPER_OUT) --resume
+	@echo "report: $(abspath $(PAPER_OUT))/report.html"
 
 test: $(VENV)/.dev data browser
 	$(PY) -m pytest -q -m "not slow"

@@ -1,6 +1,6 @@
 """The ``nngeom`` command line.
 
-    nngeom reproduce [STUDY|all] --scale quick|paper --out DIR [--resume [--retry-failed]]
+    nngeom reproduce [STUDY|all] --scale quick|paper|full --out DIR [--resume [--retry-failed]]
                      [--seed N] [--n-jobs N] [--executor local|ray] [--ray-address ADDR]
                      [--ray-timeout SECONDS]
     nngeom report DIR
@@ -87,7 +87,9 @@ def reproduce(
         None, help="A study name or 'all' (omit to list the studies)."
     ),
     scale: str = typer.Option(
-        "quick", "--scale", help="quick (minutes on a laptop) or paper (the paper's sizes)."
+        "quick",
+        "--scale",
+        help="quick (minutes on a laptop), paper (at most an hour a study on 2 cores) or full (the paper's sizes, for a cluster).",
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (created)."),
     resume: bool = typer.Option(
