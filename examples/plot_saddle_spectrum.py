@@ -27,14 +27,15 @@ with torch.no_grad():
 
 student = ng.mlp([2, 4, 1], "softplus", seed=0).double()
 effort = dict(lbfgs_steps=20, newton_steps=10, trust_steps=30, restarts=0) if QUICK else {}
-p = ng.find_permutation_saddle(student, X, y, layer=0, i=0, j=1, seed=0, **effort)
+search = ng.CriticalPointSearch(**effort)
+p = ng.find_permutation_saddle(student, X, y, layer=0, i=0, j=1, search=search, seed=0)
 print(
     f"permutation point: loss {p.loss:.3g}, gradient norm {p.grad_norm:.2g}, "
     f"{p.n_negative} negative eigenvalues, converged={p.converged}"
 )
 
 ng.train(student, X, y, optimizer="lbfgs", epochs=50 if QUICK else 200)
-eig_min = ng.hessian_eigenvalues(student, X, y)
+eig_min = ng.hessian_eigenvalues(student, X, y).numpy()
 tol = 1e-6 * np.abs(eig_min).max()
 print(f"after training: {np.sum(eig_min < -tol)} eigenvalues below -{tol:.1g}")
 
@@ -42,7 +43,8 @@ print(f"after training: {np.sum(eig_min < -tol)} eigenvalues below -{tol:.1g}")
 # The spectra, on a symmetric log scale: the permutation point has negative directions, the
 # trained net none (up to round-off).
 fig, ax = plt.subplots(figsize=(7, 3.5))
-for k, (name, eig) in enumerate([("permutation point", p.eigenvalues), ("trained", eig_min)]):
+spectra = [("permutation point", p.eigenvalues.numpy()), ("trained", eig_min)]
+for k, (name, eig) in enumerate(spectra):
     ax.scatter(eig, np.full(eig.shape, k), marker="|", s=300, label=name)
 ax.set_xscale("symlog", linthresh=1e-6)
 ax.set_yticks([0, 1], ["permutation point", "trained net"])

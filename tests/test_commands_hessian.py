@@ -41,7 +41,7 @@ def test_full_spectrum_of_a_saved_model_matches_the_library(app, tmp_path):
     res = _invoke(app, ["hessian", str(path), "--data", str(tmp_path / "d.npz"), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    ref = torch.linalg.eigvalsh(hessian(net, X, y, "mse")).numpy()
+    ref = torch.linalg.eigvalsh(hessian(net, X, y, loss="mse")).numpy()
     assert out["loss"] == "mse" and out["n_parameters"] == 26
     assert np.allclose(out["eigenvalues"], ref, atol=1e-12)
     assert out["n_negative"] + out["n_zero"] + out["n_positive"] == 26
@@ -128,5 +128,5 @@ def test_hessian_of_a_conv_net_saved_as_pt2(app, tmp_path):
     assert out["architecture"] == (
         "reshape conv2d(1->2,3x3) relu max_pool2d(2) flatten linear(8->2)"
     )
-    ref = torch.linalg.eigvalsh(hessian(copy.deepcopy(model).double(), X, y, "mse")).numpy()
+    ref = torch.linalg.eigvalsh(hessian(copy.deepcopy(model).double(), X, y, loss="mse")).numpy()
     assert out["n_parameters"] == 38 and np.allclose(out["eigenvalues"], ref, atol=1e-10)

@@ -1,6 +1,6 @@
 """Hessian analyses on models that are not MLPs: small conv nets (pooling, residual blocks,
-batch norm in eval mode) on image-shaped X, checked against torch.autograd.functional.hessian of
-the loss written out here; the model is never modified; bad inputs get nngeom errors."""
+batch norm in eval mode) on image-shaped X, checked against the autograd oracle of
+tests/_oracles.py; the model is never modified; bad inputs get nngeom errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.func import functional_call
 
 import nngeom as ng
+from _oracles import autograd_hessian
+from nngeom._random import rademacher
 from nngeom.hessian import (
     HessianOperator,
     hessian,
@@ -129,26 +130,6 @@ def _images(n=12, seed=0, outputs=3, labels=False):
     return X, y
 
 
-def _oracle(net: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """The loss Hessian by torch.autograd.functional.hessian of the loss written out here."""
-    f = {"mse": nn.functional.mse_loss, "ce": nn.functional.cross_entropy}[loss]
-    names = [k for k, _ in net.named_parameters()]
-    params = tuple(p.detach().clone() for p in net.parameters())
-    buffers = {k: b.detach().clone() for k, b in net.named_buffers()}
-
-    def L(*ps):
-        return f(functional_call(net, ({**dict(zip(names, ps)), **buffers},), (X,)), y)
-
-    blocks = torch.autograd.functional.hessian(L, params)
-    sizes = [p.numel() for p in params]
-    return torch.cat(
-        [
-            torch.cat([blocks[a][b].reshape(sizes[a], sizes[b]) for b in range(len(sizes))], 1)
-            for a in range(len(sizes))
-        ]
-    )
-
-
 def _state(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: t.detach().clone() for k, t in net.state_dict(keep_vars=True).items()}
 
@@ -169,16 +150,16 @@ def test_full_hessian_of_conv_nets_equals_autograd(kind, loss):
     net = conv_net(kind, seed=1)
     X, y = _images(labels=loss == "ce")
     before = _state(net)
-    ref = _oracle(net, X, y, loss)
-    H = hessian(net, X, y, loss)
+    ref = autograd_hessian(net, X, y, loss)
+    H = hessian(net, X, y, loss=loss)
     assert H.shape == ref.shape == (sum(p.numel() for p in net.parameters()),) * 2
     assert torch.allclose(H, ref, rtol=1e-10, atol=1e-12)
     # data in chunks (mean losses weighted by chunk size) give the same Hessian
-    assert torch.allclose(hessian(net, X, y, loss, batch_size=5), ref, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(hessian(net, X, y, loss=loss, chunk_size=5), ref, rtol=1e-10, atol=1e-12)
     # both Hessian-vector product methods
     v = torch.randn(ref.shape[0], generator=torch.Generator().manual_seed(2), dtype=F64)
     for method in ("func", "autograd"):
-        op = HessianOperator(net, X, y, loss, method=method)
+        op = HessianOperator(net, X, y, loss=loss, method=method)
         assert torch.allclose(op.matvec(v), ref @ v, rtol=1e-10, atol=1e-12)
     assert _same_state(net, before)
 
@@ -187,12 +168,12 @@ def test_full_hessian_of_conv_nets_equals_autograd(kind, loss):
 def test_lanczos_top_k_and_full_spectrum_match_the_oracle(kind):
     net = conv_net(kind, seed=2)
     X, y = _images(n=16, labels=True)
-    ev = np.linalg.eigvalsh(_oracle(net, X, y, "ce").numpy())
+    ev = np.linalg.eigvalsh(autograd_hessian(net, X, y, "ce").numpy())
     scale = np.abs(ev).max()
-    assert np.allclose(hessian_eigenvalues(net, X, y, "ce"), ev, atol=1e-11 * scale)
-    top = hessian_eigenvalues(net, X, y, "ce", k=4, tol=1e-10)
+    assert np.allclose(hessian_eigenvalues(net, X, y, loss="ce"), ev, atol=1e-11 * scale)
+    top = hessian_eigenvalues(net, X, y, loss="ce", k=4, tol=1e-10)
     assert np.allclose(top, ev[-4:], atol=1e-8 * scale)
-    both = hessian_eigenvalues(net, X, y, "ce", k=2, which="both", tol=1e-10)
+    both = hessian_eigenvalues(net, X, y, loss="ce", k=2, which="both", tol=1e-10)
     assert np.allclose(both, np.concatenate([ev[:2], ev[-2:]]), atol=1e-8 * scale)
 
 
@@ -200,15 +181,15 @@ def test_spectral_density_of_a_conv_net():
     net = conv_net("bn-eval", seed=3)
     X, y = _images(n=16)
     before = _state(net)
-    H = _oracle(net, X, y, "mse")
-    op = HessianOperator(net, X, y, "mse")
+    H = autograd_hessian(net, X, y, "mse")
+    op = HessianOperator(net, X, y, loss="mse")
     n = op.n
     sd = spectral_density(op.matvec, n, n_probes=3, steps=n, seed=4)
     assert np.allclose(sd.weights.sum(axis=1), 1.0)
     # each probe's quadrature reproduces its Rayleigh quotient v^T H v / n exactly
     gen = torch.Generator().manual_seed(4)
     for p in range(3):
-        v = torch.randint(0, 2, (n,), generator=gen).double() * 2 - 1
+        v = rademacher((n,), gen, dtype=torch.float64)
         assert np.isclose((sd.weights[p] * sd.nodes[p]).sum(), float(v @ H @ v) / n, atol=1e-10)
     ev = np.linalg.eigvalsh(H.numpy())
     pad = 0.1 * (ev[-1] - ev[0]) + 1e-3
@@ -241,7 +222,7 @@ def test_random_conv_nets_match_autograd(channels, kernel, pool, act, loss, seed
     net = build(make, seed)
     X, y = _images(n=8, seed=seed, outputs=2, labels=loss == "ce")
     assert torch.allclose(
-        hessian(net, X, y, loss), _oracle(net, X, y, loss), rtol=1e-10, atol=1e-12
+        hessian(net, X, y, loss=loss), autograd_hessian(net, X, y, loss), rtol=1e-10, atol=1e-12
     )
 
 
@@ -249,13 +230,13 @@ def test_buffers_are_never_modified():
     net = conv_net("bn-eval", seed=5)
     X, y = _images(n=10, labels=True)
     before = _state(net)
-    op = HessianOperator(net, X, y, "ce", batch_size=4)
+    op = HessianOperator(net, X, y, loss="ce", chunk_size=4)
     op.loss()
     op.gradient()
     op.matvec(torch.ones(op.n, dtype=F64))
     op.full()
-    HessianOperator(net, X, y, "ce", method="autograd").matvec(torch.ones(op.n, dtype=F64))
-    hessian_eigenvalues(net, X, y, "ce", k=2)
+    HessianOperator(net, X, y, loss="ce", method="autograd").matvec(torch.ones(op.n, dtype=F64))
+    hessian_eigenvalues(net, X, y, loss="ce", k=2)
     lanczos(op.matvec, op.n, 2)
     assert _same_state(net, before)
     assert int(net[1].num_batches_tracked) == 7
@@ -296,26 +277,30 @@ def test_train_mode_layers_that_are_deterministic_are_accepted():
     )
     assert net.training
     X, y = _images(n=6, labels=True)
-    assert torch.allclose(hessian(net, X, y, "ce"), _oracle(net, X, y, "ce"), rtol=1e-10)
+    assert torch.allclose(
+        hessian(net, X, y, loss="ce"), autograd_hessian(net, X, y, "ce"), rtol=1e-10
+    )
 
 
 def test_one_dimensional_outputs_and_int32_labels():
     net = build(lambda: nn.Sequential(nn.Flatten(), nn.Linear(36, 1), nn.Flatten(0)))  # (N,)
     X, _ = _images(n=7)
     y = _randn(7)
-    assert torch.allclose(hessian(net, X, y, "mse"), _oracle(net, X, y, "mse"), rtol=1e-10)
+    assert torch.allclose(
+        hessian(net, X, y, loss="mse"), autograd_hessian(net, X, y, "mse"), rtol=1e-10
+    )
     net3 = conv_net("tanh-avgpool")
     X, y = _images(n=9, labels=True)
-    assert torch.equal(hessian(net3, X, y.int(), "ce"), hessian(net3, X, y, "ce"))
+    assert torch.equal(hessian(net3, X, y.int(), loss="ce"), hessian(net3, X, y, loss="ce"))
 
 
 def test_dropout_in_eval_mode_is_the_net_without_it():
     without = conv_net("tanh-avgpool")
     with_dropout = nn.Sequential(*without[:4], nn.Dropout(0.5), without[4]).eval()
     X, y = _images(n=8, labels=True)
-    H1 = hessian(with_dropout, X, y, "ce")
-    assert torch.equal(H1, hessian(with_dropout, X, y, "ce"))
-    assert torch.allclose(H1, hessian(without, X, y, "ce"), rtol=1e-12, atol=1e-14)
+    H1 = hessian(with_dropout, X, y, loss="ce")
+    assert torch.equal(H1, hessian(with_dropout, X, y, loss="ce"))
+    assert torch.allclose(H1, hessian(without, X, y, loss="ce"), rtol=1e-12, atol=1e-14)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,47 +311,47 @@ def test_conv_net_with_wrong_X_shape():
     net = conv_net("relu-maxpool")
     _, y = _images(labels=True)
     with pytest.raises(ng.InvalidInput, match=r"could not be evaluated on X of shape \(12, 36\)"):
-        hessian(net, _randn(12, 36), y, "ce")
+        hessian(net, _randn(12, 36), y, loss="ce")
     with pytest.raises(ng.InvalidInput, match=r"in_channels=1.*\(N, 1, H, W\)"):
-        hessian_eigenvalues(net, _randn(12, 3, 6, 6), y, "ce", k=2)
+        hessian_eigenvalues(net, _randn(12, 3, 6, 6), y, loss="ce", k=2)
     with pytest.raises(ng.InvalidInput, match="could not be evaluated"):
-        HessianOperator(net, _randn(12, 1, 9, 9), y, "ce")
+        HessianOperator(net, _randn(12, 1, 9, 9), y, loss="ce")
 
 
 def test_integer_targets_with_mse():
     net = conv_net("tanh-avgpool")
     X, y = _images(labels=True)
     with pytest.raises(ng.InvalidInput, match=r"integers.*loss='ce'.*one_hot\(y, 3\)\.double\(\)"):
-        hessian(net, X, y, "mse")
+        hessian(net, X, y, loss="mse")
     with pytest.raises(ng.InvalidInput, match="integers"):
-        hessian(net, X, y, "sse")
+        hessian(net, X, y, loss="sse")
 
 
 def test_target_shape_with_mse():
     net = conv_net("tanh-avgpool", outputs=1)
     X, y = _images(outputs=1)
     with pytest.raises(ng.InvalidInput, match=r"reshape\(-1, 1\)"):
-        hessian(net, X, y[:, 0], "mse")
+        hessian(net, X, y[:, 0], loss="mse")
     with pytest.raises(ng.InvalidInput, match=r"output has shape \(N, 3\)"):
-        hessian(conv_net("tanh-avgpool"), X, y, "mse")
+        hessian(conv_net("tanh-avgpool"), X, y, loss="mse")
 
 
 def test_out_of_range_class_labels():
     net = conv_net("tanh-avgpool")
     X, y = _images(labels=True)
     with pytest.raises(ng.InvalidInput, match=r"\[0, 2\].*\[1, 3\]"):
-        hessian(net, X, y + 1, "ce")
+        hessian(net, X, y + 1, loss="ce")
     with pytest.raises(ng.InvalidInput, match=r"\[0, 2\].*\[-1, 1\]"):
-        hessian_eigenvalues(net, X, y - 1, "ce", k=1)
+        hessian_eigenvalues(net, X, y - 1, loss="ce", k=1)
     with pytest.raises(ng.InvalidInput, match="labels of shape"):
-        hessian(net, X, torch.zeros(12, 3, dtype=torch.long), "ce")
+        hessian(net, X, torch.zeros(12, 3, dtype=torch.long), loss="ce")
 
 
 def test_cross_entropy_of_one_output():
     net = conv_net("tanh-avgpool", outputs=1)
     X, _ = _images()
     with pytest.raises(ng.InvalidInput, match="one output.*constant.*'mse'.*2 outputs"):
-        hessian(net, X, torch.zeros(12, dtype=torch.long), "ce")
+        hessian(net, X, torch.zeros(12, dtype=torch.long), loss="ce")
 
 
 @pytest.mark.parametrize(
@@ -380,16 +365,16 @@ def test_mixed_dtypes(model_dtype, x_dtype, hint):
     net = conv_net("tanh-avgpool").to(model_dtype)
     X, y = _images(labels=True)
     with pytest.raises(ng.InvalidInput, match=hint):
-        hessian(net, X.to(x_dtype), y, "ce")
+        hessian(net, X.to(x_dtype), y, loss="ce")
     with pytest.raises(ng.InvalidInput, match=str(x_dtype)):
-        HessianOperator(net, X.to(x_dtype), y, "ce")
+        HessianOperator(net, X.to(x_dtype), y, loss="ce")
 
 
 def test_float_targets_of_another_dtype():
     net = conv_net("tanh-avgpool")
     X, y = _images()
     with pytest.raises(ng.InvalidInput, match=r"y is torch.float32.*y\.double\(\)"):
-        hessian(net, X, y.float(), "mse")
+        hessian(net, X, y.float(), loss="mse")
 
 
 def test_train_mode_dropout():
@@ -400,9 +385,9 @@ def test_train_mode_dropout():
     )
     X, y = _images(labels=True)
     with pytest.raises(ng.InvalidModel, match=r"'3' \(Dropout\).*training mode.*model\.eval\(\)"):
-        hessian(net, X, y, "ce")
+        hessian(net, X, y, loss="ce")
     with pytest.raises(ng.InvalidModel, match="Dropout"):
-        HessianOperator(net, X, y, "ce")
+        HessianOperator(net, X, y, loss="ce")
 
 
 def test_train_mode_batch_norm():
@@ -410,7 +395,7 @@ def test_train_mode_batch_norm():
     X, y = _images(labels=True)
     before = _state(net)
     with pytest.raises(ng.InvalidModel, match=r"'1' \(BatchNorm2d\).*model\.eval\(\)"):
-        hessian_eigenvalues(net, X, y, "ce", k=2)
+        hessian_eigenvalues(net, X, y, loss="ce", k=2)
     assert _same_state(net, before)  # refused before anything ran
     nested = build(
         lambda: nn.Sequential(
@@ -424,18 +409,18 @@ def test_train_mode_batch_norm():
 def test_the_tests_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
     net = conv_net("bn-eval", seed=9)
-    hessian_eigenvalues(net, *_images(n=6, labels=True), "ce", k=2)
+    hessian_eigenvalues(net, *_images(n=6, labels=True), loss="ce", k=2)
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_bad_model_outputs_and_losses():
     X, y = _images(labels=True)
     with pytest.raises(ng.UnsupportedModel, match="returned a tuple"):
-        hessian(build(lambda: nn.LSTM(6, 3, batch_first=True)), X[:, 0], y, "ce")
+        hessian(build(lambda: nn.LSTM(6, 3, batch_first=True)), X[:, 0], y, loss="ce")
     net = conv_net("tanh-avgpool")
     with pytest.raises(ng.InvalidInput, match="scalar"):
-        hessian(net, X, y, lambda f, t: nn.functional.cross_entropy(f, t, reduction="none"))
+        hessian(net, X, y, loss=lambda f, t: nn.functional.cross_entropy(f, t, reduction="none"))
     with pytest.raises(ng.InvalidInput, match="loss could not be computed"):
-        hessian(net, X, y, lambda f, t: f @ t)
+        hessian(net, X, y, loss=lambda f, t: f @ t)
     with pytest.raises(ng.InvalidInput, match=r"\(N, \.\.\.\)"):
-        hessian(net, _randn(12), y, "ce")
+        hessian(net, _randn(12), y, loss="ce")

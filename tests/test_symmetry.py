@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from torch.func import functional_call
 
 import nngeom as ng
+from _oracles import autograd_hessian
+from nngeom._params import Layout
 from nngeom.data import teacher_student_grid
 from nngeom.symmetry import (
     bezier_path,
@@ -30,6 +32,7 @@ from nngeom.symmetry import (
     path_losses,
     permutation_point_factor,
     permute_all,
+    rescaling_directions,
     split_neuron,
 )
 
@@ -141,7 +144,9 @@ def _toy():
 def test_permutation_saddle_is_a_critical_point_with_the_predicted_flat_directions():
     X, y = _toy()
     student = ng.mlp([2, 3, 1], "softplus", bias=False, dtype=torch.float64, seed=4)
-    pp = ng.find_permutation_saddle(student, X, y, 0, 0, 2, loss="sse", lbfgs_steps=20)
+    pp = ng.find_permutation_saddle(
+        student, X, y, 0, 0, 2, loss="sse", search=ng.CriticalPointSearch(lbfgs_steps=20)
+    )
     assert pp.grad_norm < 1e-8
     assert pp.full_spectrum
     assert pp.n_zero_theory == 1
@@ -152,34 +157,18 @@ def test_permutation_saddle_is_a_critical_point_with_the_predicted_flat_directio
     assert torch.equal(v.weights[0][0], v.weights[0][2])
     assert torch.allclose(v.weights[1][:, 0], v.weights[1][:, 2])
     # the spectrum is that of the autograd Hessian at the point
-    names = [k for k, _ in pp.model.named_parameters()]
-    params = tuple(p.detach() for p in pp.model.parameters())
-
-    def L(*ps):
-        out = functional_call(pp.model, dict(zip(names, ps)), (X,))
-        return 0.5 * ((out - y) ** 2).sum() / X.shape[0]
-
-    blocks = torch.autograd.functional.hessian(L, params)
-    H = torch.cat(
-        [
-            torch.cat(
-                [blocks[a][b].reshape(params[a].numel(), params[b].numel()) for b in range(2)], 1
-            )
-            for a in range(2)
-        ]
-    )
+    H = autograd_hessian(pp.model, X, y, "sse")
     assert np.allclose(pp.eigenvalues, torch.linalg.eigvalsh(H).numpy(), atol=1e-12)
-    assert pp.n_negative == int(
-        np.sum(pp.eigenvalues < -pp.zero_tol * np.abs(pp.eigenvalues).max())
-    )
+    assert pp.n_negative == int((pp.eigenvalues < -pp.zero_tol * pp.eigenvalues.abs().max()).sum())
     # the loss equals the reduced net's loss; every lambda gives the same loss
     other = embed_merged(pp.reduced, 0, 0, 2, lam=0.9)
     assert (
-        abs(path_losses(other, X, y, flatten_parameters(other)[None], "sse")[0] - pp.loss) < 1e-14
+        abs(path_losses(other, X, y, flatten_parameters(other)[None], loss="sse")[0] - pp.loss)
+        < 1e-14
     )
     # the equal-loss path from C to its (0 2)-swapped copy
     path = equal_loss_path(pp.model, 0, 0, 2, steps=10)
-    losses = path_losses(pp.model, X, y, path.params, "sse")
+    losses = path_losses(pp.model, X, y, path.params, loss="sse")
     assert np.ptp(losses) <= 1e-12 * max(1.0, pp.loss)
     assert abs(losses[0] - pp.loss) <= 1e-12 * max(1.0, pp.loss)
     swapped = ng.permute(path.start, 0, [2, 1, 0])
@@ -194,10 +183,10 @@ def test_straight_line_and_bezier_between_a_minimum_and_its_swapped_copy():
     net = ng.mlp([2, 3, 1], "softplus", bias=False, dtype=torch.float64, seed=1)
     ng.train(net, X, y, loss="sse", optimizer="lbfgs", epochs=10, lr=1.0)
     swapped = ng.permute(net, 0, [1, 0, 2])
-    t, lin = linear_path_losses(net, swapped, X, y, "sse", steps=20)
+    t, lin = linear_path_losses(net, swapped, X, y, loss="sse", steps=20)
     assert t[0] == 0 and t[-1] == 1
     assert abs(lin[0] - lin[-1]) < 1e-12
-    bz = bezier_path(net, swapped, X, y, "sse", epochs=60, lr=0.05, steps=20, seed=0)
+    bz = bezier_path(net, swapped, X, y, loss="sse", epochs=60, lr=0.05, steps=20, seed=0)
     assert bz.losses.shape == (21,)
     assert abs(bz.losses[0] - lin[0]) < 1e-12 and abs(bz.losses[-1] - lin[-1]) < 1e-12
     assert bz.barrier <= lin.max() - lin[0] + 1e-12
@@ -289,7 +278,9 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ng.InvalidInput, match="examples"):
         ng.find_permutation_saddle(net, X, y[:5], 0, 0, 1)
     with pytest.raises(ng.InvalidModel, match="loss became"):
-        ng.find_permutation_saddle(net, X * 1e200, y, 0, 0, 1, lbfgs_steps=1)
+        ng.find_permutation_saddle(
+            net, X * 1e200, y, 0, 0, 1, search=ng.CriticalPointSearch(lbfgs_steps=1)
+        )
     with pytest.raises(ng.InvalidInput, match="not a permutation"):
         ng.permute(net, 0, [0, 0, 1])
     with pytest.raises(ng.InvalidInput, match="not a permutation point"):
@@ -302,24 +293,6 @@ def test_bad_input_is_refused_clearly():
         ng.count_equivalent_minima([])
     with pytest.raises(ng.UnsupportedModel):
         ng.permute(torch.nn.Conv1d(1, 1, 1), 0, [0])
-
-
-def _autograd_hessian(model, X, y):
-    names = [k for k, _ in model.named_parameters()]
-    params = tuple(p.detach() for p in model.parameters())
-
-    def L(*ps):
-        out = functional_call(model, dict(zip(names, ps)), (X,))
-        return ((out - y) ** 2).mean()
-
-    blocks = torch.autograd.functional.hessian(L, params)
-    sizes = [p.numel() for p in params]
-    return torch.cat(
-        [
-            torch.cat([blocks[a][b].reshape(sizes[a], sizes[b]) for b in range(len(params))], 1)
-            for a in range(len(params))
-        ]
-    )
 
 
 def test_constant_zero_inputs_are_held_fixed_and_the_search_converges():
@@ -339,7 +312,8 @@ def test_constant_zero_inputs_are_held_fixed_and_the_search_converges():
     net = ng.symmetry.load_flat_parameters(
         net, th + 0.02 * torch.randn(th.shape, generator=g, dtype=torch.float64)
     )
-    pp = ng.find_permutation_saddle(net, X, y, 1, 0, 2, "mse", lbfgs_steps=20, trust_steps=50)
+    search = ng.CriticalPointSearch(lbfgs_steps=20, trust_steps=50)
+    pp = ng.find_permutation_saddle(net, X, y, 1, 0, 2, search=search)
     assert pp.converged and pp.grad_norm < 1e-8
     # [X, 1] has rank 4 of 6 columns: 2 null directions per first-layer neuron
     assert pp.n_data_null == 3 * 2
@@ -348,7 +322,7 @@ def test_constant_zero_inputs_are_held_fixed_and_the_search_converges():
     assert pp.n_zero >= pp.n_zero_theory + pp.n_data_null
     # oracle: the spectrum is the autograd Hessian's, and the restricted spectrum is that of
     # B^T H B with B the explicit orthonormal basis of the free subspace
-    H = _autograd_hessian(pp.model, X, y)
+    H = autograd_hessian(pp.model, X, y)
     assert np.allclose(pp.eigenvalues, torch.linalg.eigvalsh(H).numpy(), atol=1e-12)
     sub = ng.symmetry.data_null_subspace(pp.model, X)
     B = sub.to_full(torch.eye(sub.m, dtype=torch.float64))
@@ -367,10 +341,48 @@ def test_constant_zero_inputs_are_held_fixed_and_the_search_converges():
 def test_critical_point_search_reports_failure_instead_of_hiding_it():
     X, y = _toy()
     student = ng.mlp([2, 3, 1], "softplus", bias=False, dtype=torch.float64, seed=4)
-    crit = ng.symmetry.find_critical_point(
-        student, X, y, "sse", lbfgs_steps=0, trust_steps=0, newton_steps=0, restarts=0
-    )
+    nothing = ng.CriticalPointSearch(lbfgs_steps=0, trust_steps=0, newton_steps=0, restarts=0)
+    crit = ng.symmetry.find_critical_point(student, X, y, loss="sse", search=nothing)
     assert not crit.converged and crit.grad_norm > 1e-8
-    done = ng.symmetry.find_critical_point(student, X, y, "sse", lbfgs_steps=20)
+    done = ng.symmetry.find_critical_point(
+        student, X, y, loss="sse", search=ng.CriticalPointSearch(lbfgs_steps=20)
+    )
     assert done.converged and done.grad_norm < 1e-8
     assert done.n_data_null == 0  # 2-D inputs on a grid: [X] has full rank
+
+
+def test_frozen_parameters_are_not_in_the_flat_vector_and_directions_fit_the_hessian():
+    g = torch.Generator().manual_seed(1)
+    X = _x(3, n=30)
+    y = torch.randn(30, 2, generator=g, dtype=torch.float64)
+    net = ng.mlp([3, 4, 4, 2], "relu", dtype=torch.float64, seed=2)
+    point = embed_merged(merge_neurons(net, 1, 0, 2), 1, 0, 2, lam=0.3)  # a permutation point
+    point[0].weight.requires_grad_(False)
+    point[0].bias.requires_grad_(False)
+    n = sum(p.numel() for p in point.parameters() if p.requires_grad)
+    H = ng.hessian(point, X, y)
+    assert H.shape == (n, n) and flatten_parameters(point).shape == (n,)
+    assert torch.allclose(H, autograd_hessian(point, X, y), atol=1e-12)
+    # rescaling hidden layer 0 would move the frozen first layer: only layer 1's 4 directions,
+    # each leaving the function unchanged to first order
+    R = rescaling_directions(point)
+    assert R.shape == (n, 4)
+    layout = Layout.of(point)
+
+    def out(t):
+        return functional_call(point, layout.split(t), (X,))
+
+    theta = flatten_parameters(point)
+    for c in range(R.shape[1]):
+        assert torch.func.jvp(out, (theta,), (R[:, c],))[1].abs().max() < 1e-12
+    assert ng.hessian_eigenvalues(point, X, y, project="rescaling").shape == (n - 4,)
+    # the flat directions of the permutation point: the loss is constant along each
+    D = flat_directions(point, 1, 0, 2)
+    assert D.shape == (n, 2)
+    assert float((D.T @ H @ D).abs().max()) <= 1e-12 * float(H.abs().max())
+    # the search moves the trainable parameters only
+    fast = ng.CriticalPointSearch(lbfgs_steps=3, trust_steps=3, newton_steps=2, restarts=0)
+    pp = ng.find_permutation_saddle(point, X, y, 1, 0, 2, search=fast)
+    assert pp.eigenvalues.shape == (n,) and pp.n_parameters == n
+    assert torch.equal(pp.model[0].weight, point[0].weight)
+    assert not pp.model[0].weight.requires_grad and pp.model[2].weight.requires_grad

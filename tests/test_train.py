@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import nngeom as ng
-from nngeom.train import loss_fn
+from nngeom._losses import loss_fn
 
 
 def _data(n=64, d=3, seed=0, dtype=torch.float64):
@@ -25,6 +25,12 @@ def test_same_seed_same_weights_minibatch_adam():
     other = ng.mlp([3, 8, 1], seed=0)
     ng.train(other, X, y, epochs=5, lr=1e-2, batch_size=16, seed=8)
     assert not torch.equal(other[0].weight, nets[0][0].weight)
+    # a generator takes the place of the seed: two in the same state give the same weights
+    for net in (a := [ng.mlp([3, 8, 1], seed=0) for _ in range(2)]):
+        ng.train(
+            net, X, y, epochs=2, lr=1e-2, batch_size=16, generator=torch.Generator().manual_seed(3)
+        )
+    assert all(torch.equal(p, q) for p, q in zip(a[0].parameters(), a[1].parameters()))
 
 
 def test_lbfgs_float64_reaches_the_least_squares_solution():
@@ -85,9 +91,20 @@ def test_bad_data():
     net = ng.mlp([3, 1])
     with pytest.raises(ng.InvalidInput, match="examples"):
         ng.train(net, torch.zeros(4, 3), torch.zeros(5, 1))
-    with pytest.raises(ng.InvalidInput, match="N >= 1"):
+    with pytest.raises(ng.InvalidInput, match="empty"):
         ng.train(net, torch.zeros(0, 3), torch.zeros(0, 1))
     with pytest.raises(ng.InvalidInput, match="NaN"):
         ng.train(net, torch.full((4, 3), float("nan")), torch.zeros(4, 1))
     with pytest.raises(ng.InvalidInput, match="no parameters"):
         ng.train(torch.nn.ReLU(), torch.zeros(4, 3), torch.zeros(4, 3))
+
+
+def test_frozen_parameters_are_not_trained():
+    X, y = _data()
+    net = ng.mlp([3, 4, 1], dtype=torch.float64)
+    net[0].weight.requires_grad_(False)
+    before = net[0].weight.clone()
+    ng.train(net, X, y, epochs=3, lr=1e-2)
+    assert torch.equal(net[0].weight, before)
+    with pytest.raises(ng.InvalidInput, match="no trainable parameters"):
+        ng.train(net.requires_grad_(False), X, y)

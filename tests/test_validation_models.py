@@ -54,7 +54,7 @@ X, Y = _data()
 X64, Y64 = _data(torch.float64)
 LABELS = torch.tensor([0, 1, 0, 1, 1, 0])
 DIAG = torch.diag(torch.arange(10.0, dtype=torch.float64))
-FAST = dict(lbfgs_steps=1, newton_steps=1, trust_steps=1, restarts=0)
+FAST = dict(search=ng.CriticalPointSearch(lbfgs_steps=1, newton_steps=1, trust_steps=1, restarts=0))
 
 
 # ------------------------------------------------------------------------------------------
@@ -272,12 +272,12 @@ def test_piecewise_linear_form_width():
         (lambda: hessian(_net(), torch.empty(6, 3, device="meta"), Y), ng.InvalidInput, "meta"),
         (lambda: hessian(_net(), X, Y.to(torch.complex64)), ng.InvalidInput, "complex"),
         (
-            lambda: hessian(_net(), X, torch.tensor([0, 9, 0, 1, 1, 0]), "ce"),
+            lambda: hessian(_net(), X, torch.tensor([0, 9, 0, 1, 1, 0]), loss="ce"),
             ng.InvalidInput,
             "class labels",
         ),
-        (lambda: hessian(_net(), X, Y, batch_size=0), ng.InvalidInput, "batch_size"),
-        (lambda: hessian(_net(), X, Y, batch_size="a"), ng.InvalidInput, "batch_size"),
+        (lambda: hessian(_net(), X, Y, chunk_size=0), ng.InvalidInput, "chunk_size"),
+        (lambda: hessian(_net(), X, Y, chunk_size="a"), ng.InvalidInput, "chunk_size"),
         (lambda: hessian(_huge(), X64, Y64), ng.InvalidModel, "overflow"),
         (
             lambda: hessian(nn.Sequential(nn.Linear(3, 2, dtype=torch.complex64)), X, Y),
@@ -318,10 +318,10 @@ def test_hessian_operator_methods_check_their_arguments():
             op.matvec(bad)
         with pytest.raises(ng.InvalidInput):
             op.gradient(bad)
-    with pytest.raises(ng.InvalidInput, match="chunk"):
-        op.matmat(torch.eye(op.n)[:3], chunk=0)
-    with pytest.raises(ng.InvalidInput, match="chunk"):
-        op.full(chunk=0)
+    with pytest.raises(ng.InvalidInput, match="chunk_size"):
+        op.matmat(torch.eye(op.n)[:, :3], chunk_size=0)
+    with pytest.raises(ng.InvalidInput, match="chunk_size"):
+        op.full(chunk_size=0)
     with pytest.raises(ng.InvalidInput, match="V must be"):
         op.matmat(np.ones((2, op.n)))
 
@@ -438,7 +438,7 @@ def test_spectrum_helpers_refuse_bad_values():
             "scalar",
         ),
         (
-            lambda: ng.find_permutation_saddle(_net(), X, LABELS * 7, 0, 0, 1, "ce", **FAST),
+            lambda: ng.find_permutation_saddle(_net(), X, LABELS * 7, 0, 0, 1, loss="ce", **FAST),
             ng.InvalidInput,
             "class labels",
         ),
@@ -459,21 +459,21 @@ def test_spectrum_helpers_refuse_bad_values():
         ),
         (lambda: ng.find_permutation_saddle(_net(), X, Y, 0, 0, 1, k=0), ng.InvalidInput, "k"),
         (
-            lambda: ng.find_permutation_saddle(_net(), X, Y, 0, 0, 1, restarts="a"),
+            lambda: ng.CriticalPointSearch(restarts="a"),
             ng.InvalidInput,
             "restarts",
         ),
         (
-            lambda: ng.find_permutation_saddle(_net(), X, Y, 0, 0, 1, batch_size=0),
+            lambda: ng.find_permutation_saddle(_net(), X, Y, 0, 0, 1, chunk_size=0),
             ng.InvalidInput,
-            "batch_size",
+            "chunk_size",
         ),
         (
             lambda: find_critical_point(_net(), X, torch.full((6, 2), float("nan"))),
             ng.InvalidInput,
             "NaN",
         ),
-        (lambda: find_critical_point(_net(), X, Y, grad_tol="a"), ng.InvalidInput, "grad_tol"),
+        (lambda: ng.CriticalPointSearch(grad_tol="a"), ng.InvalidInput, "grad_tol"),
         (lambda: ng.permute(_net(), 0, [1, 0, 2, 3.7]), ng.InvalidInput, "ints"),
         (lambda: ng.permute(_net(), 0, "abcd"), ng.InvalidInput, "ints"),
         (
@@ -569,6 +569,6 @@ def test_absurd_epochs_and_restarts_are_refused_not_run():
     with pytest.raises(ng.InvalidInput, match="epochs"):
         ng.train(net, X, X[:, :1], epochs=2**31)
     with pytest.raises(ng.InvalidInput, match="restarts"):
-        ng.find_permutation_saddle(net, X, X[:, :1], 0, 0, 1, restarts=2**31)
+        ng.CriticalPointSearch(restarts=2**31)
     with pytest.raises(ng.InvalidInput, match="extent"):
         ng.regions_2d(net, extent=10**400)

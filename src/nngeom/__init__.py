@@ -55,6 +55,7 @@ from .hessian import (
 from .symmetry import (
     count_equivalent_minima as count_equivalent_minima,
     count_permutation_points as count_permutation_points,
+    CriticalPointSearch as CriticalPointSearch,
     DenseLayer as DenseLayer,
     dense_hidden_layers as dense_hidden_layers,
     find_permutation_saddle as find_permutation_saddle,

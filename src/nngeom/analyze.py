@@ -573,7 +573,7 @@ def _part_hessian(ctx: _Context) -> dict[str, Any]:
     X, yy = ctx.X[:n], y[:n]
     k = int(ctx.sizes["lanczos_k"])
     ev = hessian_eigenvalues(ctx.model, X, yy, loss=loss, k=k, which="both", seed=ctx.seed)
-    op = HessianOperator(ctx.model, X, yy, loss)
+    op = HessianOperator(ctx.model, X, yy, loss=loss)
     sd = spectral_density(
         op.matvec,
         op.n,

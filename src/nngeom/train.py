@@ -1,8 +1,9 @@
 """Small deterministic training loops: Adam or L-BFGS, full batch or minibatch, fp32 or fp64.
 
-Determinism: the minibatch order comes from a ``torch.Generator`` seeded by ``seed``; the global
-RNG is never touched. The same model, data and seed give the same weights on every run (on the
-same device and torch build).
+Determinism: the minibatch order comes from ``seed`` or a given ``torch.Generator``
+(:mod:`nngeom._random`); the global RNG is never touched. The same model, data and seed give the
+same weights on every run (on the same device and torch build). The losses are those of
+:mod:`nngeom._losses`; the model and data are checked by :func:`nngeom._loss_data.check_loss_data`.
 """
 
 from __future__ import annotations
@@ -14,41 +15,26 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ._checks import (
-    all_finite,
-    check_int,
-    check_model_tensors,
-    check_number,
-    check_positive_int,
-    check_real_tensor,
-    check_seed,
-)
-from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from ._checks import all_finite, check_int, check_number, check_positive_int
+from ._errors import InvalidInput
+from ._loss_data import check_loss_data
+from ._losses import LossFn, loss_fn
+from ._random import torch_generator
 
 # more epochs than this is a mistake, not a training budget (a tiny net needs hours for it)
 MAX_EPOCHS = 10_000_000
+# L-BFGS (torch.optim.LBFGS, strong Wolfe line search): iterations per outer step, history
+# length, and its gradient / change tolerances (tiny: float64 searches drive them to ~1e-12)
+LBFGS_ITERATIONS = 20
+_LBFGS_HISTORY = 50
+_LBFGS_TOLERANCE_GRAD = 1e-12
+_LBFGS_TOLERANCE_CHANGE = 1e-15
+# L-BFGS stops when an outer step changes the loss by at most this, relative to max(1, |loss|)
+_NO_PROGRESS = 1e-15
+# SGD's momentum
+_SGD_MOMENTUM = 0.9
 
-__all__ = ["TrainResult", "train", "loss_fn"]
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
-
-
-def loss_fn(loss: str | LossFn) -> LossFn:
-    """The loss function named by ``loss``, or ``loss`` itself if it is callable.
-
-    ``"mse"`` is ``mean((f - y)^2)`` over all entries (``nn.MSELoss``); ``"sse"`` is
-    ``0.5 * sum((f - y)^2) / N`` (the paper convention for the saddles study); ``"ce"`` is the
-    cross-entropy of logits against integer labels.
-    """
-    if callable(loss):
-        return loss
-    if loss == "mse":
-        return nn.functional.mse_loss
-    if loss == "sse":
-        return lambda f, y: 0.5 * ((f - y) ** 2).sum() / f.shape[0]
-    if loss in ("ce", "cross_entropy"):
-        return nn.functional.cross_entropy
-    raise InvalidInput(f"unknown loss {loss!r}; use 'mse', 'sse', 'ce' or a callable")
+__all__ = ["TrainResult", "train"]
 
 
 @dataclass
@@ -86,84 +72,6 @@ class TrainResult:
 _OPTIMIZERS = ("adam", "sgd", "lbfgs")
 
 
-def _check_inputs(model: nn.Module, X: Tensor, y: Tensor, loss: str | LossFn) -> Tensor:
-    """Check the model, ``X`` and ``y`` (against the model's output on a few examples and the
-    loss); returns ``y`` (integer class labels for cross-entropy as int64)."""
-    from .hessian import _check_targets, _probe_loss, _to
-
-    if not isinstance(model, nn.Module):
-        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
-    check_model_tensors(model)
-    if not isinstance(X, Tensor) or not isinstance(y, Tensor):
-        raise InvalidInput(
-            f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__} "
-            "(convert with torch.as_tensor)"
-        )
-    check_real_tensor("X", X)
-    check_real_tensor("y", y)
-    if X.ndim < 2 or X.shape[0] == 0:
-        raise InvalidInput(
-            f"X must have shape (N, ...) with N >= 1 (one row per example), got "
-            f"{tuple(X.shape)}; for one feature pass X.reshape(-1, 1)"
-        )
-    if y.ndim == 0 or y.shape[0] != X.shape[0]:
-        got = y.shape[0] if y.ndim else "a scalar"
-        raise InvalidInput(f"X has {X.shape[0]} examples but y has {got}; pass matching rows")
-    if X.dtype == torch.bool or y.dtype == torch.bool:
-        raise InvalidInput("X and y must be numbers, not bool tensors: convert them with .float()")
-    if X.is_floating_point() and not all_finite(X):
-        raise InvalidInput("X contains NaN or inf; clean the data first")
-    if y.is_floating_point() and not all_finite(y):
-        raise InvalidInput(
-            "y contains NaN or inf: every step would turn the weights into NaN; clean the "
-            "targets first"
-        )
-    params = list(model.parameters())
-    if not params:
-        raise InvalidInput("the model has no parameters to train")
-    for name, p in model.named_parameters():
-        if not all_finite(p):
-            raise InvalidModel(
-                f"parameter {name} has NaN or inf entries: training cannot recover from them; "
-                "re-initialise the model"
-            )
-    p0 = next((p for p in params if p.is_floating_point()), params[0])
-    for what, t in (("X", X), ("y", y)):
-        if t.device != p0.device:
-            raise InvalidInput(
-                f"{what} is on {t.device} but the model is on {p0.device}; move one of them "
-                f"(e.g. {what}.to({str(p0.device)!r}))"
-            )
-    if X.is_floating_point() and p0.is_floating_point() and X.dtype != p0.dtype:
-        raise InvalidInput(
-            f"X is {X.dtype} but the model's parameters are {p0.dtype}; call "
-            f"model{_to(X.dtype)} or pass X{_to(p0.dtype)} (nngeom does not cast silently)"
-        )
-    # run the model on a few examples (its buffers restored: a probe is not a training step)
-    m = min(int(X.shape[0]), 8)
-    saved = {k: b.detach().clone() for k, b in model.named_buffers()}
-    try:
-        # the probe leaves the global RNG (train-mode dropout draws from it) as it was
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            out = model(X[:m])
-    except Exception as e:  # the model's own error, with the shape it got
-        raise InvalidInput(
-            f"the model could not be evaluated on X of shape {tuple(X.shape)} (tried on its "
-            f"first {m} examples): {type(e).__name__}: {e}. Pass X of the shape (N, ...) the "
-            "model takes"
-        ) from e
-    finally:
-        with torch.no_grad():
-            for k, b in model.named_buffers():
-                if k in saved:
-                    b.copy_(saved[k])
-    _check_targets(out, y, loss, m)
-    if isinstance(loss, str) and loss in ("ce", "cross_entropy") and not y.is_floating_point():
-        y = y.long()
-    _probe_loss(loss_fn(loss), out, y, m)
-    return y
-
-
 def _stop_message(what: str, epoch: int) -> str:
     return (
         f"non-finite {what} at epoch {epoch}: the step was not taken and the model keeps the "
@@ -184,6 +92,7 @@ def train(
     weight_decay: float = 0.0,
     param_groups: list[dict] | None = None,
     seed: int = 0,
+    generator: torch.Generator | None = None,
     tol: float = 0.0,
     callback: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -195,12 +104,15 @@ def train(
             output shape and dtype (``"mse"``, ``"sse"``), or integer class labels ``(N,)`` in
             ``[0, C)`` / float class probabilities ``(N, C)`` for ``"ce"``. Checked (finite,
             shapes, dtypes) by running the model on a few examples first.
-        loss: see :func:`loss_fn`.
+        loss: ``"mse"``, ``"sse"``, ``"ce"`` or a callable (see :func:`nngeom._losses.loss_fn`).
         optimizer: ``"adam"``, ``"sgd"`` or ``"lbfgs"`` (full batch, strong-Wolfe line search).
-        epochs: passes over the data (for L-BFGS: outer steps of up to 20 iterations each).
+        epochs: passes over the data (for L-BFGS: outer steps of up to ``LBFGS_ITERATIONS``
+            iterations each).
         batch_size: None for full batch.
         param_groups: optional optimizer parameter groups (e.g. from ``VAF.param_groups``).
-        seed: seeds the minibatch order (any int in ``[0, 2**64 - 1]``).
+        seed, generator: the minibatch order's source: a CPU ``torch.Generator`` when given
+            (it is advanced), else a fresh one seeded with ``seed`` (any int in
+            ``[0, 2**64 - 1]``); see :mod:`nngeom._random`.
         tol: stop when the full-batch loss falls below ``tol`` (L-BFGS also stops on no progress).
         callback: called as ``callback(epoch, loss)`` after each epoch.
 
@@ -224,13 +136,15 @@ def train(
         batch_size = check_positive_int("batch_size", batch_size)
     weight_decay = check_number("weight_decay", weight_decay, minimum=0.0)
     tol = check_number("tol", tol, finite=False)
-    seed = check_seed(seed)
+    gen = torch_generator(seed, generator)
     if not isinstance(optimizer, str) or optimizer not in _OPTIMIZERS:
         raise InvalidInput(f"unknown optimizer {optimizer!r}; use 'adam', 'sgd' or 'lbfgs'")
     if callback is not None and not callable(callback):
         raise InvalidInput(f"callback must be callable as callback(epoch, loss), got {callback!r}")
     f = loss_fn(loss)
-    y = _check_inputs(model, X, y, loss)
+    y = check_loss_data(model, X, y, loss, training=True)
+    if not any(True for _ in model.parameters()):
+        raise InvalidInput("the model has no parameters to train")
     params = (
         param_groups
         if param_groups is not None
@@ -243,16 +157,16 @@ def train(
             opt: torch.optim.Optimizer = torch.optim.LBFGS(
                 params,
                 lr=lr,
-                max_iter=20,
-                history_size=50,
+                max_iter=LBFGS_ITERATIONS,
+                history_size=_LBFGS_HISTORY,
                 line_search_fn="strong_wolfe",
-                tolerance_grad=1e-12,
-                tolerance_change=1e-15,
+                tolerance_grad=_LBFGS_TOLERANCE_GRAD,
+                tolerance_change=_LBFGS_TOLERANCE_CHANGE,
             )
         elif optimizer == "adam":
             opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         else:
-            opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9)
+            opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=_SGD_MOMENTUM)
     except (TypeError, ValueError, KeyError) as e:
         raise InvalidInput(
             f"the optimizer could not be built from these parameters ({type(e).__name__}: {e}); "
@@ -313,16 +227,15 @@ def train(
             if value <= tol:
                 result.converged, result.stopped_reason = True, "loss below tol"
                 break
-            if abs(previous - value) <= 1e-15 * max(1.0, abs(value)):
+            if abs(previous - value) <= _NO_PROGRESS * max(1.0, abs(value)):
                 result.converged, result.stopped_reason = True, "no progress"
                 break
             previous = value
         return result
 
-    g = torch.Generator(device="cpu").manual_seed(seed)
     bs = n if batch_size is None else min(batch_size, n)
     for epoch in range(epochs):
-        order = torch.randperm(n, generator=g).to(X.device) if bs < n else None
+        order = torch.randperm(n, generator=gen).to(X.device) if bs < n else None
         total = 0.0
         failed, bad = "", math.nan
         for start in range(0, n, bs):

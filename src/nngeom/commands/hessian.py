@@ -14,7 +14,7 @@ import torch
 import typer
 
 from .._checks import check_Xy
-from .._errors import DataError, InvalidInput
+from .._errors import InvalidInput
 from . import _args, _json
 from ._json import BOOL, COUNT, NUMBER, NUMBER_OR_NULL, STRING, numbers
 from ._model import arch_option, key_option, load, model_argument
@@ -53,12 +53,7 @@ def load_xy(
             )
             X, y, default = ds.X_train, ds.y_train, "ce"
     else:
-        path = Path(spec)
-        if not _args.exists(path, "--data"):
-            raise DataError(
-                f"--data {spec[:200]!r} is neither a dataset name ({', '.join(DATASETS)}) nor an "
-                f"existing {_args.types_text(_args.XY_TYPES)} file holding X and y"
-            )
+        path = _args.data_file(spec, DATASETS, _args.XY_TYPES, holding=" holding X and y")
         arrays = _args.read_arrays(path, "--data", ("X", "y"), _args.XY_TYPES)
         X, y = arrays["X"], arrays["y"]
         if not X.is_floating_point():
@@ -162,17 +157,17 @@ def register(app: typer.Typer) -> None:
             y = y.to(dtype) if y.is_floating_point() else y
         if loss_name == "ce":
             y = y.long().reshape(-1)
-        op = HessianOperator(net, X, y, loss_name)
+        op = HessianOperator(net, X, y, loss=loss_name)
         ev = hessian_eigenvalues(
             net,
             X,
             y,
-            loss_name,
+            loss=loss_name,
             k=k or None,
             which=which,
             project="rescaling" if project_rescaling else None,
             seed=seed,
-        )
+        ).numpy()
         out = {
             "model": str(model),
             "architecture": loaded.architecture,

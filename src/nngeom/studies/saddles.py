@@ -48,6 +48,7 @@ from ..hessian import HessianOperator, count_eigenvalues, lanczos
 from ..nets import mlp
 from ..slices import _TINY
 from ..symmetry import (
+    CriticalPointSearch,
     bezier_path,
     count_equivalent_minima,
     count_permutation_points,
@@ -236,7 +237,7 @@ def run_task(config: dict[str, Any]) -> dict[str, Any]:
 def _spectrum(
     model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str
 ) -> tuple[np.ndarray, float]:
-    op = HessianOperator(model, X, y, loss)
+    op = HessianOperator(model, X, y, loss=loss)
     ev = torch.linalg.eigvalsh(op.full()).numpy()
     return ev, float(torch.linalg.vector_norm(op.gradient()))
 
@@ -265,10 +266,10 @@ def _train_student(c: dict[str, Any], X: torch.Tensor, y: torch.Tensor):
             student,
             X,
             y,
-            "sse",
-            lbfgs_steps=int(c["lbfgs"]),
-            trust_steps=int(c["trust"]),
-            newton_steps=5,
+            loss="sse",
+            search=CriticalPointSearch(
+                lbfgs_steps=int(c["lbfgs"]), trust_steps=int(c["trust"]), newton_steps=5
+            ),
         )
         if best is None or crit.loss < best.loss:
             best = crit
@@ -306,11 +307,13 @@ def _run_toy(c: dict[str, Any]) -> dict[str, Any]:
             0,
             i,
             j,
-            "sse",
-            lbfgs_steps=int(c["pair_lbfgs"]),
-            trust_steps=int(c["pair_trust"]),
-            newton_steps=20,
-            restarts=int(c.get("pair_restarts", 2)),
+            loss="sse",
+            search=CriticalPointSearch(
+                lbfgs_steps=int(c["pair_lbfgs"]),
+                trust_steps=int(c["pair_trust"]),
+                newton_steps=20,
+                restarts=int(c.get("pair_restarts", 2)),
+            ),
         )
         out["pairs"].append(
             {
@@ -330,15 +333,15 @@ def _run_toy(c: dict[str, Any]) -> dict[str, Any]:
         if (i, j) == (0, 1):
             steps = int(c["path_steps"])
             path = equal_loss_path(pp.model, 0, 0, 1, steps=steps)
-            valley = path_losses(pp.model, X, y, path.params, "sse")
+            valley = path_losses(pp.model, X, y, path.params, loss="sse")
             swapped = permute(net, 0, [1, 0, *range(2, int(c["width"]))])
-            t, line = linear_path_losses(net, swapped, X, y, "sse", steps=2 * steps)
+            t, line = linear_path_losses(net, swapped, X, y, loss="sse", steps=2 * steps)
             bz = bezier_path(
                 net,
                 swapped,
                 X,
                 y,
-                "sse",
+                loss="sse",
                 epochs=int(c["bezier_epochs"]),
                 lr=0.02,
                 steps=2 * steps,
@@ -485,20 +488,22 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
         1,
         0,
         1,
-        "mse",
-        lbfgs_steps=int(c["lbfgs"]),
-        newton_steps=int(c["newton"]),
-        trust_steps=int(c.get("trust", 0)),
-        restarts=int(c.get("restarts", 1)),
+        loss="mse",
+        search=CriticalPointSearch(
+            lbfgs_steps=int(c["lbfgs"]),
+            newton_steps=int(c["newton"]),
+            trust_steps=int(c.get("trust", 0)),
+            restarts=int(c.get("restarts", 1)),
+            dense_limit=int(c.get("dense_limit", 0)),
+        ),
         k=None if c["full"] else int(c["k"] or 20),
         full_limit=FULL_SPECTRUM_LIMIT if c["full"] else 0,
-        dense_limit=int(c.get("dense_limit", 0)),
     )
-    ev = pp.eigenvalues
+    ev = pp.eigenvalues.numpy()
     # first-layer directions along the null space of [X, 1] are exactly flat at every point:
     # the search holds them fixed (FreeSubspace) and they are counted separately
     sub = data_null_subspace(net, X)
-    free = pp.eigenvalues_free if pp.eigenvalues_free is not None else ev
+    free = pp.eigenvalues_free.numpy() if pp.eigenvalues_free is not None else ev
     top = max(float(np.abs(ev).max()), _TINY)
     gap = None
     if pp.full_spectrum and pp.n_zero is not None and pp.n_zero < len(ev):
@@ -512,7 +517,7 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
     # a critical point only guarantees sum_k a_k G_k = 0 (delta = a, the split line). So
     # exactly n_3 - rank(H D) of them are zero modes (>= 1), and the isotropic subspace gives
     # n_negative + n_zero >= n_3 (and n_positive + n_zero >= n_3).
-    op = HessianOperator(pp.model, X, y, "mse")
+    op = HessianOperator(pp.model, X, y, loss="mse")
     D = flat_directions(pp.model, 1, 0, 1)
     HD = torch.stack([op.matvec(D[:, col]) for col in range(D.shape[1])], 1)
     sv = torch.linalg.svdvals(HD).numpy() / top
@@ -529,7 +534,7 @@ def _run_multilayer(c: dict[str, Any]) -> dict[str, Any]:
         lz = {
             "smallest": res.eigenvalues[:kk].tolist(),
             "largest": res.eigenvalues[-kk:].tolist(),
-            "max_abs_diff_rel": float(np.abs(res.eigenvalues - ref).max() / top),
+            "max_abs_diff_rel": float(np.abs(res.eigenvalues.numpy() - ref).max() / top),
             "iterations": int(res.iterations),
             "converged": bool(res.converged),
         }
