@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import all_finite, check_module, check_real_tensor
+from ._checks import check_module
 from ._errors import InvalidInput
+from ._linop import check_finite
 
 # The most entries a dense basis of directions in parameter space may hold (``rows * n``;
 # 4 GB in float64), checked before it is allocated.
@@ -153,9 +154,7 @@ def load_flat_parameters(model: nn.Module, theta: Tensor) -> nn.Module:
             f"theta must be a tensor of shape ({n},) (one entry per trainable parameter), got "
             f"{getattr(theta, 'shape', type(theta).__name__)!r}"
         )
-    check_real_tensor("theta", theta)
-    if theta.dtype == torch.bool or not all_finite(theta):
-        raise InvalidInput("theta must hold finite numbers (no NaN, inf or bools)")
+    check_finite(theta, "theta")
     out = copy.deepcopy(model)
     load_(out, theta.detach())
     return out

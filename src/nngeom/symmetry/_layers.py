@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 from torch import fx, nn
 
@@ -347,14 +346,11 @@ def graph_layer(
 ) -> tuple[DenseLayer, Widths]:
     """Dense hidden layer ``layer`` of a graph model, and the depth / widths of all of them."""
     layers = dense_layers(model, input_shape)
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-        raise InvalidInput(
-            f"layer must be an int (dense hidden layers are numbered from 0), got {layer!r}"
-        )
-    if not 0 <= int(layer) < len(layers):
+    layer = check_int("layer", layer)
+    if not 0 <= layer < len(layers):
         raise InvalidInput(
             f"dense hidden layer {layer} does not exist: {type(model).__name__} has "
             f"{len(layers)} dense hidden layer(s), numbered 0..{len(layers) - 1} (see "
             "nngeom.symmetry.dense_hidden_layers)"
         )
-    return layers[int(layer)], Widths(layers)
+    return layers[layer], Widths(layers)

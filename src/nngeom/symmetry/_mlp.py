@@ -11,12 +11,11 @@ from __future__ import annotations
 import copy
 import numbers
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
-from .._checks import all_finite
+from .._checks import all_finite, check_int
 from .._errors import InvalidInput, UnsupportedModel
 from ..nets import MLP, as_mlp
 
@@ -72,21 +71,19 @@ def as_int(v: object) -> int | None:
 
 def check_layer(view: MLP, layer: int) -> int:
     """``layer`` as a hidden layer index of ``view`` (anything with ``depth`` and ``widths``)."""
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-        raise InvalidInput(
-            f"layer must be an int (hidden layers are numbered from 0), got {layer!r}"
-        )
-    if not 0 <= int(layer) < view.depth:
+    layer = check_int("layer", layer)
+    if not 0 <= layer < view.depth:
         raise InvalidInput(
             f"hidden layer {layer} does not exist: the model has {view.depth} hidden layer(s), "
             f"numbered 0..{view.depth - 1}"
         )
-    return int(layer)
+    return layer
 
 
 def check_neuron(view: MLP, layer: int, i: int, what: str = "neuron") -> int:
+    """``i`` as a neuron index of hidden ``layer``."""
     width = view.widths[layer]
-    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < width:
+    if as_int(i) is None or not 0 <= int(i) < width:
         raise InvalidInput(
             f"{what} {i!r} is out of range: hidden layer {layer} has neurons 0..{width - 1}"
         )

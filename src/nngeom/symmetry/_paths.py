@@ -21,8 +21,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .._checks import all_finite, check_int, check_number, check_positive_int, check_real_tensor
+from .._checks import all_finite, check_int, check_number, check_positive_int
 from .._errors import InvalidInput, InvalidModel
+from .._linop import check_finite
 from .._loss_data import check_loss_data
 from .._losses import LossFn, loss_fn
 from .._params import (
@@ -95,9 +96,7 @@ def equal_loss_path(
                 f"target must be a tensor of shape {tuple(w.shape)} (incoming weights then "
                 f"bias), got {getattr(target, 'shape', type(target).__name__)!r}"
             )
-        check_real_tensor("target", target)
-        if target.dtype == torch.bool or not all_finite(target):
-            raise InvalidInput("target must hold finite numbers (no NaN, inf or bools)")
+        check_finite(target, "target")
     u = -w if target is None else target.to(w)
     a = (nxt.weight.detach()[:, i] + nxt.weight.detach()[:, j]).clone()
     base = copy.deepcopy(point)
@@ -158,9 +157,7 @@ def path_losses(
             f"params must be a tensor of shape (T, {n}) (one row of the model's parameters "
             f"per point), got {getattr(params, 'shape', type(params).__name__)!r}"
         )
-    check_real_tensor("params", params)
-    if params.dtype == torch.bool or not all_finite(params):
-        raise InvalidInput("params must hold finite numbers (no NaN, inf or bools)")
+    check_finite(params, "params")
     dtype = next(model.parameters()).dtype
     if params.dtype != dtype:
         raise InvalidInput(
