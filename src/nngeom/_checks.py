@@ -345,3 +345,16 @@ def check_widths(widths: object, *, allow_empty: bool, name: str = "widths") -> 
     if not ws and not allow_empty:
         raise InvalidInput(f"{name} is empty: give the hidden widths n_1..n_L (at least one)")
     return [int(w) for w in ws]
+
+
+def check_list(name: str, value: object, *, what: str) -> list:
+    """``value`` (any iterable but a string or bytes) as a list; ``what`` says in the message
+    what it must be, e.g. ``"a list of (layer, i, j) triples"``."""
+    from ._errors import InvalidInput
+
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        return list(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidInput(f"{name} must be {what}, got {value!r}") from None
