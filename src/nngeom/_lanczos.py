@@ -180,7 +180,7 @@ def lanczos(
     check_basis_size(
         min(n, max(max_iter, wanted)) + 1, n, "lanczos", "fewer iterations (max_iter=, k=)"
     )
-    space = _complement(project, n, A.dtype, A.device)
+    space = complement_of(project, n, A.dtype, A.device)
     if space is not None:
         A = A.restrict(space)
     dim = A.n
@@ -200,7 +200,7 @@ def lanczos(
     )
 
 
-def _complement(
+def complement_of(
     project: Tensor | None, n: int, dtype: torch.dtype, device: torch.device
 ) -> Complement | None:
     """The orthogonal complement of ``project``'s columns (None when there is nothing to

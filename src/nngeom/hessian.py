@@ -46,8 +46,8 @@ from ._checks import (
     check_real_tensor,
 )
 from ._errors import InvalidInput, InvalidModel
-from ._lanczos import LanczosResult, SpectralDensity, lanczos, slq
-from ._linop import TINY, Complement, LinearOperator, check_finite
+from ._lanczos import LanczosResult, SpectralDensity, complement_of, lanczos, slq
+from ._linop import TINY, LinearOperator, check_finite
 from ._loss_data import check_loss_data
 from ._losses import LossFn, loss_fn, loss_name
 from ._params import Layout, trainable
@@ -479,22 +479,10 @@ def hessian_eigenvalues(
     if k is None:
         if D is None:
             return eigvalsh(op.full())
-        complement = _complement(D, op)
+        complement = complement_of(D, op.n, op.dtype, op.device)
         return eigvalsh(op.full() if complement is None else op.restrict(complement).to_dense())
     res = lanczos(op, k=k, which=which, tol=tol, max_iter=max_iter, generator=gen, project=D)
     return res.eigenvalues
-
-
-def _complement(D: object, op: HessianOperator) -> Complement | None:
-    if not isinstance(D, Tensor) or D.ndim != 2 or D.shape[0] != op.n:
-        raise InvalidInput(
-            f"directions to project out must be a tensor of shape ({op.n}, r), got "
-            f"{getattr(D, 'shape', type(D).__name__)!r}"
-        )
-    check_finite(D, "project")
-    if D.shape[1] == 0:
-        return None
-    return Complement(D.to(dtype=op.dtype, device=op.device))
 
 
 def eigvalsh(H: Tensor) -> Tensor:

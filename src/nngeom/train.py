@@ -175,15 +175,19 @@ def train(
     trained = [p for group in opt.param_groups for p in group["params"]]
     last = [p.detach().clone() for p in trained]  # the last finite weights
 
+    def restore() -> None:
+        """Put the last finite weights back."""
+        with torch.no_grad():
+            for keep, p in zip(last, trained):
+                p.copy_(keep)
+
     def commit() -> bool:
         """Keep the weights if every one is finite (True); else restore the last finite ones."""
         if all(all_finite(p) for p in trained):
             for keep, p in zip(last, trained):
                 keep.copy_(p.detach())
             return True
-        with torch.no_grad():
-            for keep, p in zip(last, trained):
-                p.copy_(keep)
+        restore()
         return False
 
     def grads_finite() -> bool:
@@ -196,6 +200,17 @@ def train(
         result.finite = False
         result.stopped_reason = _stop_message(what, epoch)
         result.losses.append(value if not math.isfinite(value) else math.nan)
+
+    def below_tol(epoch: int, value: float) -> bool:
+        """Record the epoch's loss; True when it is below ``tol`` (training stops there)."""
+        result.losses.append(value)
+        result.steps = epoch + 1
+        if callback:
+            callback(epoch, value)
+        if value <= tol:
+            result.converged, result.stopped_reason = True, "loss below tol"
+            return True
+        return False
 
     if optimizer == "lbfgs":
 
@@ -213,19 +228,12 @@ def train(
             with torch.no_grad():
                 value = float(f(model(X), y))
             if not (math.isfinite(start_value) and math.isfinite(value) and commit()):
-                with torch.no_grad():
-                    for keep, p in zip(last, trained):
-                        p.copy_(keep)
+                restore()
                 opt.zero_grad(set_to_none=True)
                 bad = value if not math.isfinite(value) else start_value
                 stop("loss" if math.isfinite(start_value) else "loss (before the step)", epoch, bad)
                 break
-            result.losses.append(value)
-            result.steps = epoch + 1
-            if callback:
-                callback(epoch, value)
-            if value <= tol:
-                result.converged, result.stopped_reason = True, "loss below tol"
+            if below_tol(epoch, value):
                 break
             if abs(previous - value) <= _NO_PROGRESS * max(1.0, abs(value)):
                 result.converged, result.stopped_reason = True, "no progress"
@@ -266,12 +274,6 @@ def train(
             opt.zero_grad(set_to_none=True)
             stop(failed, epoch, bad)
             break
-        epoch_loss = total / n
-        result.losses.append(epoch_loss)
-        result.steps = epoch + 1
-        if callback:
-            callback(epoch, epoch_loss)
-        if epoch_loss <= tol:
-            result.converged, result.stopped_reason = True, "loss below tol"
+        if below_tol(epoch, total / n):
             break
     return result

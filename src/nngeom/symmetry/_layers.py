@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import fx, nn
 
-from .._checks import check_finite_parameters, check_int
+from .._checks import check_finite_parameters, check_int, check_list
 from .._errors import InvalidInput, UnsupportedModel
 from .._params import module_of
 
@@ -110,17 +110,11 @@ def dense_hidden_layers(
 
     model = module_of(model)
     if input_shape is not None:
-        try:
-            if isinstance(input_shape, (str, bytes)):
-                raise TypeError
-            input_shape = tuple(input_shape)
-        except TypeError:
-            raise InvalidInput(
-                f"input_shape must be a sequence of positive ints (the per-example shape), got "
-                f"{input_shape!r}"
-            ) from None
+        shape = check_list(
+            "input_shape", input_shape, what="a sequence of positive ints (the per-example shape)"
+        )
         input_shape = tuple(
-            check_int(f"input_shape[{k}]", v, minimum=1) for k, v in enumerate(input_shape)
+            check_int(f"input_shape[{k}]", v, minimum=1) for k, v in enumerate(shape)
         )
     view = model_view(model, input_shape)
     gm = view.graph_module

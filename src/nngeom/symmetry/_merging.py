@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_list, check_number
 from .._errors import InvalidInput
 from ._graph_edits import graph_merge, graph_split
 from ._layers import Widths, dense_layers, graph_layer
@@ -141,14 +141,7 @@ def merge_pairs(model: nn.Module, merges: Sequence[tuple[int, int, int]]) -> nn.
     view = mlp_chain(model)
     seen: dict[int, set[int]] = {}
     checked = []
-    try:
-        if isinstance(merges, (str, bytes)):
-            raise TypeError
-        merges = list(merges)
-    except TypeError:
-        raise InvalidInput(
-            f"merges must be a list of (layer, i, j) triples, got {merges!r}"
-        ) from None
+    merges = check_list("merges", merges, what="a list of (layer, i, j) triples")
     for item in merges:
         if not isinstance(item, (tuple, list)) or len(item) != 3:
             raise InvalidInput(f"each merge is (layer, i, j), got {item!r}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import all_finite, check_int, check_number
+from .._checks import all_finite, check_int, check_list, check_number
 from .._errors import InvalidInput, InvalidModel
 from .._random import numpy_rng
 from ..nets import as_mlp
@@ -27,12 +27,7 @@ from ._mlp import as_int, check_layer, is_chain, mlp_chain, parts, rebuild
 
 def check_perm(perm: Sequence[int], width: int, layer: int) -> list[int]:
     """``perm`` as a list of ints that is a permutation of ``0..width - 1``."""
-    try:
-        if isinstance(perm, (str, bytes)):
-            raise TypeError
-        p = [as_int(v) for v in perm]
-    except TypeError:
-        p = [None]
+    p = [as_int(v) for v in check_list("perm", perm, what="a sequence of ints")]
     if any(v is None for v in p):
         raise InvalidInput(f"perm must be a sequence of ints, got {perm!r}")
     if sorted(p) != list(range(width)):
@@ -95,14 +90,9 @@ def permute_all(
     For a model that is not an MLP chain, one permutation per dense hidden layer
     (:func:`dense_hidden_layers`); the result is a deep copy of the model.
     """
-    try:
-        if isinstance(perms, (str, bytes)):
-            raise TypeError
-        perms = list(perms)
-    except TypeError:
-        raise InvalidInput(
-            f"perms must be a list with one permutation (or None) per hidden layer, got {perms!r}"
-        ) from None
+    perms = check_list(
+        "perms", perms, what="a list with one permutation (or None) per hidden layer"
+    )
     if not is_chain(model):
         layers = dense_layers(model, input_shape)
         if len(perms) != len(layers):
