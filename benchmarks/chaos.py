@@ -149,7 +149,7 @@ def esn_vs_reservoirpy(units: int = 400) -> dict:
     def rpy_model(seed: int, same_as: P.ESN | None = None):
         if same_as is not None:
             rv = Reservoir(
-                units=units, W=same_as.W, Win=same_as.W_in[:, None], bias=same_as.b, lr=1.0
+                units=units, W=same_as.W_, Win=same_as.W_in_, bias=same_as.b_, lr=1.0
             )
         else:
             from reservoirpy.mat_gen import uniform

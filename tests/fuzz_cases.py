@@ -715,10 +715,10 @@ for _n, _f in _PREDICTORS.items():
     )
 TARGETS += [
     T(
-        "chaos.LocalLinear.predict(chunk)",
+        "chaos.LocalLinear.predict(chunk_size)",
         _method(_PREDICTORS["LocalLinear"], "predict"),
-        lambda: {"X": _Xr(), "chunk": 8},
-        {"chunk": "size"},
+        lambda: {"X": _Xr(), "chunk_size": 8},
+        {"chunk_size": "size"},
         extra={"module": "chaos.predictors"},
     ),
     T(

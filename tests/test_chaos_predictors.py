@@ -146,7 +146,25 @@ def test_esn_free_runs_a_sine():
     ctx, truth = ng.chaos.contexts(x, [900, 1000], 100, 50)
     assert ng.chaos.nrmse(truth, esn.forecast(ctx, 50)) < 1e-2
     assert np.array_equal(esn.forecast(ctx, 5), esn.forecast(ctx, 5))
-    assert np.array_equal(ng.chaos.ESN(50, seed=3).W, ng.chaos.ESN(50, seed=3).W)
+    short = x[:200]
+    assert np.array_equal(
+        ng.chaos.ESN(50, seed=3).fit_series(short).W_, ng.chaos.ESN(50, seed=3).fit_series(short).W_
+    )
+
+
+def test_esn_regressor_on_rows_matches_fit_series():
+    """fit(X, y) on the rows (x(n), x(n+1)) drives the same reservoir as fit_series(x): the
+    one-step predictions after the washout agree (the scalings differ by one value)."""
+    x = ng.chaos.mackey_glass(700, seed=1)
+    by_series = ng.chaos.ESN(60, washout=50, seed=2).fit_series(x[:600])
+    X, y = x[:599, None], x[1:600]
+    by_rows = ng.chaos.ESN(60, washout=50, seed=2).fit(X, y)
+    assert np.array_equal(by_rows.W_, by_series.W_) and np.array_equal(by_rows.b_, by_series.b_)
+    np.testing.assert_allclose(by_rows.predict(X)[50:], by_series.predict(X)[50:], atol=1e-3)
+    assert by_series.n_features_in_ == 1
+    assert ng.chaos.nrmse(y[50:], by_rows.predict(X)[50:]) < 0.05
+    with pytest.raises(InvalidInput, match="one input"):
+        ng.chaos.ESN(20, washout=5).fit(np.ones((30, 2)), np.ones(30)).forecast(x[None, :10], 2)
 
 
 def test_make_regressor_and_errors():
@@ -165,13 +183,13 @@ def test_make_regressor_and_errors():
     with pytest.raises(InvalidInput, match="rows"):
         m.fit(X, y[:10])
     with pytest.raises(InvalidInput, match="degree"):
-        ng.chaos.Polynomial(0)
+        ng.chaos.Polynomial(0).fit(X, y)
     with pytest.raises(InvalidInput, match="k"):
         ng.chaos.LocalLinear(k=50).fit(X[:10], y[:10])
     with pytest.raises(InvalidInput, match="hidden"):
-        ng.chaos.LapedesFarberMLP(hidden=(0, 3))
+        ng.chaos.LapedesFarberMLP(hidden=(0, 3)).fit(X, y)
     with pytest.raises(InvalidInput, match="units"):
-        ng.chaos.ESN(units=0)
+        ng.chaos.ESN(units=0).fit(X, y)
     with pytest.raises(InvalidInput, match="context"):
         ng.chaos.IteratedForecaster(m, 4, 6, 6).forecast(np.ones((2, 5)), 3)
 
@@ -184,5 +202,6 @@ def test_mlp_screened_restarts_continue_the_best():
     )
     assert len(m.restart_losses_) == 3
     assert m.train_loss_ <= min(m.restart_losses_)
+    assert 0 < m.n_iter_ <= 400
     with pytest.raises(InvalidInput, match="screen_iter"):
-        ng.chaos.LapedesFarberMLP(screen_iter=0)
+        ng.chaos.LapedesFarberMLP(screen_iter=0).fit(X, y)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import nngeom as ng
 from nngeom import InvalidInput
@@ -72,6 +73,23 @@ def test_same_array_for_a_seed():
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
     assert 0.2 < a.min() and a.max() < 1.5
+
+
+def test_history_classic_random_and_generator():
+    classic = ng.chaos.mackey_glass(60, history="classic", transient=0.0)
+    assert np.array_equal(classic, ng.chaos.mackey_glass(60, history=1.2, transient=0.0))
+    assert np.array_equal(ng.chaos.mackey_glass(60, seed=3), ng.chaos.mackey_glass(60, seed=3))
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert np.array_equal(ng.chaos.mackey_glass(60, generator=g1),
+                          ng.chaos.mackey_glass(60, generator=g2))  # fmt: skip
+    assert not np.array_equal(ng.chaos.mackey_glass(60, seed=3), ng.chaos.mackey_glass(60, seed=4))
+    with pytest.raises(InvalidInput, match="seed"):
+        ng.chaos.mackey_glass(10, seed=None)
+    with pytest.raises(InvalidInput, match="history"):
+        ng.chaos.mackey_glass(10, history="warm")
+    for draw in (ng.chaos.logistic_map, ng.chaos.henon_map, ng.chaos.lorenz):
+        h1, h2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+        assert np.array_equal(draw(20, generator=h1), draw(20, generator=h2))
 
 
 def test_callable_history_and_bad_step():

@@ -28,14 +28,15 @@ def minimize_lbfgs(
     loss_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x0: np.ndarray,
     max_iter: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """Minimise ``loss_grad(x)[0]`` from ``x0`` by ``max_iter`` L-BFGS-B iterations.
 
     ``loss_grad`` maps a float64 vector ``(P,)`` to ``(loss, gradient (P,))``. Returns the last
-    iterate ``(P,)`` (float64): the search stops early only when the line search cannot descend.
+    iterate ``(P,)`` (float64) and the number of iterations run: the search stops early only when
+    the line search cannot descend.
 
     >>> import numpy as np
-    >>> x = minimize_lbfgs(lambda v: (float(((v - 3.0) ** 2).sum()), 2 * (v - 3.0)), np.zeros(2), 20)
+    >>> x, _ = minimize_lbfgs(lambda v: (float(((v - 3.0) ** 2).sum()), 2 * (v - 3.0)), np.zeros(2), 20)
     >>> np.round(x, 6)
     array([3., 3.])
     """
@@ -56,7 +57,7 @@ def minimize_lbfgs(
                 "maxcor": MEMORY,
             },
         )
-    return np.asarray(res.x, dtype=np.float64)
+    return np.asarray(res.x, dtype=np.float64), int(res.nit)
 
 
 def torch_loss_grad(

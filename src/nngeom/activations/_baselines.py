@@ -78,7 +78,7 @@ def _rational_init(target: str, lo: float, hi: float) -> tuple[float, ...]:
     def err(p: Tensor) -> Tensor:
         return ((_rational(z, p[: P_DEGREE + 1], p[P_DEGREE + 1 :]) - y) ** 2).mean()
 
-    p = minimize_lbfgs(torch_loss_grad(err), start, RATIONAL_FIT_ITERATIONS)
+    p, _ = minimize_lbfgs(torch_loss_grad(err), start, RATIONAL_FIT_ITERATIONS)
     return tuple((p if np.isfinite(p).all() else start).tolist())
 
 

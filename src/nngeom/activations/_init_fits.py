@@ -124,7 +124,7 @@ def _fit(fn: Callable[[Tensor], Tensor], k: int, hidden: str, lo: float, hi: flo
         ).mean()
 
     loss_grad = torch_loss_grad(err)
-    p = minimize_lbfgs(loss_grad, start, FIT_ITERATIONS)
+    p, _ = minimize_lbfgs(loss_grad, start, FIT_ITERATIONS)
     if not (np.isfinite(p).all() and loss_grad(p)[0] < loss_grad(start)[0]):
         return start
     return p

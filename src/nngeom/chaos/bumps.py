@@ -15,15 +15,17 @@ predictor uses where on the attractor.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-from .._checks import check_model_tensors, check_number
+from .._checks import as_real_array, check_model_tensors, check_number
 from .._errors import InvalidInput, UnsupportedModel
 from ..nets import as_mlp
-from ._validate import check_entries, real_array
+from ._validate import check_entries
 
 __all__ = ["ridge", "slab", "bump", "bump_network", "decompose"]
 
@@ -33,7 +35,7 @@ def _sig(z: np.ndarray) -> np.ndarray:
 
 
 def _points(x: object) -> np.ndarray:
-    a = real_array(x, "x")
+    a = as_real_array(x, "x")
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
@@ -44,7 +46,7 @@ def _points(x: object) -> np.ndarray:
 
 
 def _vector(v: object, name: str, size: int | None = None) -> np.ndarray:
-    a = real_array(v, name).reshape(-1)
+    a = as_real_array(v, name).reshape(-1)
     if size is not None and a.size != size:
         raise InvalidInput(f"{name} has {a.size} entries but x has {size} coordinates")
     if not np.isfinite(a).all():
@@ -110,6 +112,8 @@ def bump(
     c = _vector(center, "center")
     if c.size != X.shape[1]:
         raise InvalidInput(f"center has {c.size} coordinates but x has {X.shape[1]}")
+    if isinstance(half_width, numbers.Real):  # one number: refused with check_number's words
+        half_width = check_number("half_width", half_width)
     hw_raw = _vector(half_width, "half_width")
     if hw_raw.size not in (1, c.size) or not (hw_raw > 0).all():
         raise InvalidInput(
@@ -148,7 +152,7 @@ def bump_network(
     >>> y.squeeze(1).round(decimals=3)
     tensor([1.0060, 1.9910, 0.0200], dtype=torch.float64)
     """
-    C = real_array(centers, "centers")
+    C = as_real_array(centers, "centers")
     if C.ndim == 1:
         C = C[:, None]
     hgt = _vector(heights, "heights")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_int
+from .._checks import as_real_array, check_int
 from .._errors import InvalidInput
-from ._validate import MAX_ENTRIES, check_entries, real_array
+from ._validate import MAX_ENTRIES, check_entries
 
 __all__ = ["embed", "embed_indices", "as_series", "split", "Split"]
 
@@ -27,7 +27,7 @@ def as_series(series: object, name: str = "series") -> np.ndarray:
     >>> chaos.as_series([1, 2, 3])
     array([1., 2., 3.])
     """
-    arr = real_array(series, name)
+    arr = as_real_array(series, name)
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
     if arr.ndim != 1:

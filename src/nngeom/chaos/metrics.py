@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
-from .._checks import check_int, check_number
+from .._checks import as_real_array, check_int, check_number
 from .._errors import InvalidInput
-from ._validate import real_array
 
 __all__ = [
     "nrmse",
@@ -29,8 +28,8 @@ __all__ = [
 
 
 def _pair(y_true: object, y_pred: object) -> tuple[np.ndarray, np.ndarray]:
-    a = real_array(y_true, "y_true")
-    b = real_array(y_pred, "y_pred")
+    a = as_real_array(y_true, "y_true")
+    b = as_real_array(y_pred, "y_pred")
     if a.shape != b.shape:
         raise InvalidInput(
             f"y_true has shape {a.shape} but y_pred has shape {b.shape}; they must match"
@@ -206,7 +205,7 @@ def mean_spread(values: object) -> dict[str, float]:
     >>> chaos.mean_spread([1.0, 2.0, 3.0])
     {'mean': 2.0, 'std': 1.0, 'min': 1.0, 'max': 3.0, 'n': 3}
     """
-    v = real_array(values, "values").reshape(-1)
+    v = as_real_array(values, "values").reshape(-1)
     if v.size == 0:
         raise InvalidInput("mean_spread needs at least one value")
     if np.isnan(v).any():

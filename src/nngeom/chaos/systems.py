@@ -5,11 +5,13 @@
   of step ``step`` that divides ``tau``; the delayed value needed at a half step comes from the
   cubic Hermite interpolant of the stored solution and its derivative (dense output), so the
   global error is O(step^4) (:func:`mackey_glass_convergence` measures the order). The history
-  ``x(t), t <= 0`` is explicit: a constant, a callable or drawn from ``seed``.
+  ``x(t), t <= 0`` is explicit: a constant drawn from ``seed`` / ``generator`` (the default),
+  the classic ``1.2``, any constant or a callable.
 * :func:`logistic_map`, :func:`henon_map` (exact iterations) and :func:`lorenz` (RK4).
 
 Every generator is pure Python/NumPy float64 arithmetic in a fixed order: the same arguments give
-the same array on every run.
+the same array on every run. Random initial states are drawn from ``generator`` when given (it is
+advanced), else from ``seed`` (``nngeom._random.numpy_rng``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int, check_number, check_real_tensor, check_seed
+from .._checks import check_int, check_number, check_real_tensor
 from .._errors import InvalidInput
+from .._random import numpy_rng
 
 __all__ = [
     "mackey_glass",
@@ -46,18 +49,35 @@ LYAPUNOV_EXPONENTS: dict[str, float] = {
     "mackey_glass_17": 0.0086,
 }
 
-_MAX_SAMPLES = 50_000_000
-# The most integration steps / iterations one call runs (pure-Python loops: about a minute for
-# the Mackey-Glass integrator at this size). Checked from the declared sizes before any work.
+# The most samples one call generates.
+MAX_SAMPLES = 50_000_000
+# The most integration steps / iterations one call runs (pure-Python loops, checked from the
+# declared sizes before any work).
 MAX_STEPS = 20_000_000
+# Mackey-Glass history x(t), t <= 0: the classic constant, and the half-width of the uniform
+# draw around it of history="random".
+CLASSIC_HISTORY = 1.2
+HISTORY_SPREAD = 0.2
+# The random starting points: the logistic map's x0 in (0.1, 0.9); the Henon map's (x, y) in
+# +-0.1; the Lorenz state (1, 1, 1) +- 0.5.
+LOGISTIC_START = (0.1, 0.9)
+HENON_START = 0.1
+LORENZ_CENTRE = 1.0
+LORENZ_SPREAD = 0.5
+# A Henon orbit beyond this |x| has escaped the attractor (it diverges).
+HENON_ESCAPE = 1e6
+# The relative tolerance of "tau (or dt) is a whole number of steps".
+STEP_TOLERANCE = 1e-9
+# Mackey-Glass: the history's derivative by central differences of step EPS_FRACTION * step.
+EPS_FRACTION = 1e-4
 
 
 def _check_n(n: object, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
         raise InvalidInput(f"{name} must be a positive int (the number of samples), got {n!r}")
-    if int(n) > _MAX_SAMPLES:
+    if int(n) > MAX_SAMPLES:
         raise InvalidInput(
-            f"{name}={n} is more samples than nngeom generates at once ({_MAX_SAMPLES:,}); "
+            f"{name}={n} is more samples than nngeom generates at once ({MAX_SAMPLES:,}); "
             "generate fewer samples"
         )
     return int(n)
@@ -69,10 +89,6 @@ def _positive(x: object, name: str) -> float:
 
 def _finite(x: object, name: str) -> float:
     return check_number(name, x)
-
-
-def _seed(seed: object) -> int:
-    return 0 if seed is None else check_seed(seed)
 
 
 def _steps_of(span: float, h: float, what: str) -> int:
@@ -96,7 +112,7 @@ def _check_total(total: int, what: str) -> None:
 
 def _ratio(big: float, small: float, what: str) -> int:
     m = _steps_of(big, small, what)
-    if m < 1 or abs(m * small - big) > 1e-9 * max(1.0, big):
+    if m < 1 or abs(m * small - big) > STEP_TOLERANCE * max(1.0, big):
         raise InvalidInput(
             f"{what}: {big} is not an integer multiple of step={small}; choose a step that divides it "
             f"(e.g. step={big / max(1, math.ceil(big / small)):.6g})"
@@ -107,29 +123,32 @@ def _ratio(big: float, small: float, what: str) -> int:
 def mackey_glass(
     n: int,
     tau: float = 17.0,
-    seed: int | None = 0,
     *,
     a: float = 0.2,
     b: float = 0.1,
     p: float = 10.0,
     dt: float = 1.0,
     step: float = 0.1,
-    history: float | Callable[[float], float] | None = None,
+    history: str | float | Callable[[float], float] = "random",
     transient: float = 500.0,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> np.ndarray:
     """Sample the Mackey-Glass delay differential equation every ``dt`` time units.
 
     Args:
         n: number of samples returned.
         tau: the delay (17: mildly chaotic; 30: more chaotic).
-        seed: draws the constant history ``x(t) = 1.2 + 0.2 u, u ~ U(-1, 1)`` for ``t <= 0`` when
-            ``history`` is None (``seed=None`` gives the classic ``x(t) = 1.2``).
         a, b, p: the equation's parameters (0.2, 0.1, 10 are the standard ones).
         dt: sampling interval; must be a multiple of ``step``.
         step: RK4 step; must divide ``tau`` (and ``dt``) so the grid meets the history's
             derivative discontinuities at ``t = k tau``.
-        history: ``x(t)`` for ``t <= 0``: a constant or a callable of ``t`` (overrides ``seed``).
+        history: ``x(t)`` for ``t <= 0``: ``"random"`` (the default: the constant
+            ``1.2 + 0.2 u``, ``u ~ U(-1, 1)`` drawn from ``generator`` or ``seed``),
+            ``"classic"`` (``x(t) = 1.2``), a constant, or a callable of ``t``.
         transient: time units integrated and dropped before the first returned sample.
+        seed, generator: the draw of ``history="random"`` (``generator``, when given, is
+            advanced; otherwise ``seed``); unused by the other histories.
 
     Returns:
         float64 array of shape ``(n,)``: ``x(transient + i dt)`` for ``i = 0..n-1``.
@@ -150,7 +169,7 @@ def mackey_glass(
     skip = _steps_of(transient, h, "transient")
     total = skip + (n - 1) * every  # grid index of the last sample
     _check_total(total + m, "mackey_glass")
-    hist = _history(history, seed)
+    hist = _history(history, seed, generator)
     try:
         xs = _integrate_mg(hist, m, h, total, a, b, p)
     except (OverflowError, ZeroDivisionError):
@@ -164,14 +183,19 @@ def mackey_glass(
     return out
 
 
-def _history(
-    history: float | Callable[[float], float] | None, seed: int | None
-) -> Callable[[float], float]:
-    if history is None:
-        if seed is None:
-            c = 1.2
-        else:
-            c = 1.2 + 0.2 * float(np.random.default_rng(check_seed(seed)).uniform(-1.0, 1.0))
+HISTORIES = ("random", "classic")
+
+
+def _history(history: object, seed: object, generator: object) -> Callable[[float], float]:
+    if isinstance(history, str):
+        if history not in HISTORIES:
+            raise InvalidInput(
+                f"history must be one of {list(HISTORIES)}, a number or a callable of t, got "
+                f"{history!r:.60}"
+            )
+        c = CLASSIC_HISTORY
+        if history == "random":
+            c += HISTORY_SPREAD * float(numpy_rng(seed, generator).uniform(-1.0, 1.0))
         return lambda t: c
     if callable(history):
         user = history
@@ -214,7 +238,7 @@ def _integrate_mg(
     interval ``[k-m, k+1-m]``, with ``f`` the derivative of the history (left of 0) or of the
     solution (right of 0, the ODE's right-hand side). Returns ``x_0..x_total``.
     """
-    eps = h * 1e-4
+    eps = h * EPS_FRACTION
     hx = [float(hist(-(m - i) * h)) for i in range(m + 1)]  # grid -m..0
     if not all(math.isfinite(v) for v in hx):
         raise InvalidInput("history(t) returned a non-finite value")
@@ -270,9 +294,15 @@ def mackey_glass_convergence(
     t_end: float = 100.0,
     steps: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125),
     reference_step: float = 1.0 / 256.0,
-    seed: int | None = 0,
+    *,
+    history: str | float | Callable[[float], float] = "random",
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> ConvergenceResult:
     """Measure the convergence order of the Mackey-Glass integrator (RK4 + Hermite: about 4).
+
+    Every step size integrates the same history (``history``, ``seed``, ``generator`` as in
+    :func:`mackey_glass`; a random one is drawn once).
 
     >>> from nngeom import chaos
     >>> res = chaos.mackey_glass_convergence(t_end=20.0, steps=(1.0, 0.5), reference_step=0.125)
@@ -288,14 +318,15 @@ def mackey_glass_convergence(
     steps = tuple(_positive(s, "each step") for s in steps)
     if len(set(steps)) != len(steps):
         raise InvalidInput(f"steps must be distinct step sizes (an order needs two), got {steps}")
-    t_end = check_number("t_end", t_end, minimum=1.0, maximum=float(_MAX_SAMPLES - 1))
+    t_end = check_number("t_end", t_end, minimum=1.0, maximum=float(MAX_SAMPLES - 1))
     reference_step = _positive(reference_step, "reference_step")
     if reference_step >= min(steps):
         raise InvalidInput(f"reference_step={reference_step} must be finer than every step {steps}")
     n = int(t_end) + 1
-    ref = mackey_glass(n, tau, seed, step=reference_step, transient=0.0)
+    hist = _history(history, seed, generator)  # one draw for every step size
+    ref = mackey_glass(n, tau, step=reference_step, transient=0.0, history=hist)
     errors = tuple(
-        float(np.max(np.abs(mackey_glass(n, tau, seed, step=s, transient=0.0) - ref)))
+        float(np.max(np.abs(mackey_glass(n, tau, step=s, transient=0.0, history=hist) - ref)))
         for s in steps
     )
     if not all(e > 0 for e in errors):
@@ -312,9 +343,15 @@ def mackey_glass_convergence(
 
 
 def logistic_map(
-    n: int, r: float = 4.0, x0: float | None = None, seed: int | None = 0
+    n: int,
+    r: float = 4.0,
+    x0: float | None = None,
+    *,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> np.ndarray:
-    """Iterate ``x -> r x (1 - x)``. ``x0`` (in (0, 1)) or drawn uniformly in (0.1, 0.9) from ``seed``.
+    """Iterate ``x -> r x (1 - x)``. ``x0`` (in (0, 1)) or drawn uniformly in (0.1, 0.9) from
+    ``generator`` (advanced) or ``seed``.
 
     Returns float64 ``(n,)``: ``x_0, ..., x_{n-1}``.
 
@@ -327,7 +364,7 @@ def logistic_map(
     if not (0 < r <= 4):
         raise InvalidInput(f"r must be in (0, 4] so the map keeps [0, 1], got {r}")
     if x0 is None:
-        x0 = float(np.random.default_rng(_seed(seed)).uniform(0.1, 0.9))
+        x0 = float(numpy_rng(seed, generator).uniform(*LOGISTIC_START))
     x = check_number("x0", x0)
     if not (0.0 < x < 1.0):
         raise InvalidInput(f"x0 must be in (0, 1), got {x0}")
@@ -343,10 +380,14 @@ def henon_map(
     a: float = 1.4,
     b: float = 0.3,
     x0: tuple[float, float] | None = None,
-    seed: int | None = 0,
     transient: int = 100,
+    *,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> np.ndarray:
     """Iterate ``(x, y) -> (1 - a x^2 + y, b x)``; returns float64 ``(n, 2)`` after ``transient``.
+
+    ``x0``, or drawn uniformly in ``+-0.1`` from ``generator`` (advanced) or ``seed``.
 
     >>> from nngeom import chaos
     >>> xy = chaos.henon_map(100, seed=0)
@@ -358,8 +399,8 @@ def henon_map(
     transient = check_int("transient", transient, minimum=0, maximum=MAX_STEPS)
     _check_total(transient + n, "henon_map")
     if x0 is None:
-        rng = np.random.default_rng(_seed(seed))
-        x, y = (float(v) for v in rng.uniform(-0.1, 0.1, size=2))
+        rng = numpy_rng(seed, generator)
+        x, y = (float(v) for v in rng.uniform(-HENON_START, HENON_START, size=2))
     else:
         x, y = _point(x0, 2)
     out = np.empty((n, 2))
@@ -367,7 +408,7 @@ def henon_map(
         if i >= transient:
             out[i - transient] = (x, y)
         x, y = 1.0 - a * x * x + y, b * x
-        if not math.isfinite(x) or abs(x) > 1e6:
+        if not math.isfinite(x) or abs(x) > HENON_ESCAPE:
             raise InvalidInput(
                 "the Henon orbit escaped to infinity; use a, b, x0 near the attractor"
             )
@@ -382,10 +423,14 @@ def lorenz(
     rho: float = 28.0,
     beta: float = 8.0 / 3.0,
     x0: tuple[float, float, float] | None = None,
-    seed: int | None = 0,
     transient: float = 20.0,
+    *,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> np.ndarray:
     """Integrate the Lorenz system with RK4 (step ``step``), sampled every ``dt``: float64 ``(n, 3)``.
+
+    ``x0``, or drawn uniformly in ``(1, 1, 1) +- 0.5`` from ``generator`` (advanced) or ``seed``.
 
     >>> from nngeom import chaos
     >>> xyz = chaos.lorenz(50, seed=0, transient=1.0)
@@ -400,8 +445,8 @@ def lorenz(
     sigma, rho, beta = _finite(sigma, "sigma"), _finite(rho, "rho"), _finite(beta, "beta")
     _check_total(skip + (n - 1) * every, "lorenz")
     if x0 is None:
-        rng = np.random.default_rng(_seed(seed))
-        s = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.5, 0.5, size=3)
+        rng = numpy_rng(seed, generator)
+        s = np.full(3, LORENZ_CENTRE) + rng.uniform(-LORENZ_SPREAD, LORENZ_SPREAD, size=3)
     else:
         s = np.array(_point(x0, 3), dtype=np.float64)
 

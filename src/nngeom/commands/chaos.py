@@ -94,12 +94,12 @@ def _make(name: str, max_iter: int, seed: int) -> Any:
 def _save(reg: Any, name: str, emb: dict[str, int], out: Path) -> None:
     from ..modelfile import save_model
 
-    s = reg._s
+    s = reg.scaling_
     meta: dict[str, Any] = {
         "nngeom_chaos_model": 1,
         "predictor": name,
         "embedding": emb,
-        "n_features": int(reg.n_features_),
+        "n_features": int(reg.n_features_in_),
         "scaling": {"mx": s.mx.tolist(), "sx": s.sx.tolist(), "my": s.my, "sy": s.sy},
     }
     if name == "mlp":
@@ -171,10 +171,10 @@ def _rebuild(path: Path, meta: dict, name: Any, sc: Any, n_features: int) -> Any
         raise ModelFileError(f"{path}: unknown predictor {name!r}")
     if name != "mlp":
         reg.coef_ = np.asarray(meta["coef"], dtype=np.float64)
-    s = P._Standardizer(np.zeros((2, n_features)))
+    s = P.Standardizer(np.zeros((2, n_features)))
     s.mx, s.sx = np.asarray(sc["mx"], dtype=np.float64), np.asarray(sc["sx"], dtype=np.float64)
     s.my, s.sy = float(sc["my"]), float(sc["sy"])
-    reg._s, reg.n_features_ = s, n_features
+    reg.scaling_, reg.n_features_in_ = s, n_features
     if s.mx.shape != (n_features,) or s.sx.shape != (n_features,):
         raise ModelFileError(f"{path}: its scaling does not have {n_features} entries")
     arrays = [s.mx, s.sx, np.asarray([s.my, s.sy])]
