@@ -5,9 +5,9 @@ Systems with exact generators (:mod:`.systems`), a leakage-proof delay embedding
 estimators), metrics (:mod:`.metrics`), real series (:mod:`.series`) and the bump construction
 (:mod:`.bumps`). Results are NumPy arrays and Python floats (the NumPy / scikit-learn world).
 
-The predictors load scikit-learn, which takes about a second: they are imported on first use
-(``nngeom.chaos.LinearAR`` and the other predictor names come from
-:mod:`.predictors` when first asked for), so ``import nngeom`` does not pay for it.
+The predictors import scikit-learn (and with it pandas and scipy.stats), the heaviest import of
+the package: they are loaded on first use (``nngeom.chaos.LinearAR`` and the other predictor names
+come from :mod:`.predictors` when first asked for), so ``import nngeom`` does not pay for it.
 """
 
 from __future__ import annotations
