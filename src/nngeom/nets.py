@@ -312,30 +312,36 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
             # a custom module: its forward decides the order, so read it from the trace
             raise UnsupportedModel(f"{type(module).__name__} is not an nn.Sequential")
         view = _walk(module, verify)
-    except UnsupportedModel as walk_error:
+    except UnsupportedModel as walk_exc:
+        walk_error = walk_exc  # kept for the closure below (the except name is cleared)
         # not a plain walk of Linear + activation children: ask the traced model view, which
         # reads F.relu, reused modules, BatchNorm in eval (folded), Dropout, Flatten, ...
-        from .view import model_view
+        from .view import cached_by_guard, model_view
 
-        try:
-            mv = model_view(module, verify=False)  # the MLP view is checked below
-        except UnsupportedModel as exc:
-            if "training mode" in str(exc) or "traced" in str(exc) or "trace" in str(exc):
-                raise
-            raise walk_error from exc
-        try:
-            linears, acts, out_act = mv.as_chain()
-        except Exception as exc:  # the walk's message names the offending Sequential layer
-            if isinstance(module, (nn.Sequential, nn.ModuleList)):
+        def chain() -> MLP:
+            try:
+                mv = model_view(module, verify=False)  # the MLP view is checked below
+            except UnsupportedModel as exc:
+                if "training mode" in str(exc) or "traced" in str(exc) or "trace" in str(exc):
+                    raise
                 raise walk_error from exc
-            if isinstance(exc, UnsupportedModel):
-                raise
-            raise UnsupportedModel(
-                f"{type(module).__name__} cannot be read as an MLP ({type(exc).__name__}: {exc})"
-            ) from exc
-        view = MLP(module, tuple(linears), tuple(acts), out_act)
-        if verify:
-            _verify_forward(module, view)
+            try:
+                linears, acts, out_act = mv.as_chain()
+            except Exception as exc:  # the walk's message names the offending Sequential layer
+                if isinstance(module, (nn.Sequential, nn.ModuleList)):
+                    raise walk_error from exc
+                if isinstance(exc, UnsupportedModel):
+                    raise
+                raise UnsupportedModel(
+                    f"{type(module).__name__} cannot be read as an MLP ({type(exc).__name__}: {exc})"
+                ) from exc
+            view = MLP(module, tuple(linears), tuple(acts), out_act)
+            if verify:
+                _verify_forward(module, view)
+            return view
+
+        # the chain of a verified trace is reused while the module's guard key holds
+        view = cached_by_guard(module, chain) if verify else chain()
     for l, lin in enumerate(view.linears):
         if lin.in_features == 0 or lin.out_features == 0:
             raise InvalidModel(
