@@ -44,7 +44,8 @@ _INVARIANT = 1e-10
 _RESTART_NORM = 1e-8
 # Stochastic Lanczos quadrature stops a probe's recurrence when the residual norm is below this.
 _SLQ_BREAKDOWN = 1e-12
-_WHICH = ("largest", "smallest", "both")
+#: The ends of the spectrum :func:`lanczos` finds.
+WHICH = ("largest", "smallest", "both")
 
 
 @dataclass
@@ -164,7 +165,7 @@ def lanczos(
     """
     A = _operator(matvec, n, dtype, device)
     n = A.n
-    if not isinstance(which, str) or which not in _WHICH:
+    if not isinstance(which, str) or which not in WHICH:
         raise InvalidInput(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
     k = check_positive_int("k", k)
     tol = check_number("tol", tol, minimum=0.0)

@@ -46,7 +46,7 @@ from ._checks import (
     check_real_tensor,
 )
 from ._errors import InvalidInput, InvalidModel
-from ._lanczos import LanczosResult, SpectralDensity, complement_of, lanczos, slq
+from ._lanczos import WHICH, LanczosResult, SpectralDensity, complement_of, lanczos, slq
 from ._linop import TINY, LinearOperator, check_finite
 from ._loss_data import check_loss_data
 from ._losses import LossFn, loss_fn, loss_name
@@ -80,7 +80,6 @@ _MAX_VECTORS = 1024
 # The zero threshold of count_eigenvalues, relative to the largest |eigenvalue|.
 ZERO_TOL = 1e-7
 _HVP_METHODS = ("auto", "func", "autograd")
-_WHICH = ("largest", "smallest", "both")
 
 
 def _overflow(what: str, dtype: torch.dtype) -> InvalidModel:
@@ -463,7 +462,7 @@ def hessian_eigenvalues(
     """
     if k is not None:
         k = check_positive_int("k", k)
-    if not isinstance(which, str) or which not in _WHICH:
+    if not isinstance(which, str) or which not in WHICH:
         raise InvalidInput(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
     gen = torch_generator(seed, generator)
     op = HessianOperator(model, X, y, loss=loss, chunk_size=chunk_size)
