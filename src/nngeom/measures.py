@@ -31,7 +31,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import as_real_array, check_number, check_positive_int, check_real_tensor
+from ._checks import (
+    as_real_array,
+    check_list,
+    check_number,
+    check_positive_int,
+    check_real_tensor,
+)
 from ._errors import InvalidInput, InvalidModel
 from ._random import numpy_rng, torch_generator
 from .nets import as_mlp
@@ -458,12 +464,7 @@ def granulated_psi(
     elif isinstance(vary, str):
         vary = [vary]
     else:
-        try:
-            vary = list(vary)  # type: ignore[arg-type]
-        except TypeError:
-            raise InvalidInput(
-                f"vary must be a factor name or a list of factor names, got {vary!r:.60}"
-            ) from None
+        vary = check_list("vary", vary, what="a factor name or a list of factor names")
     for name in vary:
         try:
             known = name in cols
