@@ -26,6 +26,7 @@ __all__ = [
     "beyond",
     "close_to",
     "count_of",
+    "graded_vs",
     "interval_vs",
     "not_run",
     "outcome_sentence",
@@ -225,3 +226,56 @@ def outcome_sentence(verdicts: Sequence[Verdict]) -> str:
     tested = sum(n for o, n in counts.items() if o not in (Outcome.NOT_RUN, Outcome.BEYOND))
     parts = [f"{counts[o]} {o.value}" for o in Outcome if o in counts]
     return f"{tested} claim{'s' if tested != 1 else ''} tested: {', '.join(parts)}."
+
+
+def graded_vs(
+    key: str,
+    claim: Claim,
+    m: Measured,
+    full: float,
+    partial: float,
+    *,
+    direction: str = "above",
+    refute: bool = True,
+) -> Verdict:
+    """A claim with a strong reading (the quantity lies ``direction`` ``full``) and a weak one
+    (``direction`` ``partial``), e.g. "orders of magnitude": 100x in full, 10x in part.
+
+    Rule: reproduced when the whole interval lies beyond ``full``; partly when it lies beyond
+    ``partial`` (but not wholly beyond ``full``); refuted (when ``refute``) when it lies
+    entirely on the other side of ``partial``; otherwise not reproduced. Without an interval
+    the point value is used and the outcome is at best ``partly``.
+    """
+    if direction not in ("above", "below"):
+        raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
+    sign = 1.0 if direction == "above" else -1.0
+    if sign * (full - partial) < 0:
+        raise ValueError(f"full={full:g} must lie {direction} partial={partial:g}")
+    other = "below" if sign > 0 else "above"
+    what = m.what or "the value"
+    criterion = (
+        f"reproduced if the interval of {what} lies {direction} {full:g}; partly if it lies "
+        f"{direction} {partial:g}"
+        + (f"; refuted if it lies entirely {other} {partial:g}" if refute else "")
+    )
+    if m.value is None or not math.isfinite(m.value):
+        return Verdict(key, claim, m, criterion, Outcome.NOT_RUN, "no finite value was measured")
+    if m.low is None or m.high is None:
+        past = sign * (m.value - partial) > 0
+        out = Outcome.PARTLY if past else Outcome.NOT_REPRODUCED
+        rel = direction if past else other
+        why = f"{m.value:.3g} lies {rel} {partial:g}, without an interval"
+        return Verdict(key, claim, m, criterion, out, why)
+    lo, hi = (m.low, m.high) if sign > 0 else (-m.high, -m.low)
+    if lo > sign * full:
+        out, why = Outcome.REPRODUCED, f"interval {m.text()} lies {direction} {full:g}"
+    elif lo > sign * partial:
+        out = Outcome.PARTLY
+        why = (
+            f"interval {m.text()} lies {direction} {partial:g} but not wholly {direction} {full:g}"
+        )
+    elif refute and hi < sign * partial:
+        out, why = Outcome.REFUTED, f"interval {m.text()} lies entirely {other} {partial:g}"
+    else:
+        out, why = Outcome.NOT_REPRODUCED, f"interval {m.text()} contains {partial:g}"
+    return Verdict(key, claim, m, criterion, out, why)
