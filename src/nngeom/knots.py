@@ -35,9 +35,10 @@ from torch import nn
 from torch.nn.utils import skip_init
 
 from ._errors import InvalidInput, UnsupportedModel
-from .nets import MLP, as_mlp, piecewise_linear_form
+from ._pieces import _EPS, _TINY, _midpoints, _midpoints_of, _xtol
+from .nets import MLP, as_mlp, piecewise_linear_form, resolve
 from .slices import line_partition
-from .view import ModelView, model_view, resolve
+from .view import ModelView, model_view
 
 __all__ = [
     "Knots",
@@ -47,8 +48,6 @@ __all__ = [
     "layer_forms",
 ]
 
-_EPS = float(np.finfo(np.float64).eps)
-_TINY = 1e-300
 
 # A layer: weight (n_out, n_in), bias (n_out,), activation form (breakpoints (n, m), slopes (n, m+1),
 # intercepts (n, m+1)) or None for the affine output layer.
@@ -158,43 +157,6 @@ class _Partition:
     errA: float  # estimated rounding error of A
     notes: list[str]
     patterns: list[np.ndarray] | None  # per activated layer: (K+1, n_l) piece index (int8/int16)
-
-
-def _midpoints(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """A point strictly inside each of the ``len(edges) + 1`` pieces of ``(lo, hi)``."""
-    return _midpoints_of(np.concatenate(([lo], edges)), np.concatenate((edges, [hi])))
-
-
-def _midpoints_of(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """A point strictly inside each interval ``(left[j], right[j])`` (pieces in order).
-
-    Only ``left[0]`` may be ``-inf`` and only ``right[-1]`` may be ``inf``. The first and last
-    pieces may be far wider than the features of the net (``lo = -1e300``): their point is
-    taken within ``max(1, |edge|)`` of their inner edge, so that the pattern there is judged
-    where it is well conditioned (no overflow, no rounding of ``a t + c`` at huge ``t``); the
-    end pieces of a finite interval then see the same pattern as those of the whole line.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        mid = 0.5 * left + 0.5 * right  # no overflow for bounds near the float64 limit
-    l0, r0, l1, r1 = float(left[0]), float(right[0]), float(left[-1]), float(right[-1])
-    if math.isfinite(r0):
-        mid[0] = max(float(mid[0]), r0 - max(1.0, abs(r0)))
-    if math.isfinite(l1):
-        mid[-1] = min(float(mid[-1]), l1 + max(1.0, abs(l1)))
-    if mid.size == 1 and l0 == -math.inf and r1 == math.inf:
-        mid[0] = 0.0
-    return mid
-
-
-def _xtol(T: np.ndarray, xrtol: float) -> np.ndarray:
-    """Merge / inside tolerance of crossings ``T``: relative to ``max(1, |T|)``, per crossing.
-
-    Local on purpose: a tolerance relative to the interval's bounds or to the farthest
-    breakpoint (``lo = -1e15``, one unit with a tiny weight) would merge distinct breakpoints
-    near the origin.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        return xrtol * np.maximum(1.0, np.abs(T))
 
 
 def _partition(

@@ -11,23 +11,31 @@ Conventions: hidden layers are numbered from 0 (the first hidden layer); a net w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._activation_forms import (
+    activation_name,
+    is_piecewise_linear,
+    make_activation,
+    piecewise_linear_form,
+)
 from ._checks import (
     all_finite,
     check_bool,
     check_device,
     check_float_dtype,
-    check_int,
     check_module,
     check_positive_int,
 )
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
 from ._random import torch_generator
+from .view import ModelView, cached_by_guard, check_input_shape, model_view
 
 __all__ = [
     "MLP",
@@ -37,30 +45,9 @@ __all__ = [
     "is_piecewise_linear",
     "make_activation",
     "piecewise_linear_form",
+    "resolve",
 ]
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "softplus": nn.Softplus,
-    "identity": nn.Identity,
-    "prelu": nn.PReLU,
-    "hardtanh": nn.Hardtanh,
-    "relu6": nn.ReLU6,
-}
-_NAMES: dict[type, str] = {
-    nn.ReLU: "relu",
-    nn.LeakyReLU: "leaky_relu",
-    nn.Tanh: "tanh",
-    nn.Sigmoid: "sigmoid",
-    nn.Softplus: "softplus",
-    nn.Identity: "identity",
-    nn.PReLU: "prelu",
-    nn.Hardtanh: "hardtanh",
-    nn.ReLU6: "relu6",
-}
 # Layers that are the identity in evaluation mode: skipped by the view.
 _NO_OPS = (nn.Dropout, nn.Flatten)
 # The most parameters nngeom builds or loads (4 GB in float32): checked from the declared sizes,
@@ -74,41 +61,6 @@ _PROBE_ROWS = 4
 _PROBE_SEED = 0
 _PROBE_RTOL = 1e-4
 _PROBE_ATOL = 1e-5
-
-
-def activation_name(act: nn.Module) -> str | None:
-    """Name of an element-wise activation module, or None if it is not one nngeom knows.
-
-    A third-party module joins by setting ``nngeom_elementwise = True`` and ``nngeom_name``.
-    """
-    for cls, name in _NAMES.items():
-        if type(act) is cls:
-            return name
-    if getattr(act, "nngeom_elementwise", False):
-        return str(getattr(act, "nngeom_name", type(act).__name__.lower()))
-    return None
-
-
-def is_piecewise_linear(act: nn.Module) -> bool:
-    """True for ReLU, LeakyReLU, PReLU, Hardtanh, ReLU6, Identity and modules that declare
-    ``nngeom_piecewise_linear``."""
-    if type(act) in (nn.ReLU, nn.LeakyReLU, nn.Identity, nn.PReLU, nn.Hardtanh, nn.ReLU6):
-        return True
-    return bool(getattr(act, "nngeom_piecewise_linear", False))
-
-
-def make_activation(activation: str | nn.Module | type) -> nn.Module:
-    """An activation module from a name (``"relu"``, ``"tanh"``, ...), a class or an instance."""
-    if isinstance(activation, nn.Module):
-        return activation
-    if isinstance(activation, type) and issubclass(activation, nn.Module):
-        return activation()
-    if isinstance(activation, str) and activation.lower() in _ACTIVATIONS:
-        return _ACTIVATIONS[activation.lower()]()
-    raise InvalidInput(
-        f"unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)} "
-        "or pass an nn.Module instance"
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -316,8 +268,6 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
         walk_error = walk_exc  # kept for the closure below (the except name is cleared)
         # not a plain walk of Linear + activation children: ask the traced model view, which
         # reads F.relu, reused modules, BatchNorm in eval (folded), Dropout, Flatten, ...
-        from .view import cached_by_guard, model_view
-
         def chain() -> MLP:
             try:
                 mv = model_view(module, verify=False)  # the MLP view is checked below
@@ -517,59 +467,23 @@ def _fresh(activation: str | nn.Module | type, first: nn.Module) -> nn.Module:
     return make_activation(activation)
 
 
-def piecewise_linear_form(act: nn.Module, width: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The exact piecewise-linear form of an element-wise activation on a layer of ``width`` units.
+def resolve(model: Any, input_shape: Sequence[int] | None = None) -> Any:
+    """The fastest exact representation of ``model``: its MLP view when it is a chain of dense
+    layers (the MLP engines), else its :class:`ModelView` (the graph engines).
 
-    Returns ``(breakpoints, slopes, intercepts)`` of shapes ``(width, m)``, ``(width, m + 1)``,
-    ``(width, m + 1)`` (float64, breakpoints sorted ascending per unit): on the ``r``-th piece
-    (between breakpoints ``r-1`` and ``r``) the activation is ``slopes[:, r] * z + intercepts[:, r]``.
-    ReLU: one breakpoint at 0, slopes (0, 1). A module joins by defining
-    ``nngeom_piecewise_linear_form(width)`` with the same contract.
-
-    Raises:
-        UnsupportedModel: the activation is not piecewise linear (Tanh, Sigmoid, Softplus, ...).
+    ``input_shape``: the per-example input shape (needed for a model that does not start with
+    an ``nn.Linear``, e.g. a conv net). Returns an :class:`nngeom.nets.MLP` or a ``ModelView``.
     """
-    if not isinstance(act, nn.Module):
-        raise UnsupportedModel(f"act must be an activation nn.Module, got {type(act).__name__}")
-    width = check_int("width", width, minimum=1, maximum=MAX_PARAMETERS // 8)
-    f64 = torch.float64
-    if type(act) is nn.ReLU:
-        bp, sl = (
-            torch.zeros(width, 1, dtype=f64),
-            torch.tensor([[0.0, 1.0]], dtype=f64).expand(width, 2),
-        )
-        return bp, sl.clone(), torch.zeros(width, 2, dtype=f64)
-    if type(act) is nn.LeakyReLU:
-        a = float(act.negative_slope)
-        sl = torch.tensor([[a, 1.0]], dtype=f64).expand(width, 2).clone()
-        return torch.zeros(width, 1, dtype=f64), sl, torch.zeros(width, 2, dtype=f64)
-    if type(act) is nn.Identity:
-        return (
-            torch.zeros(width, 0, dtype=f64),
-            torch.ones(width, 1, dtype=f64),
-            torch.zeros(width, 1, dtype=f64),
-        )
-    if type(act) is nn.PReLU:
-        w = act.weight.detach().to("cpu", f64).reshape(-1)
-        if w.numel() not in (1, width):
-            raise UnsupportedModel(
-                f"PReLU has {w.numel()} slopes but the layer has {width} units; use "
-                "num_parameters=1 or one per unit"
-            )
-        sl = torch.stack([w.expand(width), torch.ones(width, dtype=f64)], 1)
-        return torch.zeros(width, 1, dtype=f64), sl, torch.zeros(width, 2, dtype=f64)
-    if type(act) in (nn.Hardtanh, nn.ReLU6):
-        lo, hi = float(act.min_val), float(act.max_val)
-
-        def rows(v: list[float]) -> Tensor:
-            return torch.tensor([v], dtype=f64).expand(width, len(v)).clone()
-
-        return rows([lo, hi]), rows([0.0, 1.0, 0.0]), rows([lo, 0.0, hi])
-    form = getattr(act, "nngeom_piecewise_linear_form", None)
-    if callable(form):
-        bp, sl, ic = form(width)
-        return bp.to(f64), sl.to(f64), ic.to(f64)
-    raise UnsupportedModel(
-        f"activation {type(act).__name__} is not piecewise linear: knots and linear regions are "
-        "undefined for it (use ReLU, LeakyReLU, Identity or a piecewise-linear VAF)"
-    )
+    if isinstance(model, (MLP, ModelView)):
+        return model
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
+    input_shape = check_input_shape(input_shape)
+    try:
+        view = as_mlp(model, check_finite=False)  # checks complex / meta tensors
+        if input_shape is None or int(np.prod(input_shape)) == view.input_dim:
+            return view
+    except UnsupportedModel as exc:
+        if "training mode" in str(exc):
+            raise
+    return model_view(model, input_shape)

@@ -169,10 +169,19 @@ def slice_coordinates(r: Any, points: object) -> np.ndarray:
     return st.T
 
 
-def _check_regions(r: Any) -> None:
-    from .regions import Regions2D
+# What each picture reads from its result (checked by attribute, so that this module imports
+# none of the modules whose results it draws: they import it for their .plot()).
+_REGIONS_FIELDS = ("vertices", "n_vertices", "piece_ids", "slopes", "bounds", "origin", "u", "v")
+_KNOTS_FIELDS = ("positions", "count", "slopes", "intercepts", "lo", "hi")
+_DENSITY_FIELDS = ("nodes", "weights")
 
-    if not isinstance(r, Regions2D):
+
+def _has_fields(obj: Any, fields: tuple[str, ...]) -> bool:
+    return all(hasattr(obj, f) for f in fields)
+
+
+def _check_regions(r: Any) -> None:
+    if not _has_fields(r, _REGIONS_FIELDS):
         raise InvalidInput(f"expected a Regions2D (from ng.regions_2d), got {type(r).__name__}")
 
 
@@ -495,9 +504,7 @@ def knots(k: Any, ax: Any = None, *, output: int = 0, model: Any = None, n: int 
     >>> type(ax).__name__
     'Axes'
     """
-    from .knots import Knots
-
-    if not isinstance(k, Knots):
+    if not _has_fields(k, _KNOTS_FIELDS):
         raise InvalidInput(f"expected a Knots result (from ng.knots), got {type(k).__name__}")
     slopes = np.asarray(k.slopes)
     n_out = slopes.shape[1] if slopes.ndim == 2 else 1
@@ -595,11 +602,9 @@ def spectrum(
     >>> type(ax).__name__
     'Axes'
     """
-    from .hessian import SpectralDensity
-
     if eigenvalues is None and density is None:
         raise InvalidInput("pass eigenvalues, a SpectralDensity (density=), or both")
-    if density is not None and not isinstance(density, SpectralDensity):
+    if density is not None and not _has_fields(density, _DENSITY_FIELDS):
         raise InvalidInput(
             f"density must be a SpectralDensity (nngeom.hessian.spectral_density), got "
             f"{type(density).__name__}"

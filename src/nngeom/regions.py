@@ -33,18 +33,18 @@ from ._checks import (
     check_X,
 )
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from ._pieces import _MAX_COORDINATE, _TINY, _pad, _shoelace, _split
 from ._random import torch_generator
 from .knots import Layer, _checked, _partition, _partition_fast, layer_forms
-from .nets import MLP, as_mlp, piecewise_linear_form
+from .nets import MLP, as_mlp, piecewise_linear_form, resolve
 from .slices import (
-    _TINY,
     as_real_array,
     check_point,
     line_partition,
     plane_partition,
     view_patterns,
 )
-from .view import ModelView, resolve
+from .view import ModelView
 
 __all__ = [
     "pattern_statistics",
@@ -74,7 +74,6 @@ _MAP_RTOL = 1e-9
 # A knot's slope change must also exceed this multiple of the partition's rounding-error bound
 _KNOT_ERROR_FACTOR = 64.0
 # The largest coordinate the float64 slice geometry takes (products of two stay finite)
-_MAX_COORDINATE = 1e150
 # How far off an edge (relative to the slice or the edge) piece merging probes the neighbour
 _PROBE_OFFSET = 1e-7
 # Piece merging on the graph engine evaluates its probes in chunks of about this many bytes,
@@ -949,69 +948,6 @@ def _decision_boundary(
     length = np.linalg.norm(segs[:, 1] - segs[:, 0], axis=1)
     segs = segs[length > _GEOMETRY_RTOL * geom.scale]
     return segs, classes
-
-
-def _split(V: np.ndarray, nv: np.ndarray, f: np.ndarray, tol: np.ndarray):
-    """Split convex polygons by the zero line of ``f`` (values at the vertices).
-
-    V: (S, M, 2); nv: (S,); f: (S, M); tol: (S,). Returns (Vpos, nvpos, Vneg, nvneg), each padded.
-    """
-    S, M, _ = V.shape
-    j = np.arange(M)[None, :]
-    valid = j < nv[:, None]
-    sg = np.where(f > tol[:, None], 1, np.where(f < -tol[:, None], -1, 0))
-    sg = np.where(valid, sg, 0)
-    nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
-    f_n = np.take_along_axis(f, nxt, 1)
-    sg_n = np.take_along_axis(sg, nxt, 1)
-    V_n = np.take_along_axis(V, nxt[:, :, None], 1)
-    cross = valid & (sg * sg_n < 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(cross, f / (f - f_n), 0.0)
-    X = V + w[:, :, None] * (V_n - V)
-    out = []
-    for side in (1, -1):
-        keep_v = valid & (sg * side >= 0)
-        emit = np.stack([keep_v, cross], 2).reshape(S, 2 * M)
-        pts = np.stack([V, X], 2).reshape(S, 2 * M, 2)
-        order = np.argsort(~emit, axis=1, kind="stable")
-        pts = np.take_along_axis(pts, order[:, :, None], 1)
-        cnt = emit.sum(1)
-        Mx = int(cnt.max())
-        out += [pts[:, :Mx], cnt]
-    return out[0], out[1], out[2], out[3]
-
-
-def _pad(V: np.ndarray, M: int) -> np.ndarray:
-    if V.shape[1] >= M:
-        return V
-    return np.concatenate([V, np.zeros((V.shape[0], M - V.shape[1], 2))], 1)
-
-
-def _shoelace(V: np.ndarray, nv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Areas (P,) and centroids (P, 2) of padded polygons (each scaled by its own size first, so
-    vertices near the float64 limit give an ``inf`` area, never NaN)."""
-    m = np.abs(V).max((1, 2)) if V.size else np.zeros(V.shape[0])
-    m = np.where(m > 0, m, 1.0)
-    if float(m.max(initial=1.0)) > _MAX_COORDINATE:
-        area, cen = _shoelace(V / m[:, None, None], nv)
-        with np.errstate(over="ignore"):
-            return area * m * m, cen * m[:, None]
-    M = V.shape[1]
-    j = np.arange(M)[None, :]
-    nxt = np.where(j + 1 < nv[:, None], j + 1, 0)
-    Vn = np.take_along_axis(V, nxt[:, :, None], 1)
-    valid = j < nv[:, None]
-    cr = np.where(valid, V[..., 0] * Vn[..., 1] - Vn[..., 0] * V[..., 1], 0.0)
-    area2 = cr.sum(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cx = ((V[..., 0] + Vn[..., 0]) * cr).sum(1) / (3.0 * area2)
-        cy = ((V[..., 1] + Vn[..., 1]) * cr).sum(1) / (3.0 * area2)
-    mean = np.where(valid[..., None], V, 0.0).sum(1) / nv[:, None]
-    cen = np.stack([cx, cy], 1)
-    bad = ~np.isfinite(cen).all(1) | (np.abs(area2) < _TINY)
-    cen[bad] = mean[bad]
-    return 0.5 * area2, cen
 
 
 def regions_2d(

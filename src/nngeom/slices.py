@@ -32,11 +32,11 @@ import torch
 from torch import Tensor, fx
 
 from ._errors import InvalidInput, UnsupportedModel
+from ._pieces import _TINY, _midpoints, _pad, _shoelace, _split, _xtol
 from .view import ModelView, ViewNode
 
 __all__ = ["line_partition", "plane_partition", "LinePartition", "PlanePartition", "view_patterns"]
 
-_TINY = 1e-300
 _F64 = torch.float64
 # the live tensors of a slice, carried on every piece, may use at most this much memory
 DEFAULT_MAX_MEMORY = 4 * 2**30
@@ -346,12 +346,6 @@ class _Geometry:
         raise NotImplementedError
 
 
-def _xtol(T: np.ndarray, xrtol: float) -> np.ndarray:
-    from .knots import _xtol as xt
-
-    return xt(T, xrtol)
-
-
 class _Line(_Geometry):
     """Pieces of the interval ``(lo, hi)`` (may be infinite) between sorted ``edges``."""
 
@@ -370,8 +364,6 @@ class _Line(_Geometry):
         return self.edges.size + 1
 
     def _midpoints(self) -> np.ndarray:
-        from .knots import _midpoints
-
         return _midpoints(self.edges, self.lo, self.hi)
 
     def at_reps(self, Z: np.ndarray) -> np.ndarray:
@@ -496,7 +488,6 @@ class _Plane(_Geometry):
 
     def centroids(self) -> np.ndarray:
         if self._cen is None:
-            from .regions import _shoelace
 
             self._cen = _shoelace(self.V, self.nv)[1]
         return self._cen
@@ -536,7 +527,6 @@ class _Plane(_Geometry):
         return out
 
     def _replace(self, sp: np.ndarray, Vp, nvp, Vn, nvn, anc: np.ndarray) -> np.ndarray:
-        from .regions import _pad
 
         Mx = max(self.V.shape[1], Vp.shape[1], Vn.shape[1])
         V = _pad(self.V, Mx)
@@ -554,7 +544,6 @@ class _Plane(_Geometry):
         line is tested against a polygon's vertices only when it passes within the polygon's
         bounding radius of its vertex mean: a line meets few of many small polygons.
         """
-        from .regions import _split
 
         P0, _, U = Z.shape
         n, M = self.V.shape[0], self.V.shape[1]
@@ -623,7 +612,6 @@ class _Plane(_Geometry):
         return anc[:n].copy() if changed else None
 
     def split_max(self, C: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
-        from .regions import _pad, _shoelace, _split
 
         P0, _, N, m = C.shape
         M = self.V.shape[1]

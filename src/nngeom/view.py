@@ -599,7 +599,7 @@ class ModelView:
         Returns float64 ``(breakpoints (U, m), slopes (U, m + 1), intercepts (U, m + 1))``
         with ``U = prod(shape)``, units in row-major order.
         """
-        from .nets import piecewise_linear_form
+        from ._activation_forms import piecewise_linear_form
 
         act = vn.activation
         U = int(np.prod(shape)) if len(shape) else 1
@@ -871,7 +871,7 @@ def _classify_module(node: fx.Node, m: nn.Module, dyn: tuple[str, ...], where: s
             node, "elementwise", _short(m), where, activation=m, piecewise_linear=True, inputs=dyn
         )
     if getattr(m, "nngeom_elementwise", False) or hasattr(m, "nngeom_piecewise_linear_form"):
-        from .nets import is_piecewise_linear
+        from ._activation_forms import is_piecewise_linear
 
         return ViewNode(
             node,
@@ -1451,27 +1451,3 @@ def check_input_shape(input_shape: Any) -> tuple[int, ...] | None:
             f"{MAX_INPUT_ELEMENTS:,} (MAX_INPUT_ELEMENTS)"
         )
     return tuple(int(s_) for s_ in shape)
-
-
-def resolve(model: Any, input_shape: Sequence[int] | None = None) -> Any:
-    """The fastest exact representation of ``model``: its MLP view when it is a chain of dense
-    layers (the MLP engines), else its :class:`ModelView` (the graph engines).
-
-    ``input_shape``: the per-example input shape (needed for a model that does not start with
-    an ``nn.Linear``, e.g. a conv net). Returns an :class:`nngeom.nets.MLP` or a ``ModelView``.
-    """
-    from .nets import MLP, as_mlp
-
-    if isinstance(model, (MLP, ModelView)):
-        return model
-    if not isinstance(model, nn.Module):
-        raise UnsupportedModel(f"expected a torch nn.Module, got {type(model).__name__}")
-    input_shape = check_input_shape(input_shape)
-    try:
-        view = as_mlp(model, check_finite=False)  # checks complex / meta tensors
-        if input_shape is None or int(np.prod(input_shape)) == view.input_dim:
-            return view
-    except UnsupportedModel as exc:
-        if "training mode" in str(exc):
-            raise
-    return model_view(model, input_shape)

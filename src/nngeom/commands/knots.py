@@ -508,8 +508,7 @@ def _model_input_shape(net: Any, per: tuple[int, ...]) -> tuple[int, ...]:
     """The model's per-example input shape (its MLP view's input_dim, or the traced view's
     shape); X's own shape when the model does not declare one."""
     from .._errors import UnsupportedModel
-    from ..nets import MLP
-    from ..view import resolve
+    from ..nets import MLP, resolve
 
     try:
         view = resolve(net)
