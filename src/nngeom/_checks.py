@@ -319,7 +319,10 @@ def as_real_array(x: object, name: str) -> np.ndarray:
         raise InvalidInput(f"{name} is complex ({a.dtype}): pass real numbers")
     if a.dtype.kind not in "fiub":
         raise InvalidInput(f"{name} must be real numbers, got an array of {a.dtype}")
-    return a.astype(np.float64)
+    try:
+        return a.astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"{name} must be real numbers ({exc})") from exc
 
 
 def check_widths(widths: object, *, allow_empty: bool, name: str = "widths") -> list[int]:

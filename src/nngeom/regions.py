@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ._checks import (
     all_finite,
+    as_real_array,
     check_bool,
     check_number,
     check_positive_int,
@@ -38,7 +39,6 @@ from ._random import torch_generator
 from .knots import Layer, _checked, _partition, _partition_fast, layer_forms
 from .nets import MLP, as_mlp, piecewise_linear_form, resolve
 from .slices import (
-    as_real_array,
     check_point,
     line_partition,
     plane_partition,

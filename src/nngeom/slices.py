@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, fx
 
+from ._checks import as_real_array
 from ._errors import InvalidInput, UnsupportedModel
 from ._pieces import _TINY, _midpoints, _pad, _shoelace, _split, _xtol
 from .view import ModelView, ViewNode
@@ -842,28 +843,6 @@ class _Points(_Geometry):
 
     def split_max(self, C: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
         return None
-
-
-def as_real_array(x: Any, name: str) -> np.ndarray:
-    """``x`` (tensor, array, nested lists, number) as a float64 array; complex, meta and
-    non-numeric values are refused (a complex point is never reduced to its real part)."""
-    from ._checks import check_real_tensor
-
-    if isinstance(x, Tensor):
-        check_real_tensor(name, x)
-        x = x.detach().to("cpu", torch.float64).numpy()
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
-        raise InvalidInput(f"{name} must be real numbers, got {type(x).__name__}") from exc
-    if a.dtype.kind == "c":
-        raise InvalidInput(f"{name} is complex ({a.dtype}): pass real numbers")
-    if a.dtype.kind not in "fiub":
-        raise InvalidInput(f"{name} must be real numbers, got an array of {a.dtype}")
-    try:
-        return a.astype(np.float64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"{name} must be real numbers ({exc})") from exc
 
 
 def check_point(x: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
