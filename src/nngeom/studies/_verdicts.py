@@ -30,6 +30,7 @@ __all__ = [
     "interval_vs",
     "not_run",
     "outcome_sentence",
+    "some_of",
     "verdict_rows",
 ]
 
@@ -279,3 +280,23 @@ def graded_vs(
     else:
         out, why = Outcome.NOT_REPRODUCED, f"interval {m.text()} contains {partial:g}"
     return Verdict(key, claim, m, criterion, out, why)
+
+
+def some_of(key: str, claim: Claim, found: int, total: int, *, what: str) -> Verdict:
+    """A claim that *some* cases exist (e.g. "some permutation points are first-order saddles"),
+    looked for among ``total`` cases of which ``found`` qualify.
+
+    Rule: reproduced when at least one is found; not reproduced when none is (a sample of cases
+    cannot refute a claim of existence); not run when ``total == 0``.
+    """
+    m = Measured(float(found), n=total, what=f"number of {what}")
+    criterion = f"reproduced if at least one of the cases examined is one of the {what}"
+    if total == 0:
+        return Verdict(key, claim, m, criterion, Outcome.NOT_RUN, f"no cases for {what} were run")
+    if found > 0:
+        return Verdict(
+            key, claim, m, criterion, Outcome.REPRODUCED, f"{found} of {total} cases are {what}"
+        )
+    return Verdict(
+        key, claim, m, criterion, Outcome.NOT_REPRODUCED, f"none of {total} cases are {what}"
+    )
