@@ -124,12 +124,17 @@ def _data_comment(package: str, name: str) -> str:
     return ""
 
 
+def _callable_module(obj: object) -> bool:
+    """A module that is also its main function (``nngeom.knots``): documented as the function."""
+    return inspect.ismodule(obj) and callable(obj)
+
+
 def _directive(package: str, name: str, obj: object) -> list[str]:
     if isinstance(obj, type) and issubclass(obj, BaseException):
         return [f".. autoexception:: {name}", ""]
     if isinstance(obj, type):
         return [f".. autoclass:: {name}", "   :members:", ""]
-    if inspect.isroutine(obj):
+    if inspect.isroutine(obj) or _callable_module(obj):
         return [f".. autofunction:: {name}", ""]
     # a constant: autodoc would show its type's docstring (a dict's), so write the entry from
     # the comment above its definition and its value
@@ -144,7 +149,8 @@ def _entries(package: str, names: list[str]) -> list[str]:
     lines = [".. list-table::", "   :widths: 30 70", ""]
     for n in names:
         obj = getattr(mod, n)
-        summary = _summary(obj) if (inspect.isroutine(obj) or isinstance(obj, type)) else ""
+        documented = inspect.isroutine(obj) or isinstance(obj, type) or _callable_module(obj)
+        summary = _summary(obj) if documented else ""
         lines += [f"   * - :py:obj:`{n}`", f"     - {summary or ' '}"]
     lines.append("")
     for n in names:

@@ -70,12 +70,18 @@ def public_names(package: str = "nngeom") -> list[str]:
 
 
 def subpackages(package: str = "nngeom") -> list[str]:
-    """Re-exported names of ``package`` that are modules (e.g. ``chaos``)."""
+    """Re-exported names of ``package`` that are modules (e.g. ``chaos``); a module that is also
+    its main function (``knots``, ``hessian``, ``train``, ``analyze``) is documented as that
+    function, not here."""
     import importlib
     import types
 
     mod = importlib.import_module(package)
-    return [n for n in public_names(package) if isinstance(getattr(mod, n), types.ModuleType)]
+    return [
+        n
+        for n in public_names(package)
+        if isinstance(getattr(mod, n), types.ModuleType) and not callable(getattr(mod, n))
+    ]
 
 
 def all_public(package: str = "nngeom") -> list[str]:

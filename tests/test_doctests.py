@@ -62,8 +62,8 @@ def _public() -> dict[str, object]:
             if name in ("annotations",):
                 continue
             obj = getattr(nngeom, name)
-            if inspect.ismodule(obj) and name not in ("chaos", "plots"):
-                continue
+            if inspect.ismodule(obj) and not callable(obj) and name not in ("chaos", "plots"):
+                continue  # a module that is also its function (ng.knots) is checked as one
             out[name] = obj
     for name in dir(nngeom.chaos):
         obj = getattr(nngeom.chaos, name)

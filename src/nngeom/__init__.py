@@ -23,15 +23,16 @@ from ._version import __version__ as __version__
 from .modelfile import load_model as load_model, save_model as save_model
 from .nets import MLP as MLP, as_mlp as as_mlp, mlp as mlp
 from .view import ModelView as ModelView, model_view as model_view
-from .train import TrainResult as TrainResult, train as train
+from .train import TrainResult as TrainResult
+from . import train as train  # a module that is also the function (see _callable.py)
 
 # --- knots and regions (knots.py, regions.py) ---------------------------------------------
 from .knots import (
     Knots as Knots,
     knot_upper_bound as knot_upper_bound,
-    knots as knots,
     tight_knot_network as tight_knot_network,
 )
+from . import knots as knots  # a module that is also the function
 from .regions import (
     LineRegions as LineRegions,
     Plane as Plane,
@@ -48,10 +49,10 @@ from .regions import (
 # --- symmetry and Hessians (symmetry.py, hessian.py) --------------------------------------
 from .hessian import (
     SpectralDensity as SpectralDensity,
-    hessian as hessian,
     hessian_eigenvalues as hessian_eigenvalues,
     spectral_density as spectral_density,
 )
+from . import hessian as hessian  # a module that is also the function
 from .symmetry import (
     count_equivalent_minima as count_equivalent_minima,
     count_permutation_points as count_permutation_points,
@@ -91,4 +92,5 @@ from . import chaos as chaos
 
 # --- pictures (plots.py) and a report about your own model (analyze.py) ----------------------
 from . import plots as plots
-from .analyze import Analysis as Analysis, analyze as analyze
+from .analyze import Analysis as Analysis
+from . import analyze as analyze  # a module that is also the function

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._callable import make_callable
 from ._checks import check_bool
 from ._errors import DataError, InvalidInput, NngeomError, RunError, UnsupportedModel
 from ._random import derived_seed, torch_generator
@@ -1405,3 +1406,7 @@ def _write_report(run: Any, config: dict, chosen, keys, summary: Analysis) -> Pa
             os.unlink(tmp)
         raise
     return out
+
+
+# `ng.analyze(...)` calls the function; `import nngeom.analyze` gives this module
+make_callable(__name__, analyze)

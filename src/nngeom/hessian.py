@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from ._callable import make_callable
 from ._checks import (
     all_finite,
     check_number,
@@ -534,3 +535,7 @@ def count_eigenvalues(
     n_zero = int(np.sum(np.abs(ev) <= thr))
     n_neg = int(np.sum(ev < -thr))
     return n_neg, n_zero, int(ev.size - n_neg - n_zero)
+
+
+# `ng.hessian(...)` calls the function; `import nngeom.hessian` gives this module
+make_callable(__name__, hessian)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
+from ._callable import make_callable
 from ._errors import InvalidInput, UnsupportedModel
 from ._pieces import _EPS, _TINY, _midpoints, _midpoints_of, _xtol
 from .nets import MLP, as_mlp, piecewise_linear_form, resolve
@@ -964,3 +965,7 @@ def tight_knot_network(
         out.bias.fill_(prev_c)
     layers.append(out)
     return nn.Sequential(*layers)
+
+
+# `ng.knots(...)` calls the function; `import nngeom.knots` gives this module
+make_callable(__name__, knots)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ._callable import make_callable
 from ._checks import all_finite, check_int, check_number, check_positive_int
 from ._errors import InvalidInput
 from ._loss_data import check_loss_data
@@ -277,3 +278,7 @@ def train(
         if below_tol(epoch, total / n):
             break
     return result
+
+
+# `ng.train(...)` calls the function; `import nngeom.train` gives this module
+make_callable(__name__, train)
