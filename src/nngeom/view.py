@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
-from ._checks import all_finite, check_model_tensors
+from ._checks import check_finite_parameters, check_model_tensors
 from ._errors import UnsupportedModel
 
 __all__ = [
@@ -1176,7 +1176,7 @@ def model_view(
     view = ModelView(model, gm, nodes, shape, traced)
     if verify and shape is not None and gm is not model:
         if hit and shape in verified:
-            _check_finite_parameters(model)
+            check_finite_parameters(model)
         else:
             try:
                 _verify(view, shape)
@@ -1273,17 +1273,6 @@ def cached_by_guard(model: nn.Module, build: Callable[[], _T]) -> _T:
     value = build()
     _DERIVED[model] = (key, value)
     return value
-
-
-def _check_finite_parameters(model: nn.Module) -> None:
-    for p in model.parameters():
-        if p.is_floating_point() and not all_finite(p.detach()):
-            from ._errors import InvalidModel
-
-            raise InvalidModel(
-                f"{type(model).__name__} has NaN or infinite parameters; re-initialise "
-                "or retrain it before analysing it"
-            )
 
 
 def _infer_shape(gm: fx.GraphModule) -> tuple[int, ...] | None:
