@@ -424,3 +424,17 @@ def test_bad_model_outputs_and_losses():
         hessian(net, X, y, loss=lambda f, t: f @ t)
     with pytest.raises(ng.InvalidInput, match=r"\(N, \.\.\.\)"):
         hessian(net, _randn(12), y, loss="ce")
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_batchnorm_without_running_statistics_is_refused(train_mode):
+    """Batch statistics couple the examples: a chunk's loss is not part of the whole's, so the
+    Hessian would depend on chunk_size; refused in eval mode as in training mode."""
+    net = nn.Sequential(
+        nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.ReLU(), nn.Linear(4, 1)
+    ).double()
+    net.train(train_mode)
+    X = torch.randn(8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(8, 1, dtype=torch.float64)
+    with pytest.raises(ng.InvalidModel, match="statistics of the batch"):
+        ng.hessian(net, X, y)

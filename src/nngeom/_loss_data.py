@@ -30,13 +30,12 @@ def train_mode_problem(m: nn.Module) -> str | None:
     """Why ``m`` (in training mode) makes the loss random or batch-dependent, or None."""
     if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
         return "it drops random units, so the loss is random"
-    if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
-        if m.track_running_stats:
-            return (
-                "it normalises with the statistics of the batch (not its running statistics) "
-                "and updates them on every forward pass"
-            )
-        return None
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        return "it normalises with the statistics of the batch (not running statistics)" + (
+            " and updates them on every forward pass" if m.track_running_stats else ""
+        )
+    if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.track_running_stats:
+        return "it updates its running statistics on every forward pass"
     if isinstance(m, nn.RReLU):
         return "it draws random negative slopes, so the loss is random"
     if isinstance(m, nn.MultiheadAttention) and m.dropout > 0:
@@ -49,11 +48,22 @@ def train_mode_problem(m: nn.Module) -> str | None:
 def check_eval_mode(model: nn.Module) -> None:
     """Refuse a submodule in training mode whose forward is random or batch-dependent (naming it)."""
     for name, m in model.named_modules():
+        where = f"submodule {name!r}" if name else "the model itself"
+        if (
+            isinstance(m, nn.modules.batchnorm._BatchNorm)
+            and not m.training
+            and (not m.track_running_stats or m.running_mean is None)
+        ):
+            raise InvalidModel(
+                f"{where} ({type(m).__name__}) has no running statistics, so even in eval mode "
+                "it normalises with the statistics of the batch: the loss of a chunk of the "
+                "data is not part of the loss of the whole, and the Hessian would depend on "
+                "chunk_size; use track_running_stats=True (and model.eval())"
+            )
         if not m.training:
             continue
         why = train_mode_problem(m)
         if why is not None:
-            where = f"submodule {name!r}" if name else "the model itself"
             raise InvalidModel(
                 f"{where} ({type(m).__name__}) is in training mode: {why}; the Hessian of such "
                 "a loss is not defined (or not reproducible). Call model.eval() first; the "
