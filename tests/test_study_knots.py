@@ -136,6 +136,9 @@ def test_refined_bound_is_never_exceeded_by_counted_nets():
         (1, 3),
         (3, 1, 3),
         (2, 1, 2),
+        (3, 1, 1),
+        (2, 1, 1, 1),
+        (1, 2, 1, 1),
     ]
     for widths in lists:
         sizes = [1, *widths, 1]
@@ -155,6 +158,7 @@ def test_refined_bound_known_values():
     assert bounds.refined_bound([1, 1, 1]).knots == 2  # the leading-width-1 reduction
     assert bounds.refined_bound([1, 1, 1, 1]).knots == 2
     assert bounds.refined_bound([2, 2]).knots == 6  # two runs per functional of [2]
+    assert bounds.refined_bound([2, 1, 1]).knots == 5  # end rays tracked with the kinks
     assert bounds.refined_bound([3, 1]).knots == 6 < 7 == bounds.product_bound([3, 1])
     assert bounds.refined_bound([3, 3]).knots == 15 == bounds.product_bound([3, 3])
     assert bounds.relu_knots_bound(0, 1, 2) == 1 and bounds.relu_knots_bound(3, 4, 2) == 6

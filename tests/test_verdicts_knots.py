@@ -179,3 +179,12 @@ def test_no_text_states_an_outcome():
     for text in texts:
         assert not OUTCOME_WORDS.search(text), text
     assert protocol([]) == "No finished tasks."
+
+
+def test_a_net_above_the_refined_bound_is_shown_as_exceeded_not_proven():
+    pairs = [_narrow((2, 1), upper=4, lower=5, product=5)]
+    v = _by_key(pairs)["knots.narrow"]
+    assert v.outcome == Outcome.BEYOND and v.measured.value == 0
+    assert any("exceeds the refined upper bound" in n for n in notes(pairs))
+    rows = [t for t in tables(pairs) if t.caption.startswith("Narrow widths")][0].rows
+    assert rows[0][5] == "5 counted > upper bound 4"

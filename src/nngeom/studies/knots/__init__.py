@@ -77,7 +77,7 @@ PAPER = (
     'Deep Networks", ICML 2019'
 )
 
-MSE_TARGET = 5e-3  # convergence criterion of the 1-D task (about 1% of the target's variance)
+MSE_TARGET = 2e-2  # convergence criterion of the 1-D task (R^2 >= 0.97: its variance is 0.69)
 MSE_TARGET_2D = 2e-2  # of the 2-D task
 LR_1D, LR_2D = 1e-2, 5e-3  # Adam learning rates
 ALPHA_RTOL = 0.25  # Hanin & Rolnick: knots ~ neurons^alpha, reproduced if alpha within 25% of 1
@@ -430,14 +430,27 @@ def verdicts(pairs: Pairs) -> list[Verdict]:
 
     # 5-6. Hanin & Rolnick
     ra = _random_arrays(pairs)
-    if ra["neurons"].size >= 2:
-        N, K0 = ra["neurons"], ra["k0"]
+    deep = ra["depth"] >= 2  # one hidden layer: knots = neurons by construction
+    if np.unique(ra["neurons"][deep]).size >= 2:
+        N, K0 = ra["neurons"][deep], ra["k0"][deep]
         alpha = _log_log_slope(N, K0)
         lo, hi = _boot(lambda idx: _log_log_slope(N[idx], K0[idx]), N.size)
-        m = Measured(alpha, lo, hi, n=int(N.size), what="exponent alpha of knots ~ neurons^alpha")
+        m = Measured(
+            alpha,
+            lo,
+            hi,
+            n=int(N.size),
+            what="exponent alpha of knots ~ neurons^alpha at init (nets of depth >= 2)",
+        )
         out.append(close_to("hanin.linear", CLAIM_LINEAR, m, 1.0, rtol=ALPHA_RTOL))
     else:
-        out.append(not_run("hanin.linear", CLAIM_LINEAR, "no random network was counted"))
+        out.append(
+            not_run(
+                "hanin.linear",
+                CLAIM_LINEAR,
+                "fewer than two sizes of random networks of depth >= 2 were counted",
+            )
+        )
     conv = ra["conv"] & (ra["k0d"] > 0)
     if conv.sum() >= 2:
         ratio = ra["k1d"][conv] / ra["k0d"][conv]
@@ -575,11 +588,9 @@ def tables(pairs: Pairs) -> list[Table]:
                     r.upper_knots,
                     r.construction_knots,
                     r.search_knots,
-                    f"{lk} (proven maximum)" if sk == "exact" else f"in [{lk}, {r.upper_knots}]",
+                    _max_text(sk, lk, r.upper_knots),
                     r.serra_regions,
-                    f"{lb + 1} (proven maximum)"
-                    if sb == "exact"
-                    else f"in [{lb + 1}, {r.upper_breakpoints + 1}]",
+                    _max_text(sb, lb + 1, r.upper_breakpoints + 1),
                 ]
             )
         out.append(
@@ -650,6 +661,14 @@ def tables(pairs: Pairs) -> list[Table]:
             )
         )
     return out
+
+
+def _max_text(st: str, lower: int, upper: int) -> str:
+    if st == "exact":
+        return f"{lower} (proven maximum)"
+    if st == "bracketed":
+        return f"in [{lower}, {upper}]"
+    return f"{lower} counted > upper bound {upper}"
 
 
 def _steps_table(rand: list[RandomResult]) -> Table:
@@ -758,8 +777,8 @@ def protocol(pairs: Pairs) -> str:
         )
     for t in _tasks_of(pairs, TrainingTask):
         parts.append(
-            f"Knots of one [1, {t.width}, {t.width}, 1] net every {t.every} epochs of training "
-            f"(up to {t.epochs}, criterion MSE <= {t.mse_target:g})."
+            f"Knots of one [1, {t.width}, {t.width}, 1] net every {t.every} epochs of {t.epochs} "
+            f"epochs of training (criterion: MSE <= {t.mse_target:g} at the end)."
         )
     for t in _tasks_of(pairs, Regions2DTask):
         parts.append(
@@ -823,6 +842,13 @@ def notes(pairs: Pairs) -> list[str]:
             "engine (first: " + ", ".join(_fmt_w(w) for w in amb[:3]) + ")."
         )
     narrow = _of(pairs, NarrowResult)
+    over = [r for r in narrow if "exceeded" in _narrow_status(r)]
+    if over:
+        out.append(
+            f"A counted network exceeds the refined upper bound on {len(over)} narrow width "
+            "lists (" + ", ".join(_fmt_w(r.widths) for r in over[:5]) + "): that bound's "
+            "derivation has an error there, and those lists are shown as exceeded, not proven."
+        )
     if narrow:
         out.append(
             "How the refined upper bound is proven: a unit crosses zero at most once per "

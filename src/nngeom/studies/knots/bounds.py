@@ -41,15 +41,18 @@ runs the recursion below over upper bounds ``(B, K, Q, E)`` of the network trunc
   are proven by the exhaustive search :func:`one_layer_exhaustive` (``n + 1`` pieces bound the
   rest). A width-1 layer: ``K' = K`` (a level ``> 0`` of ``relu(z)`` is a level of ``z``; levels
   ``<= 0`` are not crossed). Otherwise ``K' = B' + 1`` (one crossing per piece);
-* (R3) ``Q' = B'``, except for a width-1 layer, whose output ``relu(z)`` has a knot only where
-  ``z`` crosses zero or where ``z`` has a kink at which ``z > 0``: with ``q <= Q`` kinks of ``z``,
-  ``c`` sign changes of ``z`` between consecutive kinks and ``e <= E`` crossings on the end rays
-  (``c + e <= K``), at least ``floor((c + 1) / 2)`` kinks lie where ``z < 0``, so
-  ``Q' = max (c + e + q - floor((c + 1) / 2))`` (:func:`relu_knots_bound`);
-* (R4) ``E' = E``; a width-1 layer fed by a monotone functional (``K = 1``) leaves one end flat:
-  ``E' = min(E, 1)``.
+* (R3) ``Q`` and ``E`` are kept together, as a table: the most kinks of a functional that is
+  non-constant on exactly ``j`` end rays (``j = 0, 1, 2``). A layer of width >= 2: ``B'`` kinks for
+  every ``j`` up to the previous layer's largest. A width-1 layer: its output ``relu(z)`` has a
+  knot only where ``z`` crosses zero or where ``z`` has a kink at which ``z > 0``; with ``q``
+  kinks of ``z``, ``c`` sign changes of ``z`` between consecutive kinks and ``e`` crossings on the
+  end rays (``c + e <= K``), at least ``floor((c + 1) / 2)`` kinks lie where ``z < 0``, so at most
+  ``c + e + q - floor((c + 1) / 2)`` knots; ``relu(z)`` is non-constant only on the end rays
+  where ``z -> +inf``, which have no crossing (:func:`relu_step`).
+* (R4) a width-1 layer fed by a monotone functional (``K = 1``) leaves one end flat.
 
-The bound on knots is ``Q_L`` when the last hidden layer has width 1, ``B_L`` otherwise. A
+The bound on knots is the largest entry of the table when the last hidden layer has width 1,
+``B_L`` otherwise. A
 leading width-1 layer is reduced exactly (:func:`_leading_one`): the network is
 ``G(relu(x))`` for a network ``G`` of the remaining widths, whose knots on ``(0, inf)`` plus one
 knot at 0 (when ``G`` is not flat on its left end) are the knots; this tracks which end rays
@@ -128,19 +131,44 @@ def runs_bound(n: int) -> int:
     return n if n <= 2 else n + 1
 
 
+def relu_step(qe: Sequence[int], k: int) -> tuple[int, int, int]:
+    """Rule R3: the knot bounds of ``relu(z)`` for a functional ``z`` of the previous layer.
+
+    ``qe[j]``: the most kinks of a functional that is non-constant on exactly ``j`` end rays
+    (``NEG`` if none is); ``k``: the most zero crossings of a functional. Returns the same table
+    for ``relu(z)``. ``z`` is affine between consecutive kinks, so it crosses zero there only where
+    its sign at the kinks changes (``c`` times; then at least ``floor((c + 1) / 2)`` kinks lie where
+    ``z < 0`` and are not knots of ``relu(z)``), plus at most once on each non-constant end ray
+    (``e`` times, ``c + e <= k``). ``relu(z)`` is non-constant exactly on the end rays where
+    ``z -> +inf``, which then have no crossing, so its count ``j'`` obeys ``j' + e <= j``; a
+    monotone ``z`` (``k = 1``) cannot grow on both ends. An affine ``z`` (no kink) crosses at most
+    once.
+    """
+    out = [NEG, NEG, NEG]
+    for j, q in enumerate(qe):
+        if q == NEG:
+            continue
+        for j_out in range(j + 1):
+            if k == 1 and j_out == 2:
+                continue
+            best = NEG
+            if q == 0:
+                if j == 2 and j_out == 2:
+                    continue  # a non-constant affine z falls below 0 on one end
+                best = 1 if j == 2 else 0  # it crosses zero at most once
+            else:
+                for e in range(j - j_out + 1):
+                    for c in range(q):
+                        if c + e <= k:
+                            best = max(best, c + e + q - (c + 1) // 2)
+            out[j_out] = max(out[j_out], best)
+    return (out[0], out[1], out[2])
+
+
 def relu_knots_bound(q: int, k: int, e: int) -> int:
     """The most knots of ``relu(z)`` when ``z`` has at most ``q`` kinks, crosses zero at most
-    ``k`` times, and is non-constant on at most ``e`` end rays (rule R3 of the module
-    docstring). ``z`` is affine between consecutive kinks, so it crosses zero there only where
-    its sign at the kinks changes (``c`` times), plus at most once on each end ray."""
-    if q <= 0:
-        return min(1, k, e)
-    best = 0
-    for c in range(q):
-        for ends in range(min(e, 2) + 1):
-            if c + ends <= k:
-                best = max(best, c + ends + q - (c + 1) // 2)
-    return best
+    ``k`` times and is non-constant on at most ``e`` end rays (:func:`relu_step`)."""
+    return max(relu_step([q if j <= e else NEG for j in range(3)], k))
 
 
 @dataclass(frozen=True)
@@ -153,25 +181,30 @@ class Refined:
 
 
 def _state_recursion(widths: Sequence[int]) -> Refined:
-    b, k, q, e = 0, 1, 0, 2
+    b, k = 0, 1
+    qe: tuple[int, int, int] = (0, NEG, 0)  # functionals of x: constant, or affine (both ends)
     scalar = True  # the layer's input is one number
     steps = []
     for n in widths:
         cross = min(k, b + 1)
         b2 = b + n * cross
         if n == 1:
-            q2 = relu_knots_bound(q, k, e)
+            qe2 = relu_step(qe, k)
             k2 = k
-            e2 = min(e, 1) if k == 1 else e
         else:
-            q2 = b2
+            emax = max(j for j in range(3) if qe[j] != NEG)
+            qe2 = (b2, b2 if emax >= 1 else NEG, b2 if emax >= 2 else NEG)
             k2 = runs_bound(n) * k if scalar else b2 + 1
-            e2 = e
-        b, k, q, e = b2, min(k2, b2 + 1), min(q2, b2), e2
+        b, k = b2, min(k2, b2 + 1)
+        qe = (
+            min(qe2[0], b) if qe2[0] != NEG else NEG,
+            min(qe2[1], b) if qe2[1] != NEG else NEG,
+            min(qe2[2], b) if qe2[2] != NEG else NEG,
+        )
         scalar = n == 1
-        steps.append((b, k, q, e))
+        steps.append((b, k, max(qe), max(j for j in range(3) if qe[j] != NEG)))
     last = widths[-1] if widths else 2
-    return Refined(knots=(q if last == 1 else b), breakpoints=b, recursion=tuple(steps))
+    return Refined(knots=(max(qe) if last == 1 else b), breakpoints=b, recursion=tuple(steps))
 
 
 @cache
@@ -212,8 +245,11 @@ def refined_bound(widths: Sequence[int]) -> Refined:
 
 
 def status(lower: int, upper: int) -> str:
-    """``"exact"`` when an exactly counted network attains the proven upper bound, else
-    ``"bracketed"`` (the maximum lies in ``[lower, upper]``)."""
+    """``"exact"`` when an exactly counted network attains the proven upper bound,
+    ``"bracketed"`` when it stays below (the maximum lies in ``[lower, upper]``), ``"exceeded"``
+    when a counted network has more than the upper bound (the bound would be wrong)."""
+    if lower > upper:
+        return "exceeded"
     return "exact" if lower == upper else "bracketed"
 
 

@@ -74,9 +74,11 @@ def fit(
     lr: float,
     mse_target: float,
     callback: Callable[[int, float], None] | None = None,
+    stop_at_target: bool = True,
 ) -> tuple[int, bool]:
     """Full-batch Adam on the MSE until it is at most ``mse_target`` (the convergence criterion)
-    or ``epochs`` steps have run: ``(steps run, criterion met)``. Deterministic (full batch).
+    or ``epochs`` steps have run (every step when ``stop_at_target`` is False): ``(steps run,
+    criterion met at the end)``. Deterministic (full batch).
 
     A plain loop rather than :func:`nngeom.train`: these nets are tiny and the study trains
     hundreds of them, so the per-step checks of the general loop would dominate its cost.
@@ -87,7 +89,7 @@ def fit(
         opt.zero_grad(set_to_none=True)
         loss = ((net(X) - y) ** 2).mean()
         value = float(loss.detach())
-        if value <= mse_target:
+        if stop_at_target and value <= mse_target:
             return step, True
         loss.backward()
         opt.step()
@@ -363,7 +365,8 @@ class TrainingResult(Result):
 @dataclass(frozen=True)
 class TrainingTask(Task):
     """One ``[1, width, width, 1]`` net's knots every ``every`` epochs of Adam training on the 1-D
-    task (until ``mse_target`` or ``epochs``)."""
+    task, for all ``epochs`` (``converged``: the training MSE is at most ``mse_target`` at the
+    end)."""
 
     width: int
     epochs: int
@@ -384,7 +387,16 @@ class TrainingTask(Task):
                     (epoch + 1, knots(net).count, knots(net, DATA_LO, DATA_HI).count, float(loss))
                 )
 
-        fit(net, X, y, epochs=self.epochs, lr=self.lr, mse_target=self.mse_target, callback=cb)
+        fit(
+            net,
+            X,
+            y,
+            epochs=self.epochs,
+            lr=self.lr,
+            mse_target=self.mse_target,
+            callback=cb,
+            stop_at_target=False,
+        )
         mse = _mse(net, X, y)
         xs = torch.linspace(-CURVE_MARGIN, CURVE_MARGIN, CURVE_GRID, dtype=torch.float64)[:, None]
         with torch.no_grad():

@@ -80,6 +80,7 @@ def _tight(pairs: Pairs, figdir: Path) -> Figure | None:
 
 def _narrow(pairs: Pairs, figdir: Path) -> Figure | None:
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rs = sorted(
         (r for _, r in pairs if isinstance(r, NarrowResult)),
@@ -92,16 +93,22 @@ def _narrow(pairs: Pairs, figdir: Path) -> Figure | None:
     up = np.array([r.upper_knots for r in rs], float)
     pb = np.array([r.product_bound for r in rs], float)
     exact = lo == up
+    over = lo > up
     fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(rs)), 3.8))
+    br = ~exact & ~over
     ax.vlines(
-        x[~exact],
-        lo[~exact],
-        up[~exact],
+        x[br],
+        lo[br],
+        up[br],
         color="tab:orange",
         lw=3,
         label="bracketed: [lower bound, refined upper bound]",
     )
     ax.plot(x[exact], lo[exact], "o", color="tab:green", ms=5, label="proven maximum")
+    if over.any():
+        ax.plot(
+            x[over], lo[over], "x", color="tab:red", ms=7, label="counted above the refined bound"
+        )
     ax.plot(x, pb, "_", color="k", ms=10, mew=1.5, label="product bound")
     ax.set_xticks(x)
     ax.set_xticklabels(
@@ -109,6 +116,7 @@ def _narrow(pairs: Pairs, figdir: Path) -> Figure | None:
     )
     ax.set_ylabel("knots")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.legend(fontsize=7)
     return Figure(
         save_figure(fig, figdir, "knots_narrow", dpi=FIGURE_DPI, tight=True),
