@@ -147,19 +147,27 @@ def test_linear_growth_verdict_both_sides():
     linear = [_random(w, d, [w * d] * 3, [w * d] * 3) for w in (4, 8, 16, 32) for d in (1, 2)]
     assert _by_key(linear)["hanin.linear"].outcome == Outcome.REPRODUCED
     square = [
-        _random(w, d, [(w * d) ** 2] * 3, [w * d] * 3) for w in (4, 8, 16, 32) for d in (1, 2)
+        _random(w, d, [(w * d) ** 2] * 3, [w * d] * 3) for w in (4, 8, 16, 32) for d in (2, 3)
     ]
     v = _by_key(square)["hanin.linear"]
     assert v.outcome == Outcome.NOT_REPRODUCED and v.measured.value == pytest.approx(2.0)
+    # one hidden layer only (knots = neurons by construction): nothing to test
+    shallow = [_random(w, 1, [w] * 3, [w] * 3) for w in (4, 8)]
+    assert _by_key(shallow)["hanin.linear"].outcome == Outcome.NOT_RUN
 
 
-def test_training_verdict_both_sides():
-    same = [_random(8, 2, [10, 12, 9], [11, 12, 10])]
-    assert _by_key(same)["hanin.training"].outcome == Outcome.REPRODUCED
-    grows = [_random(8, 2, [10, 12, 9], [50, 60, 45])]
-    assert _by_key(grows)["hanin.training"].outcome == Outcome.REFUTED
-    unconverged = [_random(8, 2, [10, 12, 9], [50, 60, 45], converged=False)]
-    assert _by_key(unconverged)["hanin.training"].outcome == Outcome.NOT_RUN
+def test_trained_growth_verdict_both_sides():
+    ok = [_random(w, 2, [2 * w] * 3, [2 * w + 1] * 3) for w in (4, 8, 16, 32)]
+    assert _by_key(ok)["hanin.trained"].outcome == Outcome.REPRODUCED
+    fast = [_random(w, 2, [2 * w] * 3, [(2 * w) ** 2] * 3) for w in (4, 8, 16, 32)]
+    assert _by_key(fast)["hanin.trained"].outcome == Outcome.NOT_REPRODUCED
+    # nets that missed the criterion are excluded: none left, nothing to test
+    missed = [_random(w, 2, [2 * w] * 3, [2 * w] * 3, converged=False) for w in (4, 8)]
+    v = _by_key(missed)
+    assert v["hanin.trained"].outcome == Outcome.NOT_RUN
+    assert "hanin.ratio" not in v
+    ratio = _by_key([_random(8, 2, [10, 12, 9], [20, 24, 18])])["hanin.ratio"]
+    assert ratio.outcome == Outcome.BEYOND and ratio.measured.value == pytest.approx(2.0)
 
 
 def test_no_text_states_an_outcome():
