@@ -204,6 +204,11 @@ def test_tasks_are_json_and_deterministic() -> None:
     with pytest.raises(StudyError):
         STUDY.run_task({"task": "nope"})
     assert available()["knots"] is STUDY and STUDY.order == 20
+    # the executors find the runner by (module, name)
+    import importlib
+
+    mod = importlib.import_module(STUDY.run_task.__module__)
+    assert getattr(mod, STUDY.run_task.__name__) is STUDY.run_task
 
 
 def test_study_end_to_end_tiny(tmp_path) -> None:

@@ -157,7 +157,7 @@ def _random(pairs: Pairs, figdir: Path) -> Figure | None:
         save_figure(fig, figdir, "knots_random", dpi=FIGURE_DPI, tight=True),
         "Exact knots of random ReLU nets at init and after training against the number of hidden "
         "neurons (left, log-log), and against the product bound (right).",
-        paper="Hanin & Rolnick 2019, Fig. 1: regions along a line at initialisation grow "
+        paper="Hanin & Rolnick 2019 show regions along lines at initialisation growing "
         "linearly with the number of neurons",
     )
 
@@ -189,7 +189,7 @@ def _training(pairs: Pairs, figdir: Path) -> Figure | None:
         f"Exact knots of a 1->{w}->1 ReLU net during training (left; "
         f"{'criterion met' if r.converged else 'criterion not met'}, final MSE "
         f"{r.final_mse:.2g}) and its final fit with its knots (right).",
-        paper="Hanin & Rolnick 2019, Fig. 4-5: regions during training",
+        paper="Hanin & Rolnick 2019 count regions during training",
     )
 
 
@@ -222,5 +222,5 @@ def _regions2d(pairs: Pairs, figdir: Path) -> Figure | None:
         f"Exact activation regions of a 2->{r.width}->{r.width}->1 ReLU net on [-1,1]^2 at init "
         f"and after training on a radial regression task (each polygon one pattern; "
         f"{'criterion met' if r.converged else 'criterion not met'}).",
-        paper="Hanin & Rolnick 2019, Fig. 3: regions of a 2-D input slice",
+        paper="Hanin & Rolnick 2019 draw the regions of 2-D input slices",
     )
