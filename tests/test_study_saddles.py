@@ -1,4 +1,4 @@
-"""End-to-end run of the saddles study at its "test" scale (tasks -> run_task -> summarize)."""
+"""The saddles study end to end at its "test" scale, and the derived bound on small nets."""
 
 from __future__ import annotations
 
@@ -7,66 +7,128 @@ import json
 import pytest
 
 from nngeom.studies import Section, get, saddles
+from nngeom.studies.saddles import MnistTask, TeacherMultilayerTask, ToyTask
+from nngeom.studies.saddles.tasks import closest_pair
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = dict(
+    step=1.0,
+    adam_epochs=0,
+    attempts=1,
+    lbfgs_steps=10,
+    trust_steps=40,
+    pair_lbfgs=5,
+    pair_trust=40,
+    path_steps=5,
+    bezier_epochs=20,
+)
 
 
 def test_study_is_registered_and_scales_are_checked():
     assert get("saddles") is saddles.STUDY
     assert saddles.STUDY.order == 10
-    quick = saddles.tasks("quick", 0)
-    assert {t["kind"] for t in quick} == {"toy", "multilayer", "counting"}
+    for scale in ("quick", "paper", "full"):
+        records = saddles.STUDY.tasks(scale, 0)
+        json.dumps(records)
+        assert {"ToyTask", "TeacherMultilayerTask", "CountingTask"} <= {r["task"] for r in records}
     paper = saddles.tasks("paper", 0)
-    assert any(t["kind"] == "multilayer" and t["hidden"] == 100 for t in paper)
-    assert any(t["kind"] == "toy" and t["step"] == 0.25 for t in paper)
-    json.dumps(paper)
+    mnist = [t for t in paper if isinstance(t, MnistTask)]
+    assert len(mnist) == 1 and mnist[0].hidden == 100 and mnist[0].dataset == "fashion-mnist"
+    assert any(isinstance(t, ToyTask) and t.step == 0.25 and t.outputs == 1 for t in paper)
+    assert any(isinstance(t, ToyTask) and t.outputs > 1 for t in paper)
+    assert not any(isinstance(t, MnistTask) for t in saddles.tasks("quick", 0))
+    full = [t for t in saddles.tasks("full", 0) if isinstance(t, MnistTask)]
+    assert full[0].n_train == 60000
     with pytest.raises(Exception, match="unknown scale"):
         saddles.tasks("huge", 0)
 
 
 def test_tiny_study_end_to_end(tmp_path):
-    configs = saddles.tasks("test", 0)
-    results = [(c, saddles.run_task(c)) for c in configs]
-    json.loads(json.dumps(results))  # JSON-able
-    toy = next(r for c, r in results if c["kind"] == "toy")
-    assert len(toy["pairs"]) == 3
-    for p in toy["pairs"]:
-        assert p["grad_norm"] < 1e-8 and p["converged"]
-        assert p["n_zero"] >= p["n_zero_theory"] == 1
-    assert max(toy["paths"]["valley"]) - min(toy["paths"]["valley"]) < 1e-12
-    counting = next(r for c, r in results if c["kind"] == "counting")
-    assert {"widths": [100, 100], "order": 1}.items() <= next(
-        r for r in counting["rows"] if r["widths"] == [100, 100] and r["order"] == 1
-    ).items()
-    section = saddles.summarize(results, tmp_path)
+    st = saddles.STUDY
+    results = [(c, st.run_task(c)) for c in st.tasks("test", 0)]
+    json.loads(json.dumps(results))
+    section = st.summarize(results, tmp_path)
     assert isinstance(section, Section)
     assert section.figures and all(
         f.path.exists() and f.path.with_suffix(".svg").exists() for f in section.figures
     )
-    labels = {k.label: k for k in section.key_numbers}
-    assert labels["factor for 784-100-100-10, K = 1"].ours == "99"
-    assert labels["factor for 784-100-100-10, K = 2"].ours == "2376.5"
-    assert section.summary
+    keys = {v.key: v for v in section.verdicts}
+    assert keys["saddles.critical"].outcome.value == "reproduced"
+    assert keys["saddles.valley"].outcome.value == "reproduced"
+    assert keys["saddles.counting"].outcome.value == "reproduced"
+    assert keys["saddles.first_order_mnist"].outcome.value == "not run"
+    assert "claims tested" in section.summary and section.departures
+
+
+def test_multi_output_permutation_points_cannot_be_first_order():
+    """A layer feeding n_2 = 3 units with fan-in 2: at each certified permutation point the flat
+    directions give n_2 - rank(H D) zero modes and force index >= rank(H D); here
+    rank(H D) = min(n_2 - 1, fan-in) = 2, so index + zeros >= 3 and no point is first-order."""
+    r = ToyTask(3, 0, outputs=3, **FAST).run()
+    assert r.n_next == 3
+    for k in range(len(r.pair_i)):
+        assert r.converged[k] and r.grad_norm[k] < 1e-8
+        assert r.flat_quad[k] < 1e-12  # the loss is flat on D to second order
+        assert r.flat_rank[k] == 2
+        assert r.index[k] >= r.flat_rank[k] and r.zeros[k] >= r.n_next - r.flat_rank[k]
+        assert r.index[k] + r.zeros[k] >= r.n_next
+        assert r.index[k] != 1
+    # one output: rank(H D) = 0, every flat direction is a zero mode, first order possible
+    r1 = ToyTask(3, 0, **FAST).run()
+    assert all(rank == 0 for rank in r1.flat_rank)
+    assert all(z >= 1 for z in r1.zeros) and 1 in r1.index
+    assert max(r1.valley) - min(r1.valley) < 1e-12
 
 
 @pytest.mark.parametrize("dataset", ["auto", "digits"])
-def test_multilayer_test_scale_reaches_a_critical_point(dataset):
-    config = next(t for t in saddles.tasks("test", 0) if t["kind"] == "multilayer")
-    config = {**config, "dataset": dataset}
-    r = saddles.run_task(config)
-    assert r["converged"] and r["grad_norm"] < 1e-8
-    assert r["preprocessing"]["standardized"] and r["preprocessing"]["n_inputs"] == 16
-    assert r["data_null_directions"] == 0 and r["full_spectrum"]
-    n3 = r["n_zero_theory"]
-    assert n3 == 10
-    # the loss is exactly flat on the n_3 directions (delta, -delta) ...
-    assert r["flat_quadratic_form"] < 1e-12
-    # ... but only n_3 - rank(H D) of them are zero modes (>= 1: the split line), and an
-    # n_3-dimensional flat subspace forces index + zeros >= n_3
-    assert 1 <= r["n_zero"] == r["n_zero_flat"] < n3
-    assert r["n_negative"] + r["n_zero"] >= n3
-    # the zero count does not hinge on the tolerance: a wide gap around it
-    assert r["zero_gap"][0] < 1e-12 < 1e-9 < r["zero_gap"][1]
-    assert r["lanczos"]["converged"] and r["lanczos"]["max_abs_diff_rel"] < 1e-8
-    ranges = r["preactivations"]
-    assert all(-40 < lo and hi < 40 for lo, hi in ranges)  # no saturated units
+def test_constructed_multilayer_case(dataset):
+    r = TeacherMultilayerTask(
+        hidden=4,
+        n_train=400,
+        dataset=dataset,
+        pool=7,
+        pool_digits=2,
+        lbfgs_steps=30,
+        trust_steps=40,
+        newton_steps=20,
+        restarts=1,
+        lanczos_k=3,
+    ).run()
+    assert r.converged and r.grad_norm < 1e-8 and r.full_spectrum
+    assert r.standardized and r.n_inputs == 16 and r.data_null == 0
+    assert r.n_next == 10 and r.flat_quad < 1e-12
+    # only n_3 - rank(H D) of the 10 flat directions are zero modes, and index >= rank(H D)
+    assert 1 <= r.zeros_free == r.n_next - r.flat_rank < r.n_next
+    assert r.index >= r.flat_rank >= 2 and r.index + r.zeros_free >= r.n_next
+    assert r.zero_gap[0] < 1e-12 < r.zero_gap[1]
+    assert r.lanczos_converged and r.lanczos_check < 1e-8
+    assert all(-40 < lo and hi < 40 for lo, hi in r.preactivations)
+
+
+def test_mnist_task_runs_on_a_small_net():
+    r = MnistTask(
+        hidden=5,
+        n_train=200,
+        adam_epochs=2,
+        lbfgs_epochs=2,
+        search_lbfgs=2,
+        search_trust=0,
+        search_newton=0,
+        lanczos_k=3,
+    ).run()
+    assert r.case == "onehot" and r.sizes == (784, 5, 5, 10) and r.n_next == 10
+    assert not r.full_spectrum and len(r.smallest) == len(r.largest) == 3
+    assert r.smallest[0] <= r.largest[-1] and r.data_null > 0
+    assert r.converged == (r.grad_norm <= 1e-8)
+    assert r.zeros is None and 0 <= r.flat_rank <= r.n_next
+
+
+def test_closest_pair():
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Softplus(), torch.nn.Linear(3, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[0.0, 0.0], [5.0, 5.0], [5.1, 5.0]]))
+        net[0].bias.zero_()
+    assert closest_pair(net, 0) == (1, 2)
