@@ -1,4 +1,5 @@
-"""End-to-end test of the activations study at its tiny "test" scale: tasks -> run_task -> summarize."""
+"""The activations study: its task plan, models, learning-rate choice and a tiny end-to-end run
+(tasks -> run_task -> summarize)."""
 
 from __future__ import annotations
 
@@ -11,68 +12,128 @@ import torch
 import nngeom as ng
 from nngeom.studies import activations as S
 from nngeom.studies import get
+from nngeom.studies._typed import from_record, to_record
 
 
-def test_tasks_are_json_and_cover_the_grid():
-    for scale in ("test", "quick", "paper"):
-        cfgs = S.tasks(scale, seed=3)
-        json.dumps(cfgs)
-        settings = S.SCALE_SETTINGS[scale]
-        per_task = len(S.METHODS) * settings["seeds"] * len(settings["lrs"])
-        assert len(cfgs) == len(S.TASKS) * per_task + settings["seeds"] * len(settings["lrs"])
-        assert {c["seed"] for c in cfgs} == set(range(3, 3 + settings["seeds"]))
-        assert len({json.dumps(c, sort_keys=True) for c in cfgs}) == len(cfgs)
+def test_tasks_are_json_and_cover_the_plan():
+    for scale in ("quick", "paper", "full"):
+        ts = S.tasks(scale, seed=3)
+        recs = [to_record(t) for t in ts]
+        json.dumps(recs)
+        assert [from_record(S.MethodRun, r) for r in recs] == ts
+        plan = S.SCALE_PLANS[scale]
+        for problem in S.PROBLEMS:
+            mine = [t for t in ts if t.problem == problem]
+            assert [t.method for t in mine] == list(plan[problem].methods)
+            for t in mine:
+                assert t.seeds == tuple(range(3, 3 + plan[problem].seeds))
+                assert len(t.lr_grid) == 3 and t.lr_grid[0] < t.lr_grid[1] < t.lr_grid[2]
+        assert len({json.dumps(r, sort_keys=True) for r in recs}) == len(recs)
+    paper = S.tasks("paper")
+    assert all(len(t.seeds) >= 10 for t in paper)
+    assert {"relu", "vaf"} <= {t.method for t in paper if t.problem == "image-conv"}
     assert get("activations") is S.STUDY and S.STUDY.order == 40
     with pytest.raises(ng.StudyError):
         S.tasks("huge", 0)
 
 
 def test_equal_parameter_comparator():
-    cfg = {"task": "sine1d", "scale": "test", "seed": 0}
-    vaf = S._model({**cfg, "method": "vaf"}, 1, 1)
-    relu = S._model({**cfg, "method": "relu-equal"}, 1, 1)
+    vaf = S.build_model("sine1d", "vaf", (16, 16), 1, 1, seed=0)
+    relu = S.build_model("sine1d", S.EQUAL, (16, 17), 1, 1, seed=0)
     n_vaf = sum(p.numel() for p in vaf.parameters())
     n_relu = sum(p.numel() for p in relu.parameters())
     assert n_vaf == 321 + 2 * 10 and abs(n_vaf - n_relu) <= 2
 
 
-def test_same_seed_same_linear_init_across_methods():
-    cfg = {"task": "image-conv", "scale": "test", "seed": 5}
-    a = S._model({**cfg, "method": "relu"}, 64, 10)
-    b = S._model({**cfg, "method": "vaf"}, 64, 10)
-    wa = [m.weight for m in a.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
-    wb = [m.weight for m in b.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
-    assert all(torch.equal(x, y) for x, y in zip(wa, wb))
+@pytest.mark.parametrize("problem", ["image-conv", "image-mlp"])
+def test_same_seed_same_layer_init_and_vaf_starts_as_relu(problem):
+    a = S.build_model(problem, "relu", (4, 8), 64, 10, seed=5)
+    b = S.build_model(problem, "vaf", (4, 8), 64, 10, seed=5)
+    layers = (torch.nn.Linear, torch.nn.Conv2d)
+    wa = [m.weight for m in a.modules() if isinstance(m, layers)]
+    wb = [m.weight for m in b.modules() if isinstance(m, layers)]
+    assert wa and all(torch.equal(x, y) for x, y in zip(wa, wb))
     x = torch.rand(3, 64, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)  # VAF starts as ReLU exactly
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+def test_learning_rate_grid_is_extended_until_the_choice_is_bracketed():
+    calls = []
+
+    def score(lr):  # a valley at 1e-4
+        calls.append(lr)
+        return (math.log10(lr) + 4.0) ** 2
+
+    grid = (1e-3, 1e-3 * S.LR_STEP, 1e-2)
+    c = S.choose_lr(score, grid, max_extend=5)
+    assert c.lr == pytest.approx(1e-4) and c.bracketed
+    assert c.extended_low == 3 and c.extended_high == 0  # 10^-3.5, 10^-4, 10^-4.5
+    assert len(calls) == len(set(calls)) == 6
+    short = S.choose_lr(score, grid, max_extend=1)
+    assert short.lr == pytest.approx(10**-3.5) and not short.bracketed
+    upper = S.choose_lr(lambda lr: -lr, grid, max_extend=10)  # best at the largest allowed rate
+    assert upper.lr == pytest.approx(1.0) and upper.extended_high == 4 and not upper.bracketed
+    inf = S.choose_lr(lambda lr: math.inf if lr > 2e-3 else 1.0, grid, max_extend=2)
+    assert inf.lr == pytest.approx(10**-4) and inf.extended_low == 2  # ties: the smaller rate
+
+
+def _tiny(problem, method, **kw):
+    image = problem.startswith("image")
+    fields = dict(
+        problem=problem,
+        method=method,
+        widths=(4, 8) if problem == "image-conv" else ((16, 17) if method == S.EQUAL else (8, 8)),
+        seeds=(0, 1),
+        select_seeds=1,
+        lr_grid=(3e-3, 1e-2, 3e-2),
+        max_extend=1,
+        max_epochs=3 if image else 60,
+        patience=2,
+        eval_every=1 if problem != "sine1d" else 10,
+        batch_size=64 if problem != "sine1d" else None,
+        dataset=S._runs.image_dataset() if image else None,
+    )
+    if image and fields["dataset"] == "fashion-mnist":
+        fields.update(n_train=256, n_val=128, n_test=256)
+    fields.update(kw)
+    return S.MethodRun(**fields)
 
 
 def test_end_to_end_tiny(tmp_path):
-    cfgs = S.tasks("test", seed=0)
-    # a subset: ReLU, VAF and the rational everywhere, plus the equal-parameter ReLU (knots)
-    chosen = [c for c in cfgs if c["method"] in ("relu", "vaf", "rational", "relu-equal")]
-    results = [(c, S.run_task(c)) for c in chosen]
-    again = S.run_task(chosen[0])
-    first = results[0][1]
-    assert again["test_loss"] == first["test_loss"]  # deterministic
-    for c, r in results:
+    chosen = [
+        _tiny(problem, method)
+        for problem in S.PROBLEMS
+        for method in ("relu", "vaf", *([S.EQUAL] if problem == "sine1d" else []))
+    ]
+    results = [(to_record(t), S.STUDY.run_task(to_record(t))) for t in chosen]
+    again = S.STUDY.run_task(to_record(chosen[0]))
+    timing = {"cpu_seconds", "cpu_per_epoch"}
+    assert {k: v for k, v in again.items() if k not in timing} == {
+        k: v for k, v in results[0][1].items() if k not in timing
+    }  # deterministic
+    for (_, r), t in zip(results, chosen):
         json.dumps(r)
-        assert r["test_loss"] is not None and math.isfinite(r["test_loss"])
-        if c["task"] == "sine1d" and c["method"] in ("relu", "relu-equal", "vaf"):
-            assert isinstance(r["knots"], int) and r["knots"] >= 0
-        if c["method"] == "vaf":
-            assert len(r["shapes"]) == 2 and len(r["shapes"][0]) == len(S.ACT_GRID)
-    section = S.summarize(results, tmp_path)
-    assert section.figures
+        res = from_record(S.MethodResult, r)
+        assert len(res.test_metric) == 2 and all(v is not None for v in res.test_metric)
+        assert res.lr in res.lrs and len(res.lrs) >= 3
+        assert all(1 <= e <= t.max_epochs for e in res.epochs)
+        if t.problem == "sine1d" and t.method in ("relu", S.EQUAL, "vaf"):
+            assert len(res.knots) == 2 and all(isinstance(k, int) for k in res.knots)
+        if t.method == "vaf":
+            assert len(res.shapes) == 2 and len(res.shapes[0]) == len(S.ACT_GRID)
+            assert res.n_act_params == 20
+    section = S.STUDY.summarize(results, tmp_path)
+    names = {f.path.stem for f in section.figures}
+    assert {"activations_paired", "activations_lr", "activations_curves"} <= names
+    assert {"activations_shapes", "activations_knots"} <= names
     for fig in section.figures:
         assert fig.path.exists() and fig.path.with_suffix(".svg").exists()
-    names = {f.path.stem for f in section.figures}
-    assert {
-        "activations_metrics",
-        "activations_curves",
-        "activations_shapes",
-        "activations_knots",
-    } <= names
-    assert "VAF" in section.summary and "relu" in section.summary and "rational" in section.summary
-    assert len(section.key_numbers) == len({c["task"] for c in chosen})
-    assert any("Knots" in t.caption for t in section.tables)
+    keys = [v.key for v in section.verdicts]
+    assert keys[:4] == [
+        "activations.better.image-mlp",
+        "activations.better.image-conv",
+        "activations.better.diabetes",
+        "activations.parameters",
+    ]
+    assert "activations.sine1d.knots" in keys
+    assert any("Exact knots" in t.caption for t in section.tables)
