@@ -134,7 +134,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "tight_max": 8,
         "tight_sample": None,
         "big": True,
-        "one_layer": 4,
+        "one_layer": 5,
         "narrow_depths": {2: (1, 2, 3, 4), 3: (1, 2, 3), 4: (1, 2)},
         "narrow_extra": (),
         "steps": 3000,
@@ -151,7 +151,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "tight_max": 8,
         "tight_sample": None,
         "big": True,
-        "one_layer": 5,
+        "one_layer": 6,
         "narrow_depths": {2: (1, 2, 3, 4, 5), 3: (1, 2, 3, 4), 4: (1, 2, 3), 5: (1, 2)},
         "narrow_extra": (),
         "steps": 20000,
@@ -853,8 +853,8 @@ def departures(pairs: Pairs) -> list[str]:
         out.append(
             "Paper scale (fits an hour on 2 cores): random nets up to width 64 and depth 4 with 6 "
             "seeds, searches of 3,000 steps from 9 starts, narrow lists up to depth 4, the "
-            "one-layer exhaustive search up to 4 units; the full scale (for a cluster) goes to "
-            "width 256, depth 5, 20 seeds, 20,000-step searches and 5 units."
+            "one-layer exhaustive search up to 5 units; the full scale (for a cluster) goes to "
+            "width 256, depth 5, 20 seeds, 20,000-step searches and 6 units."
         )
     return out
 
