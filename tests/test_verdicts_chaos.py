@@ -8,6 +8,7 @@ import re
 import pytest
 
 from nngeom._random import numpy_rng
+from nngeom.studies._verdicts import Claim, Measured, Outcome, graded_vs
 from nngeom.studies.chaos import analysis as A
 from nngeom.studies.chaos.tasks import (
     DirectMLP,
@@ -20,7 +21,6 @@ from nngeom.studies.chaos.tasks import (
     OrderResult,
     window_lags,
 )
-from nngeom.studies._verdicts import Claim, Measured, Outcome, graded_vs
 
 OUTCOME_WORDS = re.compile(r"\b(reproduced|refuted|confirmed|holds)\b", re.IGNORECASE)
 ROWS = 200
@@ -229,7 +229,7 @@ def test_valid_time_verdict_names_the_censoring():
     v = _v(pairs, "chaos.valid17")
     assert v.outcome is Outcome.BEYOND
     assert v.measured.value is None  # the median is not reached
-    assert "MLP >= 100 (>= 0.86 Lyapunov times); 30/30 censored at 100" in v.why
+    assert "in time units: MLP >= 100 (>= 0.86 Lyapunov times); 30/30 censored at 100" in v.why
 
 
 def test_direct_vs_iterated():

@@ -275,8 +275,9 @@ def graded_vs(
         why = (
             f"interval {m.text()} lies {direction} {partial:g} but not wholly {direction} {full:g}"
         )
-    elif refute and hi < sign * partial:
-        out, why = Outcome.REFUTED, f"interval {m.text()} lies entirely {other} {partial:g}"
+    elif hi < sign * partial:
+        why = f"interval {m.text()} lies entirely {other} {partial:g}"
+        out = Outcome.REFUTED if refute else Outcome.NOT_REPRODUCED
     else:
         out, why = Outcome.NOT_REPRODUCED, f"interval {m.text()} contains {partial:g}"
     return Verdict(key, claim, m, criterion, out, why)
