@@ -52,13 +52,12 @@ runs the recursion below over upper bounds ``(B, K, Q, E)`` of the network trunc
 * (R4) a width-1 layer fed by a monotone functional (``K = 1``) leaves one end flat.
 
 The bound on knots is the largest entry of the table when the last hidden layer has width 1,
-``B_L`` otherwise. A
-leading width-1 layer is reduced exactly (:func:`_leading_one`): the network is
-``G(relu(x))`` for a network ``G`` of the remaining widths, whose knots on ``(0, inf)`` plus one
-knot at 0 (when ``G`` is not flat on its left end) are the knots; this tracks which end rays
-can be non-constant. Every rule is an upper bound, so :func:`refined_bound` is one; where it
-equals a count attained by an exactly counted network the maximum is proven
-(:func:`status`), otherwise the maximum is only bracketed.
+``B_L`` otherwise. A leading width-1 layer is also reduced (:func:`_leading_one`): the network is
+``G(relu(x))`` for a network ``G`` of the remaining widths, and its knots are ``G``'s knots on
+``(0, inf)`` plus one knot at 0 when ``G`` is not flat there; this tracks which end rays can be
+non-constant. Every rule gives an upper bound, so :func:`refined_bound` is one; where it equals
+the count of an exactly counted network the maximum is proven (:func:`status`), otherwise the
+maximum is only bracketed.
 
 Serra, Tjandraatmadja & Ramalingam (2018) bound the *activation regions* (here: breakpoints + 1,
 an activation region of a one-input net being an interval); :func:`serra_regions` is their
