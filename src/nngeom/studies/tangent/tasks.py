@@ -237,7 +237,7 @@ _CURVE = {
     ),
     "paper": dict(
         dataset="fashion-mnist",
-        width=512,
+        width=1024,
         depth=3,
         n_train=10000,
         per_class=50,
