@@ -43,6 +43,11 @@ def _plt() -> Any:
     return plt
 
 
+def _color(predictor: str) -> str:
+    """One colour per predictor in every figure."""
+    return f"C{PREDICTORS.index(predictor)}"
+
+
 def figures(pairs: Pairs, figdir: Path) -> list[Figure]:
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +82,7 @@ def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
             if not curves:
                 continue
             c = np.sqrt(np.mean(np.minimum(np.array(curves), 10.0) ** 2, axis=0))
-            ax.plot(np.arange(1, c.size + 1), np.log10(c), label=LABELS[p])
+            ax.plot(np.arange(1, c.size + 1), np.log10(c), color=_color(p), label=LABELS[p])
         direct = [(t, r) for t, r in _of(pairs, DirectMLP) if isinstance(r, DirectResult)]
         hs = sorted({t.horizon for t, _ in direct if t.tau == tau})
         if hs:
@@ -121,7 +126,9 @@ def valid_time_figure(pairs: Pairs, figdir: Path) -> Figure | None:
             km = kaplan_meier(t, c)
             xs = [0.0] + [u for u, _ in km] + [float(cap)]
             ys = [1.0] + [s for _, s in km] + [km[-1][1] if km else 1.0]
-            (line,) = ax.step(xs, ys, where="post", label=f"{LABELS[p]} ({int(c.sum())} cens.)")
+            (line,) = ax.step(
+                xs, ys, where="post", color=_color(p), label=f"{LABELS[p]} ({int(c.sum())} cens.)"
+            )
             if c.any():
                 ax.plot([cap], [ys[-1]], "|", ms=14, mew=2, color=line.get_color())
         ax.axhline(0.5, color="grey", lw=0.5, ls="--")
@@ -230,7 +237,7 @@ def learning_figure(pairs: Pairs, figdir: Path) -> Figure | None:
         hi = np.array([iv.high if iv else np.nan for iv in ivs])
         if (ys >= DIVERGED_ABOVE).any():
             continue
-        (line,) = ax.loglog(ns, ys, "o-", label=LABELS[p])
+        (line,) = ax.loglog(ns, ys, "o-", color=_color(p), label=LABELS[p])
         ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("training rows")
     ax.set_ylabel("NRMSE at T=6 (same test rows)")
