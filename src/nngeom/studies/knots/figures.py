@@ -140,10 +140,13 @@ def _random(pairs: Pairs, figdir: Path) -> Figure | None:
         K0 = np.array([k for r in sub for k in r.knots_init], float)
         K1 = np.array([k for r in sub for k in r.knots_trained], float)
         B = np.array([r.bound for r in sub for _ in r.seeds], float)
-        ax[0].loglog(N, np.maximum(K0, 0.8), "o", ms=3, label=f"depth {depth} init")
-        ax[0].loglog(N, np.maximum(K1, 0.8), "^", ms=3, mfc="none", label=f"depth {depth} trained")
-        ax[1].semilogy(N, np.maximum(K0, 0.8), "o", ms=3, label=f"depth {depth} init")
-        ax[1].semilogy(N, B, "_", ms=8, label=f"depth {depth} bound")
+        col = f"C{depth - 1}"
+        ax[0].loglog(N, np.maximum(K0, 0.8), "o", ms=3, color=col, label=f"depth {depth} init")
+        ax[0].loglog(
+            N, np.maximum(K1, 0.8), "^", ms=3, mfc="none", color=col, label=f"depth {depth} trained"
+        )
+        ax[1].semilogy(N, np.maximum(K0, 0.8), "o", ms=3, color=col, label=f"depth {depth} init")
+        ax[1].semilogy(N, B, "_", ms=8, color=col, label=f"depth {depth} bound")
     Nall = np.array([sum(r.widths) for r in rs], float)
     xs = np.array([Nall.min(), Nall.max()])
     ax[0].plot(xs, xs, "k--", lw=0.8, label="knots = neurons")
