@@ -58,7 +58,7 @@ def _study():
 def test_records_round_trip_with_tuples():
     t = Square(2.0, (3, 4))
     rec = to_record(t)
-    assert rec == {"task": "Square", "x": 2.0, "steps": [3, 4]}
+    assert rec == {"task": f"{__name__}:Square", "x": 2.0, "steps": [3, 4]}
     assert from_record(Square, rec) == t
     r = t.run()
     assert from_record(SquareResult, to_record(r)) == r
@@ -78,8 +78,20 @@ def test_typed_study_runs_and_summarizes_from_verdicts(tmp_path):
     assert sec.summary.startswith("3 squares were computed.")
     assert "1 claim tested: 1 reproduced." in sec.summary
     assert sec.departures == ["no departure"]
-    with pytest.raises(ng.StudyError, match="unknown square task"):
-        st.run_task({"task": "Cube", "x": 1.0})
+    with pytest.raises(ng.StudyError, match="unknown task"):
+        st.run_task({"task": f"{__name__}:Cube", "x": 1.0})
+    with pytest.raises(ng.StudyError, match="not a study task"):
+        st.run_task({"task": "nngeom:mlp"})
+
+
+def test_the_executors_can_import_the_task_runner():
+    """Workers import a study's run_task by (module, name): it must be a module-level function."""
+    import importlib
+
+    st = _study()
+    fn = getattr(importlib.import_module(st.run_task.__module__), st.run_task.__name__)
+    assert fn is st.run_task
+    assert fn(st.tasks("quick", 0)[0])["value"] == 1.0
 
 
 def test_report_shows_each_criterion_and_outcome(tmp_path):

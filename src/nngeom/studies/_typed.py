@@ -13,7 +13,8 @@ A study written this way declares:
 
 :func:`typed_study` turns these into the :class:`~nngeom.studies._base.Study` that the run
 directory and the executors know (JSON dicts in, JSON dicts out): a config is stored as
-``{"task": <class name>, **fields}`` and a result as its fields. The report's section is built
+``{"task": "<module>:<class>", **fields}`` and a result as its fields; one module-level
+:func:`run_task` runs any such record (the executors import it by module and name). The report's section is built
 from the verdicts, so its text cannot state an outcome that a verdict does not.
 """
 
@@ -30,7 +31,7 @@ from .._errors import StudyError
 from ._base import Figure, Section, Study, Table
 from ._verdicts import Verdict, outcome_sentence
 
-__all__ = ["Task", "Result", "Pairs", "typed_study", "to_record", "from_record"]
+__all__ = ["Task", "Result", "Pairs", "typed_study", "to_record", "from_record", "run_task"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,44 @@ def to_record(obj: Task | Result) -> dict[str, Any]:
     if isinstance(obj, Task):
         if "task" in d:
             raise StudyError(f"{type(obj).__name__} must not have a field named 'task'")
-        d = {"task": type(obj).__name__, **d}
+        d = {"task": task_id(type(obj)), **d}
     return d
+
+
+def task_id(cls: type) -> str:
+    """``"<module>:<qualified class name>"``: where a worker imports a task's class from."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def task_class(tid: object) -> type[Task]:
+    """The :class:`Task` class of a record's ``"task"`` id (imported)."""
+    import importlib
+
+    mod, _, qual = str(tid).partition(":")
+    try:
+        obj: Any = importlib.import_module(mod)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise StudyError(
+            f"unknown task {tid!r}: no such class; the run directory was written by another "
+            "version of this study; start a new run directory"
+        ) from exc
+    if not (isinstance(obj, type) and issubclass(obj, Task)):
+        raise StudyError(f"{tid!r} is not a study task class")
+    return obj
+
+
+def run_task(config: dict[str, Any]) -> dict[str, Any]:
+    """Run one task record (any typed study's): its class from ``config["task"]``, its result as
+    a record. Module-level, so the local pool and Ray import it by module and name."""
+    task = from_record(task_class(config.get("task")), config)
+    result = task.run()
+    if not isinstance(result, Result):
+        raise StudyError(
+            f"{type(task).__name__}.run returned {type(result).__name__}, not a Result"
+        )
+    return to_record(result)
 
 
 def _plain(v: Any) -> Any:
@@ -132,28 +169,18 @@ def typed_study(
     ``result_types`` maps each task type to its result type. ``protocol``/``departures``/
     ``notes`` see the finished pairs (a run's scale and sizes are in its tasks).
     """
-    by_name = {t.__name__: t for t in task_types}
-    if len(by_name) != len(task_types):
-        raise StudyError(f"{name}: two task types share a class name")
+    known = {task_id(t): t for t in task_types}
 
     def load(config: dict[str, Any]) -> Task:
-        cls = by_name.get(config.get("task", ""))
+        cls = known.get(config.get("task", ""))
         if cls is None:
             raise StudyError(
-                f"unknown {name} task {config.get('task')!r}; use one of {sorted(by_name)}"
+                f"unknown {name} task {config.get('task')!r}; use one of {sorted(known)}"
             )
         return from_record(cls, config)
 
     def dict_tasks(scale: str, seed: int) -> list[dict[str, Any]]:
         return [to_record(t) for t in tasks(scale, seed)]
-
-    def run_task(config: dict[str, Any]) -> dict[str, Any]:
-        task = load(config)
-        result = task.run()
-        want = result_types[type(task)]
-        if not isinstance(result, want):
-            raise StudyError(f"{type(task).__name__}.run returned {type(result).__name__}")
-        return to_record(result)
 
     def summarize(results: list[tuple[dict[str, Any], dict[str, Any]]], figdir: Path) -> Section:
         pairs: list[tuple[Task, Result]] = []
