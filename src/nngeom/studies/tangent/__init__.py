@@ -93,9 +93,4 @@ STUDY = typed_study(
     notes=notes,
     order=30,
 )
-
-# The executors find a task function by (module, name): typed_study's run_task is a closure
-# defined in studies._typed, so it is published here, under this module's name.
-run_task = STUDY.run_task
-run_task.__module__ = __name__
-run_task.__qualname__ = run_task.__name__ = "run_task"
+run_task = STUDY.run_task  # _typed.run_task: runs any of this study's task records
