@@ -93,3 +93,13 @@ def test_report_text_follows_the_verdicts():
     assert s.startswith("2 claims tested") and "1 reproduced" in s and "1 refuted" in s
     for v in vs:
         assert v.outcome.value in v.sentence()
+
+
+def test_interval_vs_without_refutation_says_which_side():
+    v = interval_vs("k", C, Measured(-0.3, -0.5, -0.1), 0.0, refute=False)
+    assert v.outcome is Outcome.NOT_REPRODUCED and "other side" in v.why
+
+
+def test_count_of_all_or_nothing_has_no_partly_clause():
+    v = count_of("k", C, 3, 5, what="nets", partly_at=1.0)
+    assert "partly" not in v.criterion and v.outcome is Outcome.NOT_REPRODUCED

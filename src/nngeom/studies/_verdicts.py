@@ -129,8 +129,9 @@ def interval_vs(
     t = sign * threshold
     if lo > t:
         out, why = Outcome.REPRODUCED, f"interval {m.text()} lies {direction} {threshold:g}"
-    elif refute and hi < t:
-        out, why = Outcome.REFUTED, f"interval {m.text()} lies on the other side of {threshold:g}"
+    elif hi < t:
+        why = f"interval {m.text()} lies on the other side of {threshold:g}"
+        out = Outcome.REFUTED if refute else Outcome.NOT_REPRODUCED
     else:
         out, why = Outcome.NOT_REPRODUCED, f"interval {m.text()} contains {threshold:g}"
     return Verdict(key, claim, m, criterion, out, why)
@@ -185,9 +186,8 @@ def count_of(
     refuted when none does; otherwise not reproduced. ``total == 0``: not run.
     """
     m = Measured(held / total if total else None, n=total, what=f"share of {what}")
-    criterion = (
-        f"reproduced if all {what} agree; partly if at least {partly_at:.0%}; refuted if none"
-    )
+    partly = f"; partly if at least {partly_at:.0%}" if partly_at < 1 else ""
+    criterion = f"reproduced if all {what} agree{partly}; refuted if none"
     if total == 0:
         return Verdict(key, claim, m, criterion, Outcome.NOT_RUN, f"no {what} were run")
     if held == total:
