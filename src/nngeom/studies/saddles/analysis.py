@@ -121,6 +121,8 @@ class Point:
     index_exact: bool
     zeros: int | None  # zero eigenvalues without the data-null directions (full spectrum only)
     flat_rank: int
+    # a lower bound on the n_{k+1}-th smallest |eigenvalue| / max|eigenvalue| (full spectra)
+    nth_abs: float | None = None
 
     @property
     def reduced_converged(self) -> bool:
@@ -168,6 +170,7 @@ def points(pairs: Pairs) -> list[Point]:
                     index_exact=True,
                     zeros=r.zeros[k],
                     flat_rank=r.flat_rank[k],
+                    nth_abs=_nth_abs(r.eigenvalues[k], r.n_next),
                 )
             )
     for t, r in _multis(pairs):
@@ -186,9 +189,21 @@ def points(pairs: Pairs) -> list[Point]:
                 index_exact=r.index_exact,
                 zeros=r.zeros_free,
                 flat_rank=r.flat_rank,
+                nth_abs=(
+                    r.zero_gap[1]
+                    if r.zero_gap and r.zeros_free is not None and r.zeros_free < r.n_next
+                    else None
+                ),
             )
         )
     return out
+
+
+def _nth_abs(eigenvalues: Sequence[float], n: int) -> float | None:
+    a = np.sort(np.abs(np.asarray(eigenvalues, dtype=float)))
+    if a.size < n or a.size == 0:
+        return None
+    return float(a[n - 1] / max(a[-1], 1e-300))
 
 
 def _sizes(r: MultilayerResult) -> str:
@@ -484,6 +499,13 @@ def departures(pairs: Pairs) -> list[str]:
             f"(the closest incoming vectors), and {t.lanczos_k} Lanczos eigenvalues at each end: "
             "its zero eigenvalues are not counted (they lie inside the spectrum); the flat "
             "directions' zero modes (n_3 - rank(H D)) are."
+            + (
+                f" Its critical-point search is L-BFGS only ({t.search_lbfgs} outer steps), "
+                "without the trust-region and Levenberg-Marquardt finish (each of their steps "
+                "costs hundreds of Hessian-vector products at this size)."
+                if t.search_trust == 0 and t.search_newton == 0
+                else ""
+            )
         )
     else:
         out.append(
@@ -508,6 +530,15 @@ def departures(pairs: Pairs) -> list[str]:
             "n_2 > 1 units with full spectra."
         )
     if toys:
+        per: dict[int, int] = {}
+        for _, r in toys:
+            if r.outputs == 1:
+                per[r.width] = per.get(r.width, 0) + 1
+        out.append(
+            "The number of students per width in the paper is not known here; this run has "
+            + ", ".join(f"{n} for width {w}" for w, n in sorted(per.items()))
+            + "."
+        )
         t = toys[0][0]
         if t.step != 0.25:
             out.append(
@@ -540,6 +571,21 @@ def notes(pairs: Pairs) -> list[str]:
         f"(exact index), {c['multi_rank2']} have r >= 2, {c['multi_rank_le1']} have r <= 1, and "
         f"{c['multi_first']} have index 1."
     )
+    short = [
+        p for p in pts if p.converged and p.full and p.zeros is not None and p.zeros < p.n_next
+    ]
+    if short:
+        gaps = [p.nth_abs for p in short if p.nth_abs is not None]
+        out.append(
+            f"{len(short)} certified points have fewer than n_{{k+1}} zero eigenvalues"
+            + (
+                f"; at each of them the n_{{k+1}}-th smallest |lambda| is at least "
+                f"{min(gaps):.1e} max|lambda|, above the zero tolerance {_tol(ZERO_RTOL)}"
+                if gaps and len(gaps) == len(short)
+                else ""
+            )
+            + "."
+        )
     failed = [p for p in pts if not p.converged]
     if failed:
         shown = "; ".join(f"{p.label}: gradient norm {p.grad_norm:.1e}" for p in failed[:8])
