@@ -30,6 +30,7 @@ from ._runs import (
 )
 
 Pairs = Sequence[tuple[MethodRun, MethodResult]]
+FULL_TRAIN = 50_000  # Fashion-MNIST training images at scale "full" (the rest: validation)
 
 
 def _typed(pairs: Sequence[tuple[object, object]]) -> list[tuple[MethodRun, MethodResult]]:
@@ -93,7 +94,8 @@ def protocol(pairs: Sequence[tuple[object, object]]) -> str:
             f"{_describe(t0)}: methods {', '.join(_methods(tp, problem))}; {len(t0.seeds)} seeds "
             f"(the first {t0.select_seeds} choose the learning rate); initial grid "
             f"{', '.join(f'{lr:.2g}' for lr in t0.lr_grid)} extended by up to {t0.max_extend} "
-            f"point(s); at most {t0.max_epochs} epochs, patience {t0.patience} evaluations"
+            f"point(s); at most {t0.max_epochs} {'steps' if t0.batch_size is None else 'epochs'}"
+            f", patience {t0.patience} evaluations"
         )
     return (
         f"Trainable activations: VAF (k={VAF_K}, one 1-{VAF_K}-1 ReLU subnetwork per layer, "
@@ -119,8 +121,8 @@ def departures(pairs: Sequence[tuple[object, object]]) -> list[str]:
         "Only the paper's abstract was found in the sources searched (arXiv 1902.03306; "
         "Neurocomputing 370, 2019): its claims are quoted from the abstract, and its own "
         "datasets, architectures, k, optimiser, stopping rule and numbers are not compared. The "
-        "project's notes list Delve regression sets for its experiments; an excerpt of the "
-        "authors' thesis version describes 10-fold cross-validation, replaced here by seeds on "
+        "project's notes list Delve regression sets for its experiments; an excerpt of a thesis "
+        "chapter on VAF networks describes 10-fold cross-validation, replaced here by seeds on "
         "one fixed split.",
         "The paper's Delve regression sets (CPU-Small, DeltaElevator, Elevators, Kinematics, "
         "Puma-8NH, Puma-32NH) are not available offline: sklearn's diabetes (442 rows) stands in.",
@@ -138,11 +140,14 @@ def departures(pairs: Sequence[tuple[object, object]]) -> list[str]:
         runs = [t for t, _ in tp if t.problem == problem]
         if runs and runs[0].dataset == "fashion-mnist" and runs[0].n_train is not None:
             t = runs[0]
+            sizes = f"(validation {_n(t.n_val, 'a sixth')}, test {_n(t.n_test, 'all 10,000')})"
             out.append(
                 f"{problem}: trained on a random subset of {t.n_train:,} of Fashion-MNIST's "
-                f"60,000 training images (validation {_n(t.n_val, 'a sixth')}, test "
-                f"{_n(t.n_test, 'all 10,000')}) and {len(t.seeds)} seeds, to fit the scale's "
-                "time budget; scale 'full' trains on 50,000."
+                f"60,000 training images {sizes} and {len(t.seeds)} seeds, to fit the scale's "
+                f"time budget; scale 'full' trains on {FULL_TRAIN:,}."
+                if t.n_train < FULL_TRAIN
+                else f"{problem}: trained on {t.n_train:,} of Fashion-MNIST's 60,000 training "
+                f"images {sizes}, {len(t.seeds)} seeds."
             )
         missing = [m for m in METHODS if runs and m not in _methods(tp, problem)]
         if runs and missing:

@@ -40,7 +40,7 @@ LR_STEP = math.sqrt(10.0)
 LR_MIN, LR_MAX = 1e-5, 1.0
 # early stopping: an evaluation improves on the best validation loss when it is lower by more
 # than this fraction of it
-MIN_IMPROVEMENT = 1e-4
+MIN_IMPROVEMENT = 1e-3
 VAF_K = 3  # hidden units of the VAF subnetwork: 3k + 1 = 10 parameters, as the rational (5, 4)
 ACT_GRID = tuple(float(x) for x in np.linspace(-3.0, 3.0, 121))  # where learned shapes are drawn
 KNOT_RANGE = (-3.0, 3.0)  # the 1-D task's input interval
