@@ -98,7 +98,7 @@ SINE = (*METHODS, EQUAL)
 CONV_LR = 10**-2.75  # the conv nets' grid centre (about 1.8e-3)
 SCALE_PLANS: dict[str, dict[str, Plan]] = {
     "quick": {
-        "image-mlp": Plan(("relu", "prelu", "rational", "vaf"), (64, 64), 3, 1, 1e-3, 2, 30, 3,
+        "image-mlp": Plan(("relu", "prelu", "rational", "vaf"), (64, 64), 3, 1, 1e-3, 2, 60, 3,
                           batch_size=128, n_train=2000, n_val=1000, n_test=2000),
         "image-conv": Plan(("relu", "vaf"), (4, 8), 3, 1, CONV_LR, 2, 20, 3,
                            batch_size=128, n_train=1000, n_val=500, n_test=1000),

@@ -340,6 +340,17 @@ def _legend(ax) -> None:
         ax.legend(fontsize=6)
 
 
+COLOURS = {
+    "relu": "tab:blue",
+    "prelu": "tab:orange",
+    "silu": "tab:green",
+    "swish": "tab:purple",
+    "rational": "tab:brown",
+    "vaf": "tab:red",
+    EQUAL: "tab:gray",
+}
+
+
 def _colour(method: str) -> str:
     return "tab:red" if method == "vaf" else "tab:gray"
 
@@ -412,10 +423,11 @@ def _fig_lr(tp: Pairs, figdir: Path) -> Figure:
             r = found[1]
             xs = [lr for lr, s in zip(r.lrs, r.lr_scores) if s is not None]
             ys = [s for s in r.lr_scores if s is not None]
-            (line,) = ax.plot(xs, ys, "o-", ms=3, lw=2 if method == "vaf" else 1, label=method)
+            colour = COLOURS.get(method)
+            ax.plot(xs, ys, "o-", ms=3, lw=2 if method == "vaf" else 1, label=method, color=colour)
             score = dict(zip(r.lrs, r.lr_scores)).get(r.lr)
             if score is not None:
-                ax.plot([r.lr], [score], "*", ms=10, color=line.get_color())
+                ax.plot([r.lr], [score], "*", ms=10, color=colour)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("learning rate", fontsize=8)
@@ -443,7 +455,7 @@ def _fig_curves(tp: Pairs, figdir: Path) -> Figure:
             t, r = found
             ys = [np.nan if v is None else v for v in r.curve]
             xs = [t.eval_every * (i + 1) for i in range(len(ys))]
-            ax.plot(xs, ys, lw=2 if method == "vaf" else 1, label=method)
+            ax.plot(xs, ys, lw=2 if method == "vaf" else 1, label=method, color=COLOURS.get(method))
         ax.set_yscale("log")
         ax.set_xlabel("epoch" if problem != "sine1d" else "step", fontsize=8)
         ax.set_ylabel("validation loss", fontsize=8)
@@ -472,15 +484,14 @@ def _fig_shapes(tp: Pairs, figdir: Path) -> Figure:
                 for layer, shape in enumerate(found[1].shapes):
                     ax.plot(grid, shape, label=f"layer {layer}")
             ax.plot(grid, np.maximum(grid, 0), "k:", lw=0.8, label="ReLU")
-            ax.set_title(f"{problem}: {method}", fontsize=9)
+            ax.set_title(f"{problem}: {method}" + ("" if found else " (not trained)"), fontsize=9)
             ax.legend(fontsize=6)
     fig.tight_layout()
     return Figure(
         save_figure(fig, figdir, "activations_shapes"),
         "Learned activations per hidden layer (first seed, chosen learning rate): VAF (starts "
         "equal to ReLU) and the rational (5, 4) (starts at a least-squares fit to ReLU).",
-        paper=f"{_PAPER_FIGS}; the project's notes describe learned VAF shapes as the paper's "
-        "picture of what the subnetworks learn.",
+        paper=f"{_PAPER_FIGS}.",
     )
 
 
