@@ -31,7 +31,8 @@ def test_study_is_registered_and_scales_are_checked():
     for scale in ("quick", "paper", "full"):
         records = saddles.STUDY.tasks(scale, 0)
         json.dumps(records)
-        assert {"ToyTask", "TeacherMultilayerTask", "CountingTask"} <= {r["task"] for r in records}
+        names = {r["task"].rsplit(":", 1)[-1] for r in records}
+        assert {"ToyTask", "TeacherMultilayerTask", "CountingTask"} <= names
     paper = saddles.tasks("paper", 0)
     mnist = [t for t in paper if isinstance(t, MnistTask)]
     assert len(mnist) == 1 and mnist[0].hidden == 100 and mnist[0].dataset == "fashion-mnist"
@@ -106,8 +107,8 @@ def test_constructed_multilayer_case(dataset):
     assert all(-40 < lo and hi < 40 for lo, hi in r.preactivations)
 
 
-def test_mnist_task_runs_on_a_small_net():
-    r = MnistTask(
+def test_mnist_task_runs_on_a_small_net(tmp_path):
+    task = MnistTask(
         hidden=5,
         n_train=200,
         adam_epochs=2,
@@ -116,12 +117,19 @@ def test_mnist_task_runs_on_a_small_net():
         search_trust=0,
         search_newton=0,
         lanczos_k=3,
-    ).run()
+    )
+    r = task.run()
     assert r.case == "onehot" and r.sizes == (784, 5, 5, 10) and r.n_next == 10
     assert not r.full_spectrum and len(r.smallest) == len(r.largest) == 3
     assert r.smallest[0] <= r.largest[-1] and r.data_null > 0
     assert r.converged == (r.grad_norm <= 1e-8)
     assert r.zeros is None and 0 <= r.flat_rank <= r.n_next
+    # the report's parts accept a Lanczos-only point
+    pairs = [(task, r)]
+    figs = saddles.figures(pairs, tmp_path)
+    assert [f.path.name for f in figs] == ["saddles_multilayer.png"]
+    assert any("Lanczos (" in n for n in saddles.notes(pairs))
+    assert saddles.tables(pairs) and saddles.protocol(pairs).startswith("Paper's multilayer case")
 
 
 def test_closest_pair():

@@ -203,8 +203,14 @@ def test_first_order_mnist():
     assert v.outcome is Outcome.NOT_REPRODUCED
     v = _by_key([_multi(index=1, converged=False, grad=1e-4)])["saddles.first_order_mnist"]
     assert v.outcome is Outcome.NOT_RUN and "1.0e-04" in v.why
+    # ten negative Ritz values: index >= 10, decided although not exact
     v = _by_key([_multi(index=10, exact=False)])["saddles.first_order_mnist"]
+    assert v.outcome is Outcome.NOT_REPRODUCED
+    v = _by_key([_multi(index=1, exact=False, rank=1)])["saddles.first_order_mnist"]
     assert v.outcome is Outcome.NOT_RUN and "bounded from below" in v.why
+    # rank(H D) >= 2 forces index >= 2 even when Lanczos saw one negative value
+    v = _by_key([_multi(index=1, exact=False, rank=9)])["saddles.first_order_mnist"]
+    assert v.outcome is Outcome.NOT_REPRODUCED
     # the constructed case is not the paper's MNIST experiment
     v = _by_key([_multi("teacher", index=1, zeros=9, rank=1, full=True)])
     assert v["saddles.first_order_mnist"].outcome is Outcome.NOT_RUN
