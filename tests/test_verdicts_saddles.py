@@ -293,7 +293,7 @@ def test_notes_state_the_implication_and_mark_unconverged_points():
     ]
     text = " ".join(notes(pairs))
     assert "index + zeros >= n_{k+1}" in text and "first-order" in text
-    assert "2 of 3 permutation points did not meet the criterion" in text
+    assert "did not meet the criterion (gradient norm <= 1e-8), 2 of 3," in text
     assert "gradient norm 1.0e-03" in text
     assert any("10000 of the 60,000" in d for d in departures(pairs))
     assert any("stand-in" in d for d in departures(pairs))

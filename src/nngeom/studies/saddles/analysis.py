@@ -596,9 +596,9 @@ def notes(pairs: Pairs) -> list[str]:
         shown = "; ".join(f"{p.label}: gradient norm {p.grad_norm:.1e}" for p in failed[:8])
         more = f" (and {len(failed) - 8} more)" if len(failed) > 8 else ""
         out.append(
-            f"{len(failed)} of {len(pts)} permutation points did not meet the criterion "
-            f"(gradient norm <= {_tol(CRITICAL_GRAD)}) and are excluded from the verdicts on "
-            f"zeros, index and first-order saddles: {shown}{more}."
+            f"Permutation points that did not meet the criterion (gradient norm <= "
+            f"{_tol(CRITICAL_GRAD)}), {len(failed)} of {len(pts)}, are left out of the verdicts "
+            f"on zeros, index and first-order saddles: {shown}{more}."
         )
     toys = _toys(pairs)
     bad_students = [r for _, r in toys if not r.student_converged]
