@@ -282,6 +282,22 @@ def _inner_split(seg: np.ndarray, t: _Embedding) -> Any:
     return split(seg, n_fit, n_val, t.lags, t.delay, t.horizon)
 
 
+def _fit_task_mlp(t: Any, sp: Any) -> Any:
+    """The Lapedes-Farber MLP of task ``t`` (a Forecast or Laser) fitted on its training rows
+    with the task's budget (restarts screened, the best continued)."""
+    return fit_mlp(
+        sp.X_train,
+        sp.y_train,
+        hidden=HIDDEN,
+        iterations=t.mlp_iter,
+        restarts=t.mlp_restarts,
+        screen=t.mlp_screen,
+        check=t.mlp_check,
+        plateau_rtol=t.plateau_rtol,
+        seed=t.seed,
+    )
+
+
 def _pick_local(seg: np.ndarray, t: _Embedding) -> tuple[Any, str, float]:
     from ...chaos import LocalLinear, nrmse
 
@@ -366,17 +382,7 @@ def _run_forecast(t: Forecast) -> ForecastResult:
         forecaster: Any = esn
     else:
         if t.predictor == "mlp":
-            fit = fit_mlp(
-                sp.X_train,
-                sp.y_train,
-                hidden=HIDDEN,
-                iterations=t.mlp_iter,
-                restarts=t.mlp_restarts,
-                screen=t.mlp_screen,
-                check=t.mlp_check,
-                plateau_rtol=t.plateau_rtol,
-                seed=t.seed,
-            )
+            fit = _fit_task_mlp(t, sp)
             reg = fit.model
         elif t.predictor == "local":
             reg, chosen, val = _pick_local(seg, emb)
@@ -725,17 +731,7 @@ def _run_laser(t: Laser) -> LaserResult:
         one = nrmse(truth[:, 0], fc.forecast(ctx, 1)[:, 0], scale=scale)
     else:
         if t.predictor == "mlp":
-            fit = fit_mlp(
-                sp.X_train,
-                sp.y_train,
-                hidden=HIDDEN,
-                iterations=t.mlp_iter,
-                restarts=t.mlp_restarts,
-                screen=t.mlp_screen,
-                check=t.mlp_check,
-                plateau_rtol=t.plateau_rtol,
-                seed=t.seed,
-            )
+            fit = _fit_task_mlp(t, sp)
             reg, conv = fit.model, fit.converged
         elif t.predictor == "local":
             reg = _pick_local(seg, emb)[0].fit(sp.X_train, sp.y_train)
