@@ -208,6 +208,14 @@ def test_grid_primary_and_association_both_sides():
     # TS and the Jacobian norm equal: the primary difference is 0, not above it
     tie = _by_key(verdicts(_grid(lambda g, i: g, lambda g, i: 2 * g)))
     assert tie["tangent.grid.primary"].outcome is Outcome.NOT_REPRODUCED
+    # TS falls with the gap, the Jacobian norm falls faster: a larger tau than the Jacobian's is
+    # not a better ranking when TS itself does not rank the nets in the claimed direction
+    both_down = _by_key(verdicts(_grid(lambda g, i: -g + 0.008 * (i % 3), lambda g, i: -g)))
+    assert both_down["tangent.grid.ts_gap"].outcome is Outcome.REFUTED
+    v = both_down["tangent.grid.primary"]
+    assert v.measured.low > 0  # the difference alone would say "reproduced"
+    assert v.outcome is Outcome.NOT_REPRODUCED and "not above 0" in v.why
+    assert "tau(TS, gap) lies above 0" in v.criterion
 
 
 def test_grid_excludes_nets_that_missed_the_criterion():

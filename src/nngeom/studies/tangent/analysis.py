@@ -17,6 +17,7 @@ before any run: ``tau(TS, gap) - tau(input-Jacobian norm, gap)``, paired bootstr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -27,7 +28,16 @@ import numpy as np
 from ...measures import bootstrap_ci
 from .._base import Table
 from .._typed import Pairs
-from .._verdicts import Claim, Measured, Verdict, beyond, count_of, interval_vs, not_run
+from .._verdicts import (
+    Claim,
+    Measured,
+    Outcome,
+    Verdict,
+    beyond,
+    count_of,
+    interval_vs,
+    not_run,
+)
 from .tasks import (
     BOUND_FAMILIES,
     BOUND_RTOL,
@@ -313,6 +323,28 @@ def _factor_values(t: GridNet) -> dict[str, object]:
     return {f: getattr(t, f) for f in GRID_FACTORS} | {"seed": t.seed}
 
 
+def _primary_verdict(g: GridStats, n: int) -> Verdict:
+    """The primary comparison: TS ranks nets by gap better than the input-Jacobian norm only if
+    it ranks them in the claimed direction at all. Reproduced when the interval of the
+    difference of taus lies above 0 AND the interval of tau(TS, gap) lies above 0; a larger tau
+    than the Jacobian's while TS itself is not positively associated is not a better ranking."""
+    v = interval_vs(
+        "tangent.grid.primary",
+        CLAIM_PRIMARY,
+        _measured(g.primary, n, "tau(TS, gap) - tau(Jacobian norm, gap) across nets"),
+        0.0,
+    )
+    lo_ts = g.tau["ts_test"][1]
+    criterion = v.criterion + ", and the interval of tau(TS, gap) lies above 0"
+    if v.outcome is Outcome.REPRODUCED and not lo_ts > 0:
+        why = (
+            f"{v.why}, but tau(TS, gap) = {_fmt_interval(g.tau['ts_test'])} is not above 0: "
+            "TS does not rank the nets by gap in the claimed direction"
+        )
+        return dataclasses.replace(v, criterion=criterion, outcome=Outcome.NOT_REPRODUCED, why=why)
+    return dataclasses.replace(v, criterion=criterion)
+
+
 def grid_stats(grid: Sequence[tuple[GridNet, NetResult]]) -> GridStats:
     """Tau, granulated Psi and the primary difference over the nets that met the criterion
     (cached: the verdicts, tables and figures of one report share it)."""
@@ -469,14 +501,7 @@ def verdicts(pairs: Pairs) -> list[Verdict]:
     if grid:
         g = grid_stats(grid)
         n = g.n_converged
-        out.append(
-            interval_vs(
-                "tangent.grid.primary",
-                CLAIM_PRIMARY,
-                _measured(g.primary, n, "tau(TS, gap) - tau(Jacobian norm, gap) across nets"),
-                0.0,
-            )
-        )
+        out.append(_primary_verdict(g, n))
         out.append(
             interval_vs(
                 "tangent.grid.ts_gap",
