@@ -50,7 +50,9 @@ METHODS = ("auto", "closed_form", "autodiff")
         lambda: ng.bootstrap_ci(lambda i: 1.0, 10, n_boot=10**30),
         lambda: ng.bootstrap_ci(lambda i: 1.0, 10**6, n_boot=10**5),
         lambda: chaos.embed_indices(10**12),
-        lambda: chaos.LinearAR("lms", epochs=10**30).fit(*chaos.embed(np.sin(0.3 * np.arange(200.0)))),
+        lambda: chaos.LinearAR("lms", epochs=10**30).fit(
+            *chaos.embed(np.sin(0.3 * np.arange(200.0)))
+        ),
         lambda: data.teacher_student_grid(step=1e-9),
         lambda: ng.VAF(share="neuron", num_channels=(10**5, 10**5)),
         lambda: chaos.bump_network(np.zeros((10**5, 2)), 1.0, np.ones(10**5)),

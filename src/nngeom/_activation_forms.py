@@ -41,6 +41,7 @@ _NAMES: dict[type, str] = {
     nn.ReLU6: "relu6",
 }
 
+
 def activation_name(act: nn.Module) -> str | None:
     """Name of an element-wise activation module, or None if it is not one nngeom knows.
 

@@ -266,6 +266,7 @@ def as_mlp(module: nn.Module, *, check_finite: bool = True, verify: bool = True)
         view = _walk(module, verify)
     except UnsupportedModel as walk_exc:
         walk_error = walk_exc  # kept for the closure below (the except name is cleared)
+
         # not a plain walk of Linear + activation children: ask the traced model view, which
         # reads F.relu, reused modules, BatchNorm in eval (folded), Dropout, Flatten, ...
         def chain() -> MLP:

@@ -489,7 +489,6 @@ class _Plane(_Geometry):
 
     def centroids(self) -> np.ndarray:
         if self._cen is None:
-
             self._cen = _shoelace(self.V, self.nv)[1]
         return self._cen
 
