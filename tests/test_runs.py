@@ -160,6 +160,14 @@ def _forkservers() -> int:
     return int(proc.stdout.strip() or 0)
 
 
+def _default_sigint() -> None:
+    """In the runner's process: Ctrl-C as a terminal delivers it, whatever disposition or mask
+    this test process inherited from earlier tests (a child inherits an ignored or blocked
+    SIGINT, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     # 30 tasks of 0.25 s on 2 workers: the run is still going when the signal arrives, even on a
     # loaded machine where this test process is scheduled late
@@ -169,11 +177,12 @@ def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     _wait_rows(out / "results.sqlite", 2, proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 130, stdout + stderr
     assert "interrupted=True" in stdout and "Traceback" not in stderr
     kept = _rows(out)
     assert 2 <= len(kept) < 30
