@@ -73,7 +73,6 @@ __all__ = [
     "PAPER",
     "SCALES",
     "tasks",
-    "run_task",
     "verdicts",
     "tables",
     "protocol",
@@ -931,5 +930,3 @@ STUDY = typed_study(
     notes=notes,
     order=20,
 )
-
-run_task = STUDY.run_task  # _typed.run_task: runs any of this study's task records

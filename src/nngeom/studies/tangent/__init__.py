@@ -62,7 +62,6 @@ __all__ = [
     "grid_stats",
     "notes",
     "protocol",
-    "run_task",
     "tables",
     "tasks",
     "verdicts",
@@ -93,4 +92,3 @@ STUDY = typed_study(
     notes=notes,
     order=30,
 )
-run_task = STUDY.run_task  # _typed.run_task: runs any of this study's task records
