@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._base import Figure, Table, save_figure
+from .._figures import make_figures
 from ._claims import CLAIM_PROBLEMS, LABELS, metric_name, paired, result_of, t_interval
 from ._runs import (
     ACT_GRID,
@@ -359,17 +360,7 @@ def figures(pairs: Sequence[tuple[object, object]], figdir: Path) -> list[Figure
     tp = _typed(pairs)
     if not tp:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    figdir = Path(figdir)
-    figdir.mkdir(parents=True, exist_ok=True)
-    out = [_fig_paired(tp, figdir), _fig_lr(tp, figdir), _fig_curves(tp, figdir)]
-    out.append(_fig_shapes(tp, figdir))
-    k = _fig_knots(tp, figdir)
-    if k is not None:
-        out.append(k)
-    return [f for f in out if f is not None]
+    return make_figures(tp, figdir, (_fig_paired, _fig_lr, _fig_curves, _fig_shapes, _fig_knots))
 
 
 def _axes(n: int, height: float = 3.0):

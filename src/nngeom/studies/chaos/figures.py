@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from .._base import Figure, save_figure
+from .._figures import make_figures
+from .._figures import pyplot as _plt
 from .._typed import Pairs
 from .analysis import (
     DIVERGED_ABOVE,
@@ -25,6 +27,7 @@ from .tasks import (
     PREDICTORS,
     DirectMLP,
     DirectResult,
+    ForecastResult,
     Laser,
     LaserResult,
     LogisticMap,
@@ -33,14 +36,7 @@ from .tasks import (
 
 __all__ = ["figures"]
 
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+_Panel = tuple[Any, int, dict[str, dict[int, ForecastResult]]]
 
 
 def _color(predictor: str) -> str:
@@ -49,35 +45,45 @@ def _color(predictor: str) -> str:
 
 
 def figures(pairs: Pairs, figdir: Path) -> list[Figure]:
-    figdir = Path(figdir)
-    figdir.mkdir(parents=True, exist_ok=True)
-    out: list[Figure] = []
-    for make in (
-        horizon_figure,
-        valid_time_figure,
-        decomposition_figure,
-        bump_figure,
-        learning_figure,
-        logistic_figure,
-        laser_figure,
-    ):
-        fig = make(pairs, figdir)
-        if fig is not None:
-            out.append(fig)
-    return out
+    return make_figures(
+        pairs,
+        figdir,
+        (
+            horizon_figure,
+            valid_time_figure,
+            decomposition_figure,
+            bump_figure,
+            learning_figure,
+            logistic_figure,
+            laser_figure,
+        ),
+    )
 
 
-def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
+def _tau_panels(pairs: Pairs, height: float) -> tuple[Any, list[_Panel], list] | None:
+    """A row of panels ``height`` high, one per tau of the main forecasts: ``(figure, panels,
+    main forecasts)``, each panel ``(axes, tau, {predictor: its results by seed})``; None
+    without main forecasts."""
     runs = _main(pairs)
     n = _main_n(pairs)
     if not runs or n is None:
         return None
-    plt = _plt()
     taus = sorted({t.tau for t, _ in runs})
-    fig, axes = plt.subplots(1, len(taus), figsize=(6.5 * len(taus), 4.2), squeeze=False)
-    for ax, tau in zip(axes[0], taus, strict=True):
-        for p in PREDICTORS:
-            rs = _by_seed(runs, tau, p, n)
+    fig, axes = _plt().subplots(1, len(taus), figsize=(6.5 * len(taus), height), squeeze=False)
+    panels = [
+        (ax, tau, {p: _by_seed(runs, tau, p, n) for p in PREDICTORS})
+        for ax, tau in zip(axes[0], taus, strict=True)
+    ]
+    return fig, panels, runs
+
+
+def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
+    made = _tau_panels(pairs, 4.2)
+    if made is None:
+        return None
+    fig, panels, _ = made
+    for ax, tau, by_predictor in panels:
+        for p, rs in by_predictor.items():
             curves = [np.asarray(r.curve) for r in rs.values() if r.curve]
             if not curves:
                 continue
@@ -97,7 +103,7 @@ def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
         ax.set_ylabel("log10 NRMSE")
         ax.set_title(f"Mackey-Glass tau={tau}: T=6 predictors iterated")
         ax.set_ylim(-4, 1.1)
-    axes[0][0].legend(fontsize=7)
+    panels[0][0].legend(fontsize=7)
     fig.tight_layout()
     return Figure(
         save_figure(fig, figdir, "chaos_horizon", tight=True),
@@ -110,16 +116,12 @@ def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
 
 
 def valid_time_figure(pairs: Pairs, figdir: Path) -> Figure | None:
-    runs = _main(pairs)
-    n = _main_n(pairs)
-    if not runs or n is None:
+    made = _tau_panels(pairs, 4.0)
+    if made is None:
         return None
-    plt = _plt()
-    taus = sorted({t.tau for t, _ in runs})
-    fig, axes = plt.subplots(1, len(taus), figsize=(6.5 * len(taus), 4.0), squeeze=False)
-    for ax, tau in zip(axes[0], taus, strict=True):
-        for p in PREDICTORS:
-            rs = _by_seed(runs, tau, p, n)
+    fig, panels, runs = made
+    for ax, tau, by_predictor in panels:
+        for p, rs in by_predictor.items():
             t, c, cap = _valid_of(rs)
             if t.size == 0:
                 continue
@@ -137,7 +139,7 @@ def valid_time_figure(pairs: Pairs, figdir: Path) -> Figure | None:
         ax.set_xlabel("valid prediction time (time units)")
         ax.set_ylabel("share of forecasts still valid")
         ax.set_title(f"tau={tau}: Kaplan-Meier, censored at the forecast's end (|)")
-    axes[0][0].legend(fontsize=7)
+    panels[0][0].legend(fontsize=7)
     fig.tight_layout()
     return Figure(
         save_figure(fig, figdir, "chaos_valid_time", tight=True),

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..._random import numpy_rng
 from .._base import Figure, save_figure
+from .._figures import make_figures
 from .._typed import Pairs
 from .experiments import (
     NarrowResult,
@@ -25,17 +26,7 @@ COLOUR_SEED = 0  # the 2-D regions' colours: the same permutation in every repor
 
 
 def figures(pairs: Pairs, figdir: Path) -> list[Figure]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    figdir = Path(figdir)
-    figdir.mkdir(parents=True, exist_ok=True)
-    out: list[Figure] = []
-    for fn in (_tight, _narrow, _random, _training, _regions2d):
-        fig = fn(pairs, figdir)
-        if fig is not None:
-            out.append(fig)
-    return out
+    return make_figures(pairs, figdir, (_tight, _narrow, _random, _training, _regions2d))
 
 
 def _tight(pairs: Pairs, figdir: Path) -> Figure | None:

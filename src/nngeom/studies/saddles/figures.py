@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._base import Figure, save_figure
+from .._figures import make_figures
 from .._typed import Pairs
 from .analysis import _multis, _sizes, _toys, points
 from .tasks import ZERO_RTOL
@@ -15,17 +16,7 @@ FIGURE_DPI = 110
 
 
 def figures(pairs: Pairs, figdir: Path) -> list[Figure]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    figdir = Path(figdir)
-    figdir.mkdir(parents=True, exist_ok=True)
-    out: list[Figure] = []
-    for make in (_spectra, _paths, _bound, _multilayer):
-        fig = make(pairs, figdir)
-        if fig is not None:
-            out.append(fig)
-    return out
+    return make_figures(pairs, figdir, (_spectra, _paths, _bound, _multilayer))
 
 
 def _spectra(pairs: Pairs, figdir: Path) -> Figure | None:

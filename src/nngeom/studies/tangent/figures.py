@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._base import Figure, save_figure
+from .._figures import pyplot as _plt
 from .._typed import Pairs
 from .analysis import (
     GRID_MEASURES,
@@ -25,15 +26,6 @@ _AUTHORS_PLOT = (
     "over 60 epochs, and TS per output neuron with its correlation with the gap. The 2020 "
     "paper's own figure was not retrieved."
 )
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def figures(pairs: Pairs, figdir: Path) -> list[Figure]:
