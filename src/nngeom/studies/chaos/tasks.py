@@ -283,7 +283,7 @@ def _inner_split(seg: np.ndarray, t: _Embedding) -> Any:
 
 
 def _fit_task_mlp(t: Any, sp: Any) -> Any:
-    """The Lapedes-Farber MLP of task ``t`` (a Forecast or Laser) fitted on its training rows
+    """The Lapedes-Farber MLP of task ``t`` (a Forecast, DirectMLP or Laser) fitted on its training rows
     with the task's budget (restarts screened, the best continued)."""
     return fit_mlp(
         sp.X_train,
@@ -296,6 +296,25 @@ def _fit_task_mlp(t: Any, sp: Any) -> Any:
         plateau_rtol=t.plateau_rtol,
         seed=t.seed,
     )
+
+
+def _fit_predictor(
+    t: Any, seg: np.ndarray, sp: Any, emb: _Embedding
+) -> tuple[Any, Any, str, float | None]:
+    """Task ``t``'s predictor (a Forecast or Laser) fitted on the training segment ``seg`` and
+    rows ``sp``: ``(ESN or regressor, the MLP's fit or None, the hyperparameters chosen on
+    validation or "", their validation NRMSE or None)``."""
+    if t.predictor == "esn":
+        esn, chosen, val = _pick_esn(seg, emb, t.esn_units, t.seed)
+        esn.fit_series(seg)
+        return esn, None, chosen, val
+    if t.predictor == "mlp":
+        fit = _fit_task_mlp(t, sp)
+        return fit.model, fit, "", None
+    if t.predictor == "local":
+        reg, chosen, val = _pick_local(seg, emb)
+        return reg.fit(sp.X_train, sp.y_train), None, chosen, val
+    return _regressor(t.predictor).fit(sp.X_train, sp.y_train), None, "", None
 
 
 def _pick_local(seg: np.ndarray, t: _Embedding) -> tuple[Any, str, float]:
@@ -372,26 +391,15 @@ def _run_forecast(t: Forecast) -> ForecastResult:
     sp = split(x, t.n_train, t.n_test, t.lags, t.delay, t.horizon, start=start)
     seg = x[start : sp.boundary]  # the training segment: every value a training row touches
     emb = _Embedding(t.lags, t.delay, t.horizon, t.n_train)
-    chosen, val, fit = "", None, None
     t_fit = time.perf_counter()
+    model, fit, chosen, val = _fit_predictor(t, seg, sp, emb)
+    fit_seconds = time.perf_counter() - t_fit
     if t.predictor == "esn":
-        esn, chosen, val = _pick_esn(seg, emb, t.esn_units, t.seed)
-        esn.fit_series(seg)
-        fit_seconds = time.perf_counter() - t_fit
-        pred = _esn_t(esn, x, sp.test_index[0][:, 0], t.horizon)
-        forecaster: Any = esn
+        pred = _esn_t(model, x, sp.test_index[0][:, 0], t.horizon)
+        forecaster: Any = model
     else:
-        if t.predictor == "mlp":
-            fit = _fit_task_mlp(t, sp)
-            reg = fit.model
-        elif t.predictor == "local":
-            reg, chosen, val = _pick_local(seg, emb)
-            reg.fit(sp.X_train, sp.y_train)
-        else:
-            reg = _regressor(t.predictor).fit(sp.X_train, sp.y_train)
-        fit_seconds = time.perf_counter() - t_fit
-        pred = reg.predict(sp.X_test)
-        forecaster = IteratedForecaster(reg, t.lags, t.delay, t.horizon)
+        pred = model.predict(sp.X_test)
+        forecaster = IteratedForecaster(model, t.lags, t.delay, t.horizon)
     with np.errstate(over="ignore", invalid="ignore"):
         sq = ((pred - sp.y_test) / scale) ** 2
     curve: tuple[float, ...] = ()
@@ -482,17 +490,7 @@ class DirectMLP(Task):
             _check_layout(self.n_train, span, 1, self.starts, self.horizon)
             start = TEST_START - span - self.n_train
             sp = split(x, self.n_train, 1, self.lags, self.delay, self.horizon, start=start)
-            fit = fit_mlp(
-                sp.X_train,
-                sp.y_train,
-                hidden=HIDDEN,
-                iterations=self.mlp_iter,
-                restarts=self.mlp_restarts,
-                screen=self.mlp_screen,
-                check=self.mlp_check,
-                plateau_rtol=self.plateau_rtol,
-                seed=self.seed,
-            )
+            fit = _fit_task_mlp(self, sp)
             ctx, truth = contexts(x, start_points(self.starts), CONTEXT, self.horizon)
             X = ctx[:, ctx.shape[1] - 1 - self.delay * np.arange(self.lags)]
             e = nrmse(truth[:, -1], fit.model.predict(X), scale=scale)
@@ -721,25 +719,17 @@ def _run_laser(t: Laser) -> LaserResult:
     starts = np.arange(sp.boundary + 200, sp.boundary + 1000 - steps, 25)
     ctx, truth = contexts(x, starts, 200, steps)
     t0 = time.perf_counter()
-    conv: bool | None = None
     emb = _Embedding(lags, delay, h, t.n_train)
     seg = x[: sp.boundary]
+    model, fit, _, _ = _fit_predictor(t, seg, sp, emb)
+    fit_s = time.perf_counter() - t0
+    conv = None if fit is None else fit.converged
     if t.predictor == "esn":
-        fc, _, _ = _pick_esn(seg, emb, t.esn_units, t.seed)
-        fc.fit_series(seg)
-        fit_s = time.perf_counter() - t0
+        fc = model
         one = nrmse(truth[:, 0], fc.forecast(ctx, 1)[:, 0], scale=scale)
     else:
-        if t.predictor == "mlp":
-            fit = _fit_task_mlp(t, sp)
-            reg, conv = fit.model, fit.converged
-        elif t.predictor == "local":
-            reg = _pick_local(seg, emb)[0].fit(sp.X_train, sp.y_train)
-        else:
-            reg = _regressor(t.predictor).fit(sp.X_train, sp.y_train)
-        fit_s = time.perf_counter() - t0
-        one = nrmse(sp.y_test, reg.predict(sp.X_test), scale=scale)
-        fc = IteratedForecaster(reg, lags, delay, h)
+        one = nrmse(sp.y_test, model.predict(sp.X_test), scale=scale)
+        fc = IteratedForecaster(model, lags, delay, h)
     free = fc.forecast(ctx, steps)
     curve = tuple(_finite(v) for v in nrmse_curve(truth, free, scale=scale))
     ex: dict[str, Any] = {}
