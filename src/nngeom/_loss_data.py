@@ -27,9 +27,9 @@ PROBE_EXAMPLES = 8
 
 
 def train_mode_problem(m: nn.Module) -> str | None:
-    """Why ``m`` (in training mode) makes the loss random or batch-dependent, or None."""
+    """Why ``m`` (in training mode) computes a random or batch-dependent function, or None."""
     if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
-        return "it drops random units, so the loss is random"
+        return "it drops units at random"
     if isinstance(m, nn.modules.batchnorm._BatchNorm):
         return "it normalises with the statistics of the batch (not running statistics)" + (
             " and updates them on every forward pass" if m.track_running_stats else ""
@@ -37,38 +37,47 @@ def train_mode_problem(m: nn.Module) -> str | None:
     if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.track_running_stats:
         return "it updates its running statistics on every forward pass"
     if isinstance(m, nn.RReLU):
-        return "it draws random negative slopes, so the loss is random"
+        return "it draws random negative slopes"
     if isinstance(m, nn.MultiheadAttention) and m.dropout > 0:
-        return "it applies attention dropout, so the loss is random"
+        return "it applies attention dropout"
     if isinstance(m, nn.RNNBase) and m.dropout > 0 and m.num_layers > 1:
-        return "it applies dropout between its layers, so the loss is random"
+        return "it applies dropout between its layers"
     return None
 
 
-def check_eval_mode(model: nn.Module) -> None:
-    """Refuse a submodule in training mode whose forward is random or batch-dependent (naming it)."""
+#: Why a random or batch-dependent loss has no Hessian: the end of :func:`check_eval_mode`'s
+#: message for the Hessians and the symmetry searches.
+HESSIAN_NEEDS_EVAL = (
+    "the Hessian of such a loss is not defined (or not reproducible), and the loss of a chunk "
+    "of the data would not be part of the loss of the whole. Call model.eval() first (and "
+    "rebuild a BatchNorm made with track_running_stats=False with running statistics); the "
+    "Hessian is then that of the deterministic eval-mode loss"
+)
+
+
+def check_eval_mode(model: nn.Module, consequence: str = HESSIAN_NEEDS_EVAL) -> None:
+    """Refuse a submodule whose forward is random or depends on the other examples of the batch,
+    naming it: one in training mode for which :func:`train_mode_problem` gives a reason, or a
+    BatchNorm without running statistics (which uses the batch's statistics even in eval mode).
+    ``consequence`` says why that matters to the caller; it ends the message."""
     for name, m in model.named_modules():
-        where = f"submodule {name!r}" if name else "the model itself"
+        where = (
+            f"submodule {name!r} ({type(m).__name__})"
+            if name
+            else (f"the model itself ({type(m).__name__})")
+        )
         if (
             isinstance(m, nn.modules.batchnorm._BatchNorm)
             and not m.training
             and (not m.track_running_stats or m.running_mean is None)
         ):
             raise InvalidModel(
-                f"{where} ({type(m).__name__}) has no running statistics, so even in eval mode "
-                "it normalises with the statistics of the batch: the loss of a chunk of the "
-                "data is not part of the loss of the whole, and the Hessian would depend on "
-                "chunk_size; use track_running_stats=True (and model.eval())"
+                f"{where} is without running statistics, so even in eval mode it normalises "
+                f"with the statistics of the batch; {consequence}"
             )
-        if not m.training:
-            continue
-        why = train_mode_problem(m)
+        why = train_mode_problem(m) if m.training else None
         if why is not None:
-            raise InvalidModel(
-                f"{where} ({type(m).__name__}) is in training mode: {why}; the Hessian of such "
-                "a loss is not defined (or not reproducible). Call model.eval() first; the "
-                "Hessian is then that of the deterministic eval-mode loss"
-            )
+            raise InvalidModel(f"{where} is in training mode: {why}; {consequence}")
 
 
 def model_dtype_device(model: nn.Module) -> tuple[torch.dtype | None, torch.device | None]:

@@ -60,6 +60,7 @@ from ._checks import (
     check_X,
 )
 from ._errors import InvalidInput, InvalidModel, UnsupportedModel
+from ._loss_data import check_eval_mode
 from ._random import rademacher, random_bits, torch_generator
 from .nets import MLP, as_mlp, piecewise_linear_form
 
@@ -391,7 +392,8 @@ def _default_chunk(view: MLP) -> int:
 # Memory one vmapped block of the generic path may use (an estimate, see _generic_plan).
 GENERIC_MEMORY_BUDGET = 256 * 2**20
 
-_BATCH_STAT_HINT = (
+#: The end of the message that refuses a random or batch-dependent model.
+_NEEDS_EVAL = (
     "call model.eval() first (and, for a BatchNorm built with track_running_stats=False, "
     "rebuild it with running statistics): tangent sensitivity is a property of the function "
     "each example is mapped by, which must not depend on the other examples or on random draws"
@@ -402,20 +404,7 @@ def _check_eval_mode(model: nn.Module) -> None:
     """Refuse layers whose output depends on random draws or on the batch (train-mode Dropout,
     BatchNorm that uses batch statistics): the per-example derivative would be a different (or
     random) function's."""
-    for name, m in model.named_modules():
-        where = f"layer {name!r} ({type(m).__name__})" if name else type(m).__name__
-        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
-            raise InvalidModel(
-                f"{where} is in training mode, so it drops units at random; " + _BATCH_STAT_HINT
-            )
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (
-            m.training or not m.track_running_stats or m.running_mean is None
-        ):
-            state = "in training mode" if m.training else "without running statistics"
-            raise InvalidModel(
-                f"{where} is {state}, so it normalises with the statistics of "
-                "the batch; " + _BATCH_STAT_HINT
-            )
+    check_eval_mode(model, _NEEDS_EVAL)
 
 
 def _functional(model: nn.Module):
