@@ -138,9 +138,8 @@ def _find(folder: Path, stem: str) -> Path:
     raise DataError(f"{folder} has no {stem}[.gz]")
 
 
-def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Dataset:
-    """Load the four standard MNIST-layout IDX files from ``folder`` (pixels scaled to [0, 1])."""
-    folder = Path(folder)
+def _read_idx_parts(folder: Path) -> dict[str, np.ndarray]:
+    """The four MNIST-layout IDX arrays of ``folder`` (uint8 images, integer labels), checked."""
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder with MNIST-layout IDX files")
     parts = {}
@@ -161,16 +160,30 @@ def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Datas
             raise DataError(f"{folder}: {split_name} images are {X.dtype}, expected uint8 pixels")
         if y.dtype.kind not in "iu" or (y.size and (int(y.min()) < 0 or int(y.max()) > 9)):
             raise DataError(f"{folder}: {split_name} labels must be integers 0..9")
+    return parts
 
-    def images(a: np.ndarray) -> Tensor:
-        return torch.from_numpy(a.reshape(a.shape[0], -1).astype(np.float32) / 255.0)
 
+def _idx_split(X: np.ndarray, y: np.ndarray, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Rows ``idx`` (all when None) of uint8 images ``(N, s, s)`` and labels ``(N,)``, as float32
+    pixels in [0, 1] of shape ``(n, s * s)`` and int64 labels (only the chosen rows converted)."""
+    Xt = torch.from_numpy(X).reshape(X.shape[0], -1)
+    yt = torch.from_numpy(y)
+    if idx is not None:
+        Xt, yt = Xt[idx], yt[idx]
+    return Xt.to(torch.float32).div_(_PIXEL_MAX), yt.to(torch.int64)
+
+
+# The largest uint8 pixel value, scaled to 1
+_PIXEL_MAX = 255.0
+
+
+def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Dataset:
+    """Load the four standard MNIST-layout IDX files from ``folder`` (pixels scaled to [0, 1])."""
+    parts = _read_idx_parts(Path(folder))
     return Dataset(
         name,
-        images(parts["X_train"]),
-        torch.from_numpy(parts["y_train"].astype(np.int64)),
-        images(parts["X_test"]),
-        torch.from_numpy(parts["y_test"].astype(np.int64)),
+        *_idx_split(parts["X_train"], parts["y_train"]),
+        *_idx_split(parts["X_test"], parts["y_test"]),
         n_classes=10,
     )
 
@@ -195,13 +208,17 @@ def fashion_mnist(folder: str | os.PathLike[str] | None = None) -> Dataset:
 
     Looks in ``folder``, then ``$NNGEOM_FASHION_MNIST``, then the Debian package's folder.
     """
+    return load_idx_dataset(_fashion_mnist_folder(folder), name="fashion-mnist")
+
+
+def _fashion_mnist_folder(folder: str | os.PathLike[str] | None = None) -> Path:
     found = fashion_mnist_available(folder)
     if found is None:
         raise DataError(
             "Fashion-MNIST is not installed: run `apt-get install dataset-fashion-mnist` "
             "or set NNGEOM_FASHION_MNIST to a folder with its four IDX files"
         )
-    return load_idx_dataset(found, name="fashion-mnist")
+    return found
 
 
 # The pixel range of sklearn's 8x8 digits (0..16), scaled to [0, 1]
@@ -255,18 +272,28 @@ def image_classification(
         raise InvalidInput(f"name must be a string, got {name!r}")
     if name == "auto":
         name = "fashion-mnist" if fashion_mnist_available() else "digits"
+
+    def pick(n_rows: int, n: int | None) -> Tensor | None:
+        if n is None or n >= n_rows:
+            return None
+        return torch.randperm(n_rows, generator=g)[:n]
+
     if name == "fashion-mnist":
-        ds = fashion_mnist()
-    elif name == "digits":
-        ds = digits(seed=seed, generator=generator)
-    else:
+        # the subsets are drawn before the pixels are converted (a full conversion of the 70,000
+        # images costs seconds and a quarter of a gigabyte)
+        parts = _read_idx_parts(_fashion_mnist_folder())
+        Xtr, ytr = _idx_split(
+            parts["X_train"], parts["y_train"], pick(len(parts["y_train"]), n_train)
+        )
+        Xte, yte = _idx_split(parts["X_test"], parts["y_test"], pick(len(parts["y_test"]), n_test))
+        return Dataset(name, Xtr, ytr, Xte, yte, n_classes=10)
+    if name != "digits":
         raise InvalidInput(f"unknown dataset {name!r}; use 'auto', 'fashion-mnist' or 'digits'")
+    ds = digits(seed=seed, generator=generator)
 
     def subset(X: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
-        if n is None or n >= X.shape[0]:
-            return X, y
-        idx = torch.randperm(X.shape[0], generator=g)[:n]
-        return X[idx], y[idx]
+        idx = pick(X.shape[0], n)
+        return (X, y) if idx is None else (X[idx], y[idx])
 
     Xtr, ytr = subset(ds.X_train, ds.y_train, n_train)
     Xte, yte = subset(ds.X_test, ds.y_test, n_test)
