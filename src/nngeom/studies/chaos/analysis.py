@@ -79,7 +79,7 @@ NIPS = "How Neural Nets Work (NIPS 1987)"
 
 
 def _forecasts(pairs: Pairs) -> list[tuple[Forecast, ForecastResult]]:
-    return [(t, r) for t, r in pairs if isinstance(t, Forecast) and isinstance(r, ForecastResult)]
+    return _of(pairs, Forecast, ForecastResult)
 
 
 def _main(pairs: Pairs) -> list[tuple[Forecast, ForecastResult]]:
@@ -102,8 +102,9 @@ def _main_n(pairs: Pairs) -> int | None:
     return ns[0] if ns else None
 
 
-def _of(pairs: Pairs, cls: type) -> list[tuple[Any, Any]]:
-    return [(t, r) for t, r in pairs if isinstance(t, cls)]
+def _of(pairs: Pairs, cls: type, result: type = object) -> list[tuple[Any, Any]]:
+    """The pairs whose task is a ``cls`` and whose result is a ``result``."""
+    return [(t, r) for t, r in pairs if isinstance(t, cls) and isinstance(r, result)]
 
 
 # ------------------------------------------------------------------------------ intervals
@@ -352,7 +353,7 @@ def verdicts(pairs: Pairs) -> list[Verdict]:
     else:
         out.append(not_run("chaos.parsimony", CLAIM_PARSIMONY, "no tau=17 forecasts ran"))
     # 5: the logistic map
-    lg = [r for _, r in _of(pairs, LogisticMap) if isinstance(r, LogisticResult)]
+    lg = [r for _, r in _of(pairs, LogisticMap, LogisticResult)]
     if lg:
         v = [r.nrmse_map for r in lg]
         m = (
@@ -443,8 +444,8 @@ def _beyond(pairs: Pairs, taus: list[int], n: int | None) -> list[Verdict]:
                 + (" (interval: range over seeds)" if lo is not None else ""),
             )
         )
-    for _, r in _of(pairs, IntegratorOrder):
-        if isinstance(r, OrderResult) and r.orders:
+    for _, r in _of(pairs, IntegratorOrder, OrderResult):
+        if r.orders:
             out.append(
                 beyond(
                     "chaos.integrator",
@@ -466,9 +467,7 @@ def _direct_vs_iterated(
     """NRMSE of the direct MLP at ``h`` over that of the iterated T=6 MLP at step ``h`` (the
     same start points), pooled over the seeds that have both, with the range over seeds."""
     direct = {
-        t.seed: r
-        for t, r in _of(pairs, DirectMLP)
-        if t.tau == tau and t.horizon == h and isinstance(r, DirectResult)
+        t.seed: r for t, r in _of(pairs, DirectMLP, DirectResult) if t.tau == tau and t.horizon == h
     }
     it = {}
     for t, r in _main(pairs):
@@ -589,7 +588,7 @@ def tables(pairs: Pairs) -> list[Table]:
 
 
 def _direct_table(pairs: Pairs) -> list[Table]:
-    direct = [(t, r) for t, r in _of(pairs, DirectMLP) if isinstance(r, DirectResult)]
+    direct = _of(pairs, DirectMLP, DirectResult)
     if not direct:
         return []
     rows = []
@@ -651,9 +650,7 @@ def _learning_table(pairs: Pairs) -> list[Table]:
 
 def _embedding_table(pairs: Pairs) -> list[Table]:
     rows = []
-    for t, r in _of(pairs, EmbeddingCheck):
-        if not isinstance(r, EmbeddingResult):
-            continue
+    for t, r in _of(pairs, EmbeddingCheck, EmbeddingResult):
         lags = next((f.lags for f, _ in _main(pairs) if f.tau == t.tau), None)
         first = next((i + 1 for i, v in enumerate(r.fnn) if v < 0.01), None)
         rows.append(
@@ -739,24 +736,23 @@ def _training_table(pairs: Pairs) -> list[Table]:
 
 
 def _order_table(pairs: Pairs) -> list[Table]:
-    for t, r in _of(pairs, IntegratorOrder):
-        if isinstance(r, OrderResult):
-            return [
-                Table(
-                    "Mackey-Glass integrator: max error over x(0..100) against step 1/128 "
-                    "(RK4 + Hermite dense output)",
-                    ["tau", *[f"step {s:g}" for s in r.steps], "order"],
-                    [
-                        [tau, *[f"{e:.2e}" for e in errs], f"{o:.2f}"]
-                        for tau, errs, o in zip(t.taus, r.errors, r.orders, strict=True)
-                    ],
-                )
-            ]
+    for t, r in _of(pairs, IntegratorOrder, OrderResult):
+        return [
+            Table(
+                "Mackey-Glass integrator: max error over x(0..100) against step 1/128 "
+                "(RK4 + Hermite dense output)",
+                ["tau", *[f"step {s:g}" for s in r.steps], "order"],
+                [
+                    [tau, *[f"{e:.2e}" for e in errs], f"{o:.2f}"]
+                    for tau, errs, o in zip(t.taus, r.errors, r.orders, strict=True)
+                ],
+            )
+        ]
     return []
 
 
 def _logistic_table(pairs: Pairs) -> list[Table]:
-    lg = [(t, r) for t, r in _of(pairs, LogisticMap) if isinstance(r, LogisticResult)]
+    lg = _of(pairs, LogisticMap, LogisticResult)
     if not lg:
         return []
     return [
@@ -781,7 +777,7 @@ def _logistic_table(pairs: Pairs) -> list[Table]:
 
 
 def _laser_table(pairs: Pairs) -> list[Table]:
-    lz = [(t, r) for t, r in _of(pairs, Laser) if isinstance(r, LaserResult)]
+    lz = _of(pairs, Laser, LaserResult)
     if not lz:
         return []
     rows = []

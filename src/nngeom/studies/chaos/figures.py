@@ -89,7 +89,7 @@ def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
                 continue
             c = np.sqrt(np.mean(np.minimum(np.array(curves), 10.0) ** 2, axis=0))
             ax.plot(np.arange(1, c.size + 1), np.log10(c), color=_color(p), label=LABELS[p])
-        direct = [(t, r) for t, r in _of(pairs, DirectMLP) if isinstance(r, DirectResult)]
+        direct = _of(pairs, DirectMLP, DirectResult)
         hs = sorted({t.horizon for t, _ in direct if t.tau == tau})
         if hs:
             ys = [
@@ -255,7 +255,7 @@ def learning_figure(pairs: Pairs, figdir: Path) -> Figure | None:
 
 
 def logistic_figure(pairs: Pairs, figdir: Path) -> Figure | None:
-    lg = [(t, r) for t, r in _of(pairs, LogisticMap) if isinstance(r, LogisticResult)]
+    lg = _of(pairs, LogisticMap, LogisticResult)
     if not lg:
         return None
     plt = _plt()
@@ -279,7 +279,7 @@ def logistic_figure(pairs: Pairs, figdir: Path) -> Figure | None:
 
 
 def laser_figure(pairs: Pairs, figdir: Path) -> Figure | None:
-    ex = [r for _, r in _of(pairs, Laser) if isinstance(r, LaserResult) and r.ex_truth]
+    ex = [r for _, r in _of(pairs, Laser, LaserResult) if r.ex_truth]
     if not ex:
         return None
     plt = _plt()
