@@ -93,6 +93,13 @@ class Verdict:
         return f"{self.claim.text} ({self.claim.where}): {self.outcome.value}; {self.why}."
 
 
+def _sign(direction: str) -> float:
+    """1 for ``"above"``, -1 for ``"below"``; anything else is refused."""
+    if direction not in ("above", "below"):
+        raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
+    return 1.0 if direction == "above" else -1.0
+
+
 def interval_vs(
     key: str,
     claim: Claim,
@@ -109,9 +116,7 @@ def interval_vs(
     interval contains the threshold: no evidence either way). Without an interval the point
     value is used and the outcome is at best ``partly``.
     """
-    if direction not in ("above", "below"):
-        raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
-    sign = 1.0 if direction == "above" else -1.0
+    sign = _sign(direction)
     rel = ">" if direction == "above" else "<"
     other = "<" if direction == "above" else ">"
     criterion = (
@@ -247,9 +252,7 @@ def graded_vs(
     entirely on the other side of ``partial``; otherwise not reproduced. Without an interval
     the point value is used and the outcome is at best ``partly``.
     """
-    if direction not in ("above", "below"):
-        raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
-    sign = 1.0 if direction == "above" else -1.0
+    sign = _sign(direction)
     if sign * (full - partial) < 0:
         raise ValueError(f"full={full:g} must lie {direction} partial={partial:g}")
     other = "below" if sign > 0 else "above"
