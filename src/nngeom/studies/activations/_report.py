@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -403,28 +404,39 @@ def _fig_paired(tp: Pairs, figdir: Path) -> Figure | None:
     )
 
 
-def _fig_lr(tp: Pairs, figdir: Path) -> Figure:
+def _method_panels(
+    tp: Pairs, draw: Callable[[Any, str, MethodRun, MethodResult], None], ylabel: str
+) -> tuple[Any, list[tuple[Any, str]]]:
+    """One panel per problem (log y axis, ``ylabel``), ``draw(axes, method, task, result)`` for
+    each method with a result there, the legend in the first: ``(figure, [(axes, problem)])``."""
     problems = _problems(tp)
     fig, axes = _axes(len(problems))
     for ax, problem in zip(axes, problems):
         for method in _methods(tp, problem):
             found = result_of(tp, problem, method)
-            if found is None:
-                continue
-            r = found[1]
-            xs = [lr for lr, s in zip(r.lrs, r.lr_scores) if s is not None]
-            ys = [s for s in r.lr_scores if s is not None]
-            colour = COLOURS.get(method)
-            ax.plot(xs, ys, "o-", ms=3, lw=2 if method == "vaf" else 1, label=method, color=colour)
-            score = dict(zip(r.lrs, r.lr_scores)).get(r.lr)
-            if score is not None:
-                ax.plot([r.lr], [score], "*", ms=10, color=colour)
-        ax.set_xscale("log")
+            if found is not None:
+                draw(ax, method, *found)
         ax.set_yscale("log")
-        ax.set_xlabel("learning rate", fontsize=8)
-        ax.set_ylabel("mean best validation loss", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(problem, fontsize=9)
     _legend(axes[0])
+    return fig, list(zip(axes, problems))
+
+
+def _fig_lr(tp: Pairs, figdir: Path) -> Figure:
+    def draw(ax: Any, method: str, _t: MethodRun, r: MethodResult) -> None:
+        xs = [lr for lr, s in zip(r.lrs, r.lr_scores) if s is not None]
+        ys = [s for s in r.lr_scores if s is not None]
+        colour = COLOURS.get(method)
+        ax.plot(xs, ys, "o-", ms=3, lw=2 if method == "vaf" else 1, label=method, color=colour)
+        score = dict(zip(r.lrs, r.lr_scores)).get(r.lr)
+        if score is not None:
+            ax.plot([r.lr], [score], "*", ms=10, color=colour)
+
+    fig, panels = _method_panels(tp, draw, "mean best validation loss")
+    for ax, _ in panels:
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate", fontsize=8)
     fig.tight_layout()
     return Figure(
         save_figure(fig, figdir, "activations_lr"),
@@ -436,22 +448,16 @@ def _fig_lr(tp: Pairs, figdir: Path) -> Figure:
 
 
 def _fig_curves(tp: Pairs, figdir: Path) -> Figure:
-    problems = _problems(tp)
-    fig, axes = _axes(len(problems))
-    for ax, problem in zip(axes, problems):
-        for method in _methods(tp, problem):
-            found = result_of(tp, problem, method)
-            if found is None or not found[1].curve:
-                continue
-            t, r = found
-            ys = [np.nan if v is None else v for v in r.curve]
-            xs = [t.eval_every * (i + 1) for i in range(len(ys))]
-            ax.plot(xs, ys, lw=2 if method == "vaf" else 1, label=method, color=COLOURS.get(method))
-        ax.set_yscale("log")
+    def draw(ax: Any, method: str, t: MethodRun, r: MethodResult) -> None:
+        if not r.curve:
+            return
+        ys = [np.nan if v is None else v for v in r.curve]
+        xs = [t.eval_every * (i + 1) for i in range(len(ys))]
+        ax.plot(xs, ys, lw=2 if method == "vaf" else 1, label=method, color=COLOURS.get(method))
+
+    fig, panels = _method_panels(tp, draw, "validation loss")
+    for ax, problem in panels:
         ax.set_xlabel("epoch" if problem != "sine1d" else "step", fontsize=8)
-        ax.set_ylabel("validation loss", fontsize=8)
-        ax.set_title(problem, fontsize=9)
-    _legend(axes[0])
     fig.tight_layout()
     return Figure(
         save_figure(fig, figdir, "activations_curves"),
