@@ -6,8 +6,11 @@ import os
 
 
 def reset_torch(gallery_conf, fname):
-    """Every example starts with the same torch state: float32 default, at most 2 threads."""
+    """Every example starts with the same torch state: float32 default, and ``$OMP_NUM_THREADS``
+    threads when that is set (the test suite's build sets 1: small examples on a busy machine
+    run many times slower with two spinning threads), else at most 2."""
     import torch
 
     torch.set_default_dtype(torch.float32)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    torch.set_num_threads(int(threads) if threads.isdigit() else min(2, os.cpu_count() or 1))
