@@ -36,3 +36,27 @@ def browser():
     ):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+def images_on_page(drv, at_least: int = 1) -> tuple[int, list[str]]:
+    """``(number of images, the sources of those not decoded)`` on the current page, once it
+    shows at least ``at_least`` images, all decoded, or after 10 s: Chromium can answer a
+    file:// ``get`` before the new document's images are in the DOM."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def state(d) -> tuple[int, list[str]]:
+        n, broken = d.execute_script(
+            "const imgs = Array.from(document.images);"
+            "return [imgs.length, imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.src)];"
+        )
+        return int(n), list(broken)
+
+    try:
+        WebDriverWait(drv, 10, poll_frequency=0.05).until(
+            lambda d: (lambda n, broken: n >= at_least and not broken)(*state(d))
+        )
+    except TimeoutException:
+        pass  # the caller's assertion names the page and what is missing
+    return state(drv)

@@ -209,6 +209,7 @@ def test_cli_failed_part_exits_nonzero_listing_it(tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_analysis_report_figures_load_in_chromium(tmp_path, kind):
     from _browser import browser as _browser
+    from _browser import images_on_page
 
     if kind == "mlp":
         model, X, y = _mlp_data()
@@ -223,6 +224,7 @@ def test_analysis_report_figures_load_in_chromium(tmp_path, kind):
     browser = _browser()
     try:
         browser.get(res.report.as_uri())
+        images_on_page(browser, 4)
         images = browser.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);"
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from _browser import browser as _browser
+from _browser import images_on_page
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -137,14 +138,6 @@ def test_the_site_loads_nothing_from_the_network(site):
 # --------------------------------------------------------------------------------------------
 
 
-def _images_loaded(drv) -> tuple[int, list[str]]:
-    return drv.execute_script(
-        "const imgs = Array.from(document.images);"
-        "return [imgs.length, imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
-        ".map(i => i.src)];"
-    )
-
-
 @pytest.mark.browser
 def test_site_pages_images_and_search_work_in_chromium(site, tmp_path):
     from selenium.webdriver.common.by import By
@@ -162,10 +155,10 @@ def test_site_pages_images_and_search_work_in_chromium(site, tmp_path):
         # every gallery page: its figures are decoded by the browser
         for script in EXAMPLES:
             drv.get((site / "gallery" / f"{script.stem}.html").as_uri())
-            n, broken = _images_loaded(drv)
+            n, broken = images_on_page(drv)
             assert n >= 1 and not broken, (script.stem, n, broken)
         drv.get((site / "gallery" / "index.html").as_uri())
-        n, broken = _images_loaded(drv)
+        n, broken = images_on_page(drv, len(EXAMPLES))
         assert n >= len(EXAMPLES) and not broken, (n, broken)
         drv.save_screenshot(str(tmp_path / "gallery.png"))
 

@@ -11,6 +11,7 @@ import pytest
 
 import nngeom as ng
 from _browser import browser as _browser
+from _browser import images_on_page
 from nngeom.report import build_report
 from nngeom.runs import reproduce
 from nngeom.studies import Figure, KeyNumber, Section, Study, Table
@@ -101,6 +102,7 @@ def test_every_figure_loads_in_chromium_and_a_screenshot_is_taken(report_path, t
     browser = _browser()
     try:
         browser.get(report_path.as_uri())
+        images_on_page(browser, 2)
         images = browser.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);"
         )
