@@ -8,7 +8,8 @@ real, deterministic work. Test switches: ``"sleep"`` seconds before returning,
 writes a file named after the worker's pid there while the task runs, ``"kill"`` kills the
 task's own process with SIGKILL (as the kernel's out-of-memory killer does; use a worker pool, never
 in-process), ``"kill_once"`` (a folder) does so only on the first attempt (a marker file there
-remembers it).
+remembers it), ``"gate"`` (a file path) makes every task but the first ``"gate_free"`` wait until
+that file exists (so a test knows exactly which tasks can have finished when it interrupts a run).
 """
 
 from __future__ import annotations
@@ -27,8 +28,21 @@ from nngeom.nets import mlp
 from nngeom.studies import Section, Study
 from nngeom.train import train
 
+# How long a gated task waits for its gate file before it fails
+GATE_TIMEOUT = 120.0
+
+
+def _wait_at_gate(gate: Path) -> None:
+    deadline = time.monotonic() + GATE_TIMEOUT
+    while not gate.exists():
+        if time.monotonic() > deadline:
+            raise InvalidInput(f"the gate {gate} was not opened within {GATE_TIMEOUT:g} s")
+        time.sleep(0.02)
+
 
 def run_task(config: dict[str, Any]) -> dict[str, Any]:
+    if config.get("gate") and int(config["seed"]) >= int(config.get("gate_free", 0)):
+        _wait_at_gate(Path(config["gate"]))
     if config.get("kill_once"):
         seen = Path(config["kill_once"], f"killed-{config['seed']}")
         if not seen.exists():

@@ -107,11 +107,12 @@ def test_unreachable_address_fails_fast_and_writes_nothing(tmp_path):
 
 
 def test_killing_the_driver_then_resume_completes(tmp_path):
-    out, n = tmp_path / "run", 8
+    # the first 2 tasks run; the others wait at a closed gate until the resume
+    out, gate, n, free = tmp_path / "run", tmp_path / "gate", 8, 2
     env = {**os.environ, "RAY_ADDRESS": ""}
     with open(tmp_path / "log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(RUNNER), str(out), str(n), "0.5", "ray"],
+            [sys.executable, str(RUNNER), str(out), str(n), "0", "ray", f"gate={gate},{free}"],
             stdout=log,
             stderr=log,
             env=env,
@@ -120,22 +121,22 @@ def test_killing_the_driver_then_resume_completes(tmp_path):
         while time.time() - t0 < 120:
             if (out / "results.sqlite").exists():
                 with sqlite3.connect(out / "results.sqlite", timeout=5) as c:
-                    if c.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 2:
+                    if c.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= free:
                         break
             assert proc.poll() is None, (tmp_path / "log").read_text()
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    partial = len(_rows(out))
-    assert 2 <= partial < n
+    assert len(_rows(out)) == free
+    gate.touch()
     s = reproduce(
-        [probe_study(n, sleep=0.5, epochs=5)],
+        [probe_study(n, sleep=0.0, epochs=5, gate=str(gate), gate_free=free)],
         out,
         resume=True,
         executor=RayExecutor(),
         progress=False,
     )
-    assert s.skipped == partial and s.finished == n - partial
+    assert s.skipped == free and s.finished == n - free
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
 

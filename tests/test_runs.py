@@ -120,22 +120,26 @@ def _wait_rows(db: Path, n: int, proc: subprocess.Popen, timeout: float = 60) ->
 
 @pytest.mark.parametrize("executor", ["1", "2"])
 def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executor):
-    n = 10
-    out = tmp_path / "run"
+    # the first 3 tasks run; the others wait at a closed gate, so exactly 3 rows exist when the
+    # driver is killed, however late this process is scheduled
+    n, free = 10, 3
+    out, gate = tmp_path / "run", tmp_path / "gate"
     before = _forkservers()
     with open(tmp_path / "log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(RUNNER), str(out), str(n), "0.25", executor],
+            [sys.executable, str(RUNNER), str(out), str(n), "0", executor, f"gate={gate},{free}"],
             stdout=log,
             stderr=log,
         )
-        _wait_rows(out / "results.sqlite", 3, proc)
+        _wait_rows(out / "results.sqlite", free, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     partial = _rows(out)
-    assert 3 <= len(partial) < n
-    s = reproduce([probe_study(n, sleep=0.25, epochs=5)], out, resume=True, progress=False)
-    assert s.skipped == len(partial) and s.finished == n - len(partial)
+    assert len(partial) == free
+    gate.touch()
+    study = probe_study(n, sleep=0.0, epochs=5, gate=str(gate), gate_free=free)
+    s = reproduce([study], out, resume=True, progress=False)
+    assert s.skipped == free and s.finished == n - free
     reference = tmp_path / "ref"
     reproduce([probe_study(n, sleep=0.0, epochs=5)], reference, progress=False)
     done = _rows(out)
@@ -169,11 +173,12 @@ def _default_sigint() -> None:
 
 
 def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
-    # 30 tasks of 0.25 s on 2 workers: the run is still going when the signal arrives, even on a
-    # loaded machine where this test process is scheduled late
-    out = tmp_path / "run"
+    # the first 2 tasks run; the others wait at a closed gate, so the run is still going when the
+    # signal arrives, and exactly 2 rows are finished
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    args = [sys.executable, str(RUNNER), str(out), "8", "0", "2", f"gate={gate},2"]
     proc = subprocess.Popen(
-        [sys.executable, str(RUNNER), str(out), "30", "0.25", "2"],
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -184,19 +189,14 @@ def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr
     assert "interrupted=True" in stdout and "Traceback" not in stderr
-    kept = _rows(out)
-    assert 2 <= len(kept) < 30
+    assert len(_rows(out)) == 2
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the SIGINT left no worker behind: resume in a fresh process finishes the rest
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), str(out), "30", "0.25", "2", "resume"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0 and f"skipped={len(kept)}" in proc.stdout
-    assert len(_rows(out)) == 30
+    gate.touch()
+    proc = subprocess.run([*args, "resume"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "skipped=2" in proc.stdout, proc.stdout + proc.stderr
+    assert len(_rows(out)) == 8
 
 
 def test_a_worker_killed_from_outside_costs_nothing_its_task_is_retried(tmp_path):
