@@ -49,6 +49,7 @@ from torch import nn
 from ._callable import make_callable
 from ._checks import check_bool
 from ._errors import DataError, InvalidInput, NngeomError, RunError, UnsupportedModel
+from ._progress import progress_bar
 from ._random import derived_seed, torch_generator
 
 __all__ = ["analyze", "Analysis", "PARTS", "QUICK", "FULL", "sizes_for", "prepare_data"]
@@ -1021,18 +1022,7 @@ def _part_config(part: str, size: dict[str, Any], seed: int, m: str, d: str) -> 
 
 
 def _execute(run, ctx, todo, keys, size, seed, m_hash, d_hash, summary, show, hook) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    columns = [
-        TextColumn("[bold]{task.description:>16}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=console, disable=not show, transient=False) as bar:
+    with progress_bar(show, name_width=16) as bar:
         task = bar.add_task("analyze", total=len(todo), status="")
         for part in todo:
             bar.update(task, description=part, status=f"failed {len(summary.failed)}")
@@ -1050,7 +1040,7 @@ def _execute(run, ctx, todo, keys, size, seed, m_hash, d_hash, summary, show, ho
                 run.add_failure(keys[part], STUDY, config, error, traceback.format_exc())
                 summary.failed[part] = error
                 if show:
-                    console.print(f"[red]part failed[/red] {part}: {error}")
+                    bar.console.print(f"[red]part failed[/red] {part}: {error}")
             else:
                 run.add_result(keys[part], STUDY, config, result, time.perf_counter() - t0)
                 summary.failed.pop(part, None)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ._checks import check_seed
 from ._errors import RunError, StudyError
+from ._progress import progress_bar
 from ._rundir import RunDir, dumps, environment, plan_tasks, task_key, utc_now
 from .executors import Executor, Job, LocalExecutor
 from .report import build_report
@@ -207,29 +208,9 @@ def _reproduce_locked(
 
 
 def _execute(run: RunDir, todo, executor: Executor, summary: RunSummary, show: bool) -> None:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    columns = [
-        TextColumn("[bold]{task.description:>12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    ]
     names = list(dict.fromkeys(s.name for s, _, _ in todo))
     failed = dict.fromkeys(names, 0)
-    with Progress(*columns, console=console, disable=not show, transient=False) as bar:
+    with progress_bar(show, name_width=12, eta=True) as bar:
         overall = bar.add_task("all tasks", total=len(todo), status="running 0 · failed 0")
         rows = {
             n: bar.add_task(n, total=sum(1 for s, _, _ in todo if s.name == n), status="failed 0")
@@ -244,7 +225,7 @@ def _execute(run: RunDir, todo, executor: Executor, summary: RunSummary, show: b
             if outcome.retry:  # recorded now (a killed driver keeps it), the task runs again
                 run.add_failure(key, name, config, outcome.error or "", outcome.traceback)
                 if show:
-                    console.print(
+                    bar.console.print(
                         f"[yellow]worker died[/yellow] {name} {dumps(config)}: {outcome.error}"
                     )
                 continue
@@ -256,7 +237,9 @@ def _execute(run: RunDir, todo, executor: Executor, summary: RunSummary, show: b
                 summary.failed.append((name, config, outcome.error or ""))
                 failed[name] += 1
                 if show:
-                    console.print(f"[red]task failed[/red] {name} {dumps(config)}: {outcome.error}")
+                    bar.console.print(
+                        f"[red]task failed[/red] {name} {dumps(config)}: {outcome.error}"
+                    )
             bar.update(rows[name], advance=1, status=f"failed {failed[name]}")
             bar.update(
                 overall,
