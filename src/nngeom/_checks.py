@@ -25,6 +25,10 @@ def all_finite(t: Tensor) -> bool:
 # --------------------------------------------------------------------------------------------
 # argument checks shared by the public functions (each raises InvalidInput saying what to do)
 # --------------------------------------------------------------------------------------------
+# The smallest positive scale nngeom divides by or takes a relative tolerance against (far above
+# float64's smallest normal, 2.2e-308, so that a ratio of two such numbers stays finite; an
+# all-zero operator or slope list has scale 0).
+TINY = 1e-300
 # The largest seed numpy and torch both accept (torch: uint64; numpy.random: < 2**128, but
 # torch.Generator.manual_seed takes at most 2**64 - 1).
 MAX_SEED = 2**64 - 1

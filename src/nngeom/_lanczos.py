@@ -23,13 +23,14 @@ import torch
 from torch import Tensor
 
 from ._checks import (
+    TINY,
     check_device,
     check_float_dtype,
     check_number,
     check_positive_int,
 )
 from ._errors import InvalidInput
-from ._linop import TINY, Complement, LinearOperator, as_operator, check_finite
+from ._linop import Complement, LinearOperator, as_operator, check_finite
 from ._params import check_basis_size
 from ._random import rademacher, torch_generator
 

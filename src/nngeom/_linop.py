@@ -30,8 +30,6 @@ from torch import Tensor
 from ._checks import all_finite, check_real_tensor
 from ._errors import InvalidInput, NngeomError
 
-# The smallest scale a relative tolerance is taken against (an all-zero operator has scale 0).
-TINY = 1e-300
 # A column of a QR factor whose diagonal entry is below this fraction of the largest is dependent.
 _DEPENDENT = 1e-12
 

@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 
-# The smallest positive scale nngeom divides by (far above float64's smallest normal, 2.2e-308,
-# so that a ratio of two such numbers stays finite).
-_TINY = 1e-300
+from ._checks import TINY as _TINY
+
 # float64's machine epsilon.
 _EPS = float(np.finfo(np.float64).eps)
 # The largest coordinate a polygon is computed with unscaled (squares stay finite).

@@ -41,6 +41,7 @@ from torch.func import functional_call, grad, jvp, vmap
 
 from ._callable import make_callable
 from ._checks import (
+    TINY,
     all_finite,
     check_number,
     check_positive_int,
@@ -48,7 +49,7 @@ from ._checks import (
 )
 from ._errors import InvalidInput, InvalidModel
 from ._lanczos import WHICH, LanczosResult, SpectralDensity, complement_of, lanczos, slq
-from ._linop import TINY, LinearOperator, check_finite
+from ._linop import LinearOperator, check_finite
 from ._loss_data import check_loss_data
 from ._losses import LossFn, loss_fn, loss_name
 from ._params import Layout, trainable

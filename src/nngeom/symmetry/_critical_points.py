@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_bool, check_int, check_number
+from .._checks import TINY, check_bool, check_int, check_number
 from .._errors import InvalidInput, InvalidModel, UnsupportedModel
 from .._lanczos import lanczos
-from .._linop import TINY, LinearOperator
+from .._linop import LinearOperator
 from .._loss_data import check_loss_data
 from .._losses import LossFn, loss_fn
 from .._params import load_, module_of

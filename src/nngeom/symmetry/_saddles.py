@@ -14,10 +14,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int, check_number, check_positive_int, check_seed, check_Xy
+from .._checks import TINY, check_int, check_number, check_positive_int, check_seed, check_Xy
 from .._errors import InvalidInput
 from .._lanczos import lanczos
-from .._linop import TINY
 from .._loss_data import check_loss_data
 from .._losses import LossFn
 from .._params import count, module_of

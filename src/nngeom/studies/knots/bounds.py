@@ -74,6 +74,7 @@ from functools import cache
 
 import numpy as np
 
+from ..._checks import TINY
 from ...knots import knot_upper_bound, knots
 
 __all__ = [
@@ -395,7 +396,7 @@ def one_layer_knots_and_runs(v, a, b, c: float = 0.0) -> tuple[int, int]:
     z = torch.nn.Sequential(lin1, torch.nn.ReLU(), lin2)
     kz = knots(z)
     slopes = kz.slopes[:, 0]
-    tol = 1e-9 * max(float(np.abs(slopes).max()), 1e-300)
+    tol = 1e-9 * max(float(np.abs(slopes).max()), TINY)
     runs = _runs([int(np.sign(s)) if abs(s) > tol else 0 for s in slopes])
     relu_net = torch.nn.Sequential(z, torch.nn.ReLU(), torch.nn.Linear(1, 1, dtype=torch.float64))
     with torch.no_grad():

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..._checks import TINY
 from ..._random import numpy_rng
 from ...knots import knots, tight_knot_network
 from ...nets import mlp
@@ -104,7 +105,7 @@ def count_small(theta: Sequence[float], sizes: Sequence[int]) -> tuple[int, int]
     Wo, _ = layers[-1]
     slopes = [[sum(w * a for w, a in zip(row, a_k, strict=True)) for row in Wo] for a_k in A]
     scale = max((abs(v) for row in slopes for v in row), default=0.0)
-    tol = KNOT_RTOL * max(scale, 1e-300)
+    tol = KNOT_RTOL * max(scale, TINY)
     n_knots = sum(
         1
         for s0, s1 in zip(slopes[:-1], slopes[1:], strict=True)

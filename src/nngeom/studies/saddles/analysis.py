@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._checks import TINY
 from .._base import Table
 from .._typed import Pairs
 from .._verdicts import Claim, Measured, Verdict, beyond, count_of, not_run, some_of
@@ -203,7 +204,7 @@ def _nth_abs(eigenvalues: Sequence[float], n: int) -> float | None:
     a = np.sort(np.abs(np.asarray(eigenvalues, dtype=float)))
     if a.size < n or a.size == 0:
         return None
-    return float(a[n - 1] / max(a[-1], 1e-300))
+    return float(a[n - 1] / max(a[-1], TINY))
 
 
 def _sizes(r: MultilayerResult) -> str:

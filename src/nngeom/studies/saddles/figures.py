@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._checks import TINY
 from .._base import Figure, save_figure
 from .._figures import make_figures
 from .._typed import Pairs
@@ -30,7 +31,7 @@ def _spectra(pairs: Pairs, figdir: Path) -> Figure | None:
     for ax, r in zip(axes[0], toys):
         for idx, ev in enumerate(r.eigenvalues):
             e = np.asarray(ev)
-            top = max(float(np.abs(e).max()), 1e-300)
+            top = max(float(np.abs(e).max()), TINY)
             colour = np.where(
                 e < -ZERO_RTOL * top,
                 "tab:red",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..._checks import TINY
 from ..._errors import StudyError
 from ..._random import numpy_rng, torch_generator
 from ...data import image_classification, pool_images, teacher_student_grid
@@ -69,7 +70,6 @@ LANCZOS_TOL = 1e-8  # Lanczos residual tolerance, relative to the largest |eigen
 MAX_STORED_EIGENVALUES = 6000  # larger spectra keep only their extremes in the result
 EXTREMES = 10  # eigenvalues kept at each end of a spectrum in a result
 TOY_OUTPUT_SEED = 20190705  # seeds the extra output rows of a multi-output toy teacher
-_TINY = 1e-300
 
 
 # ------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def flat_analysis(
     (``op``: its Hessian; ``scale``: the largest ``|eigenvalue|``)."""
     D = flat_directions(model, layer, i, j)
     HD = op @ D
-    scale = max(float(scale), _TINY)
+    scale = max(float(scale), TINY)
     sv = torch.linalg.svdvals(HD) / scale
     return FlatAnalysis(
         rank=int((sv > FLAT_RANK_RTOL).sum()),
@@ -420,7 +420,7 @@ def _image_inputs(
     X = pool_images(X, factor)
     if standardize:
         mu, sd = X.mean(0), X.std(0)
-        keep = sd > CONSTANT_INPUT_RTOL * max(float(sd.max()), _TINY)
+        keep = sd > CONSTANT_INPUT_RTOL * max(float(sd.max()), TINY)
         X = ((X - mu) / torch.where(keep, sd, torch.ones_like(sd)))[:, keep].contiguous()
     prep = {
         "image_side": side,
@@ -510,7 +510,7 @@ def _finish(
         n_neg, zeros_free, _ = count_eigenvalues(free, ZERO_RTOL)
         smallest, largest = _extremes(ev)
         exact = True
-        top = max(float(np.abs(ev).max()), _TINY)
+        top = max(float(np.abs(ev).max()), TINY)
         if zeros_free < len(free):
             a = np.sort(np.abs(free))
             gap = (
@@ -530,7 +530,7 @@ def _finish(
         largest = tuple(float(x) for x in ritz[lanczos_k:])
         lz_iter, lz_conv = int(res.iterations), bool(res.converged)
         lz_res = tuple(float(r) for r in res.residuals)
-        top = max(abs(smallest[0]), abs(largest[-1]), _TINY)
+        top = max(abs(smallest[0]), abs(largest[-1]), TINY)
         n_neg = sum(1 for x in smallest if x < -ZERO_RTOL * top)
         exact = n_neg < lanczos_k and lz_conv
     fa = flat_analysis(op, model, layer, i, j, top)

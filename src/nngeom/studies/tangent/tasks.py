@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..._checks import TINY
 from ..._errors import StudyError
 from ..._random import torch_generator
 from ...data import Dataset, digits, fashion_mnist
@@ -457,7 +458,7 @@ def _bound_checks(
         ok = value <= bound * (1 + BOUND_RTOL)
         met.append(int(ok.sum()))
         made.append(int(ok.numel()))
-        ratio = (bound / value.clamp_min(1e-300)).flatten()
+        ratio = (bound / value.clamp_min(TINY)).flatten()
         low.append(float(ratio.min()))
         med.append(float(ratio.median()))
     logs = {
