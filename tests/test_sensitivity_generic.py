@@ -231,6 +231,13 @@ def test_batch_dependent_or_random_layers_are_refused(layer: nn.Module, what: st
         )
 
 
+def test_train_mode_rrelu_is_refused_like_the_hessians_refuse_it() -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.RReLU(), nn.Linear(3, 2)).double()
+    X = _images(2, 1, 2, 2)
+    with pytest.raises(InvalidModel, match=r"'2' \(RReLU\) is in training mode.*random negative"):
+        tangent_sensitivity_autodiff(net, X)
+
+
 def test_dropout_with_zero_rate_is_accepted_in_training_mode() -> None:
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Dropout(0.0), nn.Tanh(), nn.Linear(3, 2))
     net = _randomise(net.double(), 3)
