@@ -51,6 +51,7 @@ from ._checks import check_bool
 from ._errors import DataError, InvalidInput, NngeomError, RunError, UnsupportedModel
 from ._progress import progress_bar
 from ._random import derived_seed, torch_generator
+from .plots import agg_pyplot
 
 __all__ = ["analyze", "Analysis", "PARTS", "QUICK", "FULL", "sizes_for", "prepare_data"]
 
@@ -380,15 +381,6 @@ class _Figures:
         return name
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 @dataclass
 class _Context:
     model: nn.Module
@@ -420,7 +412,7 @@ def _part_planes(ctx: _Context, within: bool) -> dict[str, Any]:
         return _skip(why)
     window = tuple(float(v) for v in ctx.sizes["plane_window"])
     planes, figures = [], []
-    plt = _pyplot()
+    plt = agg_pyplot()
     kind = "within" if within else "across"
     for j, trip in enumerate(trips):
         pts = ctx.X[trip].detach().double()
@@ -479,7 +471,7 @@ def _part_lines(ctx: _Context) -> dict[str, Any]:
     rng = np.random.default_rng(ctx.seed + _STREAM_SEGMENTS)
     N = ctx.X.shape[0]
     segments, figures = [], []
-    plt = _pyplot()
+    plt = agg_pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for j in range(int(ctx.sizes["n_segments"])):
         a, b = (int(i) for i in rng.choice(N, 2, replace=False))
@@ -535,7 +527,7 @@ def _part_patterns(ctx: _Context) -> dict[str, Any]:
 
     n = min(int(ctx.sizes["n_pattern_examples"]), ctx.X.shape[0])
     stats = pattern_statistics(ctx.model, ctx.X[:n].double())
-    plt = _pyplot()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     per = stats["fraction_active_per_layer"]
     ax.bar(range(len(per)), per, color="#55a868")
@@ -584,7 +576,7 @@ def _part_hessian(ctx: _Context) -> dict[str, Any]:
         seed=ctx.seed,
         dtype=op.dtype,
     )
-    plt = _pyplot()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     spectrum(ev, sd, ax, log=True)
     ax.set_title(
@@ -663,7 +655,7 @@ def _part_sensitivity(ctx: _Context) -> dict[str, Any]:
         bounds = b.as_dict()
     except NngeomError as exc:
         bounds_note = f"bounds not computed: {exc}"
-    plt = _pyplot()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     plot_sensitivity(ts, cls, ax)
     ax.set_title(f"tangent sensitivity of {n} examples by class ({ctx.cls_source})", fontsize=9)

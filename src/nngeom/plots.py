@@ -48,6 +48,17 @@ MAX_BINS = 10_000
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+def agg_pyplot() -> Any:
+    """``matplotlib.pyplot`` with matplotlib on the non-interactive Agg backend (for figures
+    that are only saved to files: the studies' and ``nngeom analyze``'s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _axes(ax: Any, figsize: tuple[float, float] = (5.0, 4.0)) -> Any:
     """``ax`` checked to be a matplotlib Axes, or a new figure's Axes when ``ax`` is None."""
     import matplotlib.pyplot as plt

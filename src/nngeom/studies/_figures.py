@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from ..plots import agg_pyplot as pyplot
 from ._base import Figure
 
 __all__ = ["pyplot", "make_figures"]
 
 _P = TypeVar("_P")
-
-
-def pyplot() -> Any:
-    """``matplotlib.pyplot``, with matplotlib on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def make_figures(
