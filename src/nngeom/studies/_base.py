@@ -15,18 +15,15 @@ scale); ``"paper"`` finishes in at most an hour on 2 cores (the paper's sizes wh
 each reduction stated in the study's departures); ``"full"`` keeps the paper's sizes, for a
 cluster.
 
-Helpers shared by the study modules: :func:`run_kind` (a task config's ``"kind"`` picks its
-runner) and :func:`save_figure` (a figure as PNG + SVG).
+Helper shared by the study modules: :func:`save_figure` (a figure as PNG + SVG).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from .._errors import StudyError
 
 __all__ = ["Study", "Section", "Table", "Figure", "KeyNumber", "SCALES"]
 
@@ -99,22 +96,6 @@ class Study:
 
 
 FIGURE_DPI = 100  # resolution of a study's PNG figures, dots per inch
-
-
-def run_kind(
-    study: str, runners: Mapping[str, Callable[[TaskConfig], TaskResult]], config: TaskConfig
-) -> TaskResult:
-    """Run ``config`` with the runner of its ``config["kind"]``.
-
-    Raises:
-        StudyError: the kind is not one of ``runners`` (the message lists them).
-    """
-    kind = config.get("kind")
-    if kind not in runners:
-        raise StudyError(
-            f"unknown {study} task kind {kind!r}; use one of {', '.join(map(repr, runners))}"
-        )
-    return runners[kind](config)
 
 
 def save_figure(
