@@ -61,11 +61,8 @@ def check_eval_mode(model: nn.Module, consequence: str = HESSIAN_NEEDS_EVAL) -> 
     BatchNorm without running statistics (which uses the batch's statistics even in eval mode).
     ``consequence`` says why that matters to the caller; it ends the message."""
     for name, m in model.named_modules():
-        where = (
-            f"submodule {name!r} ({type(m).__name__})"
-            if name
-            else (f"the model itself ({type(m).__name__})")
-        )
+        where = f"submodule {name!r}" if name else "the model itself"
+        where += f" ({type(m).__name__})"
         if (
             isinstance(m, nn.modules.batchnorm._BatchNorm)
             and not m.training

@@ -163,6 +163,10 @@ def _read_idx_parts(folder: Path) -> dict[str, np.ndarray]:
     return parts
 
 
+# The largest uint8 pixel value, scaled to 1
+_PIXEL_MAX = 255.0
+
+
 def _idx_split(X: np.ndarray, y: np.ndarray, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Rows ``idx`` (all when None) of uint8 images ``(N, s, s)`` and labels ``(N,)``, as float32
     pixels in [0, 1] of shape ``(n, s * s)`` and int64 labels (only the chosen rows converted)."""
@@ -171,10 +175,6 @@ def _idx_split(X: np.ndarray, y: np.ndarray, idx: Tensor | None = None) -> tuple
     if idx is not None:
         Xt, yt = Xt[idx], yt[idx]
     return Xt.to(torch.float32).div_(_PIXEL_MAX), yt.to(torch.int64)
-
-
-# The largest uint8 pixel value, scaled to 1
-_PIXEL_MAX = 255.0
 
 
 def load_idx_dataset(folder: str | os.PathLike[str], name: str = "idx") -> Dataset:
@@ -282,11 +282,12 @@ def image_classification(
         # the subsets are drawn before the pixels are converted (a full conversion of the 70,000
         # images costs seconds and a quarter of a gigabyte)
         parts = _read_idx_parts(_fashion_mnist_folder())
-        Xtr, ytr = _idx_split(
-            parts["X_train"], parts["y_train"], pick(len(parts["y_train"]), n_train)
-        )
-        Xte, yte = _idx_split(parts["X_test"], parts["y_test"], pick(len(parts["y_test"]), n_test))
-        return Dataset(name, Xtr, ytr, Xte, yte, n_classes=10)
+
+        def part(split: str, n: int | None) -> tuple[Tensor, Tensor]:
+            y = parts[f"y_{split}"]
+            return _idx_split(parts[f"X_{split}"], y, pick(len(y), n))
+
+        return Dataset(name, *part("train", n_train), *part("test", n_test), n_classes=10)
     if name != "digits":
         raise InvalidInput(f"unknown dataset {name!r}; use 'auto', 'fashion-mnist' or 'digits'")
     ds = digits(seed=seed, generator=generator)

@@ -401,9 +401,9 @@ _NEEDS_EVAL = (
 
 
 def _check_eval_mode(model: nn.Module) -> None:
-    """Refuse layers whose output depends on random draws or on the batch (train-mode Dropout,
-    BatchNorm that uses batch statistics): the per-example derivative would be a different (or
-    random) function's."""
+    """Refuse layers whose output depends on random draws or on the batch (the shared
+    :func:`~nngeom._loss_data.check_eval_mode`): the per-example derivative would be a different
+    (or random) function's."""
     check_eval_mode(model, _NEEDS_EVAL)
 
 
