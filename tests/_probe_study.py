@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 import torch
 
 from nngeom import InvalidInput
+from nngeom._rundir import RunDir
 from nngeom.data import teacher_student_grid
 from nngeom.nets import mlp
 from nngeom.studies import Section, Study
@@ -108,3 +111,30 @@ def mixed_probe_study() -> Study:
         run_task=ok.run_task,
         summarize=ok.summarize,
     )
+
+
+def rows(path: Path) -> dict:
+    """The stored results of the run directory ``path``, by task key."""
+    return {k: v[1] for k, v in RunDir(path).results().items()}
+
+
+def wait_rows(
+    run: Path, n: int, proc: subprocess.Popen, log: Path | None = None, timeout: float = 60
+) -> None:
+    """Wait (at most ``timeout`` s) until the run directory ``run`` holds ``n`` result rows; fail
+    if the runner ``proc`` exits first (quoting its ``log``, when given) or makes no progress."""
+    db = Path(run) / "results.sqlite"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            told = Path(log).read_text() if log is not None else ""
+            raise AssertionError(f"runner exited early with code {proc.returncode}\n{told}")
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=5) as c:
+                    if c.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= n:
+                        return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("runner made no progress")

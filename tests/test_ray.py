@@ -16,7 +16,7 @@ import pytest
 import nngeom as ng
 import nngeom.report
 import nngeom.studies
-from _probe_study import mixed_probe_study, probe_study
+from _probe_study import mixed_probe_study, probe_study, rows, wait_rows
 from nngeom.executors import RayExecutor
 from nngeom.runs import RunDir, reproduce
 
@@ -40,16 +40,12 @@ def ray_runtime():
     ray.shutdown()
 
 
-def _rows(path) -> dict:
-    return {k: v[1] for k, v in RunDir(path).results().items()}
-
-
 def test_ray_gives_the_same_rows_as_local(tmp_path):
     study = probe_study(6, epochs=10)
     reproduce([study], tmp_path / "local", progress=False)
     s = reproduce([study], tmp_path / "ray", executor=RayExecutor(), progress=False)
     assert s.finished == 6 and not s.failed
-    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local")
 
 
 def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_nothing(tmp_path):
@@ -84,7 +80,7 @@ def test_killing_a_ray_worker_mid_sweep_loses_and_duplicates_nothing(tmp_path):
     assert s.finished == n and not s.failed
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
-    assert sorted(r["seed"] for r in _rows(tmp_path / "run").values()) == list(range(n))
+    assert sorted(r["seed"] for r in rows(tmp_path / "run").values()) == list(range(n))
 
 
 def test_failing_and_unserialisable_tasks_on_ray(tmp_path):
@@ -117,17 +113,10 @@ def test_killing_the_driver_then_resume_completes(tmp_path):
             stderr=log,
             env=env,
         )
-        t0 = time.time()
-        while time.time() - t0 < 120:
-            if (out / "results.sqlite").exists():
-                with sqlite3.connect(out / "results.sqlite", timeout=5) as c:
-                    if c.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= free:
-                        break
-            assert proc.poll() is None, (tmp_path / "log").read_text()
-            time.sleep(0.05)
+        wait_rows(out, free, proc, tmp_path / "log", timeout=120)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert len(_rows(out)) == free
+    assert len(rows(out)) == free
     gate.touch()
     s = reproduce(
         [probe_study(n, sleep=0.0, epochs=5, gate=str(gate), gate_free=free)],

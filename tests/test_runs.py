@@ -16,15 +16,11 @@ import nngeom as ng
 import nngeom._rundir
 import nngeom.report
 import nngeom.studies
-from _probe_study import mixed_probe_study, probe_study
+from _probe_study import mixed_probe_study, probe_study, rows, wait_rows
 from nngeom.executors import LocalExecutor
 from nngeom.runs import RunDir, reproduce, task_key
 
 RUNNER = Path(__file__).with_name("_runner.py")
-
-
-def _rows(path) -> dict:
-    return {k: v[1] for k, v in RunDir(path).results().items()}
 
 
 def test_fresh_run_writes_config_results_and_report(tmp_path):
@@ -34,7 +30,7 @@ def test_fresh_run_writes_config_results_and_report(tmp_path):
     assert cfg["studies"] == ["probe"] and cfg["scale"] == "quick" and cfg["seed"] == 0
     for key in ("python", "torch", "numpy", "nngeom", "device"):
         assert key in cfg["environment"]
-    assert len(_rows(tmp_path / "run")) == 4
+    assert len(rows(tmp_path / "run")) == 4
     assert (tmp_path / "run" / "report.html").is_file()
 
 
@@ -59,7 +55,7 @@ def test_parallel_equals_serial(tmp_path):
     reproduce(
         [probe_study(4, epochs=20)], tmp_path / "b", executor=LocalExecutor(2), progress=False
     )
-    assert _rows(tmp_path / "a") == _rows(tmp_path / "b")
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
 
 
 def test_failed_task_is_recorded_and_the_others_go_on(tmp_path):
@@ -102,22 +98,6 @@ def test_unknown_scale_and_empty(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def _wait_rows(db: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise AssertionError(f"runner exited early with code {proc.returncode}")
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=5) as c:
-                    if c.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= n:
-                        return
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.05)
-    raise AssertionError("runner made no progress")
-
-
 @pytest.mark.parametrize("executor", ["1", "2"])
 def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executor):
     # the first 3 tasks run; the others wait at a closed gate, so exactly 3 rows exist when the
@@ -131,10 +111,10 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executo
             stdout=log,
             stderr=log,
         )
-        _wait_rows(out / "results.sqlite", free, proc)
+        wait_rows(out, free, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    partial = _rows(out)
+    partial = rows(out)
     assert len(partial) == free
     gate.touch()
     study = probe_study(n, sleep=0.0, epochs=5, gate=str(gate), gate_free=free)
@@ -142,10 +122,10 @@ def test_kill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, executo
     assert s.skipped == free and s.finished == n - free
     reference = tmp_path / "ref"
     reproduce([probe_study(n, sleep=0.0, epochs=5)], reference, progress=False)
-    done = _rows(out)
+    done = rows(out)
     assert len(done) == n
     assert sorted(r["loss"] for r in done.values()) == sorted(
-        r["loss"] for r in _rows(reference).values()
+        r["loss"] for r in rows(reference).values()
     )
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone() == (n, n)
@@ -184,19 +164,19 @@ def test_sigint_stops_cleanly_and_keeps_finished_rows(tmp_path):
         text=True,
         preexec_fn=_default_sigint,
     )
-    _wait_rows(out / "results.sqlite", 2, proc)
+    wait_rows(out, 2, proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr
     assert "interrupted=True" in stdout and "Traceback" not in stderr
-    assert len(_rows(out)) == 2
+    assert len(rows(out)) == 2
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the SIGINT left no worker behind: resume in a fresh process finishes the rest
     gate.touch()
     proc = subprocess.run([*args, "resume"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "skipped=2" in proc.stdout, proc.stdout + proc.stderr
-    assert len(_rows(out)) == 8
+    assert len(rows(out)) == 8
 
 
 def test_a_worker_killed_from_outside_costs_nothing_its_task_is_retried(tmp_path):
@@ -220,7 +200,7 @@ def test_a_worker_killed_from_outside_costs_nothing_its_task_is_retried(tmp_path
     s = reproduce([study], tmp_path / "run", executor=LocalExecutor(2), progress=False)
     thread.join()
     assert s.finished == 6 and not s.failed
-    assert len(_rows(tmp_path / "run")) == 6 and not RunDir(tmp_path / "run").failures()
+    assert len(rows(tmp_path / "run")) == 6 and not RunDir(tmp_path / "run").failures()
 
 
 def _study_with(extra_of_seed: dict[int, dict], n: int) -> ng.studies.Study:
@@ -270,7 +250,7 @@ def test_a_worker_that_dies_once_is_retried_and_the_task_finishes(tmp_path):
     s = reproduce([study], tmp_path / "run", executor=LocalExecutor(2), progress=False)
     assert s.finished == 5 and not s.failed
     assert (marks / "killed-2").is_file()  # it did die once
-    assert len(_rows(tmp_path / "run")) == 5 and not RunDir(tmp_path / "run").failures()
+    assert len(rows(tmp_path / "run")) == 5 and not RunDir(tmp_path / "run").failures()
 
 
 def test_a_second_process_on_the_run_directory_is_refused_naming_the_holder(tmp_path):
@@ -280,7 +260,7 @@ def test_a_second_process_on_the_run_directory_is_refused_naming_the_holder(tmp_
             [sys.executable, str(RUNNER), str(out), "8", "0.5", "1"], stdout=log, stderr=log
         )
         try:
-            _wait_rows(out / "results.sqlite", 1, proc)
+            wait_rows(out, 1, proc)
             study = probe_study(8, sleep=0.5, epochs=5)
             for resume in (True, False):
                 with pytest.raises(ng.RunError, match=f"in use .*pid {proc.pid}"):
