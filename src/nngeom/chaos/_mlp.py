@@ -68,16 +68,23 @@ def mlp_loss_grad(
     return loss, np.concatenate([g.ravel() for g in grads])
 
 
-def _lbfgs_fit(net: torch.nn.Module, Z: np.ndarray, t: np.ndarray, iters: int) -> tuple[float, int]:
-    """``iters`` L-BFGS-B iterations on ``net``'s parameters (in place): the final MSE and the
-    iterations run."""
+def flat_parameters(net: torch.nn.Module) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """``net``'s parameters as one float64 vector ``(P,)`` and their shapes (the layout of
+    :func:`mlp_loss_grad`)."""
     params = list(net.parameters())
-    shapes = [tuple(p.shape) for p in params]
-    theta0 = np.concatenate([p.detach().cpu().numpy().astype(np.float64).ravel() for p in params])
+    theta = np.concatenate([p.detach().cpu().numpy().astype(np.float64).ravel() for p in params])
+    return theta, [tuple(p.shape) for p in params]
+
+
+def lbfgs_fit(net: torch.nn.Module, Z: np.ndarray, t: np.ndarray, iters: int) -> tuple[float, int]:
+    """``iters`` L-BFGS-B iterations on ``net``'s parameters (in place) for the MSE of
+    :func:`mlp_loss_grad` on inputs ``Z`` ``(N, lags)`` and targets ``t`` ``(N,)``: the final MSE
+    and the iterations run."""
+    theta0, shapes = flat_parameters(net)
     theta, done = minimize_lbfgs(lambda th: mlp_loss_grad(th, shapes, Z, t), theta0, iters)
     with torch.no_grad():
         i = 0
-        for p in params:
+        for p in net.parameters():
             p.copy_(torch.from_numpy(theta[i : i + p.numel()].reshape(p.shape)))
             i += p.numel()
     return float(mlp_loss_grad(theta, shapes, Z, t)[0]), done
@@ -179,7 +186,7 @@ class LapedesFarberMLP(ChaosRegressor):
                 dtype=torch.float64,
             )
             if lbfgs:
-                loss, done = _lbfgs_fit(net, Z, t, first)
+                loss, done = lbfgs_fit(net, Z, t, first)
             else:
                 loss, done = self._adam_fit(net, Z, t, p), p["max_iter"]
             losses.append(loss)
@@ -189,7 +196,7 @@ class LapedesFarberMLP(ChaosRegressor):
             raise StudyError("every MLP restart diverged (non-finite loss); lower lr or use lbfgs")
         loss, net, n_iter = best
         if lbfgs and screen is not None and screen < p["max_iter"]:
-            loss, more = _lbfgs_fit(net, Z, t, p["max_iter"] - screen)  # continue the best one
+            loss, more = lbfgs_fit(net, Z, t, p["max_iter"] - screen)  # continue the best one
             n_iter += more
         self.scaling_, self.model_, self.n_iter_ = scaling, net, n_iter
         self.train_loss_, self.restart_losses_ = loss, losses

@@ -126,11 +126,8 @@ def fit_mlp(
     iterations each, the best continued, its last ``check`` iterations a separate L-BFGS run.
     Converged: the training MSE (standardised target) fell by less than ``plateau_rtol`` of
     itself over those last iterations, or ended below ``mse_floor``."""
-    import torch
-
-    from ..._lbfgs import minimize_lbfgs
     from ...chaos import LapedesFarberMLP
-    from ...chaos.predictors import mlp_loss_grad
+    from ...chaos._mlp import flat_parameters, lbfgs_fit, mlp_loss_grad
 
     first = iterations - check
     if first < 1 or check < 1:
@@ -139,24 +136,12 @@ def fit_mlp(
     model = LapedesFarberMLP(
         hidden, max_iter=first, restarts=restarts, screen_iter=use_screen, seed=seed
     ).fit(X, y)
-    params = list(model.model_.parameters())
-    shapes = [tuple(p.shape) for p in params]
-    theta = np.concatenate([p.detach().cpu().numpy().ravel() for p in params])
     Z = model.standardize(X)
     mean, std = model.target_scale
     t = (y - mean) / std
-
-    def loss_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
-        return mlp_loss_grad(v, shapes, Z, t)
-
-    before = loss_grad(theta)[0]
-    theta2, done = minimize_lbfgs(loss_grad, theta, check)
-    after = loss_grad(theta2)[0]
-    with torch.no_grad():
-        i = 0
-        for p in params:
-            p.copy_(torch.from_numpy(theta2[i : i + p.numel()].reshape(p.shape)))
-            i += p.numel()
+    theta, shapes = flat_parameters(model.model_)
+    before = mlp_loss_grad(theta, shapes, Z, t)[0]
+    after, done = lbfgs_fit(model.model_, Z, t, check)
     drop = (before - after) / before if before > 0 else 0.0
     converged = drop < plateau_rtol or after < mse_floor
     return MLPFit(model, float(after), float(drop), bool(converged), first + done)
