@@ -31,7 +31,16 @@ from .._errors import StudyError
 from ._base import Figure, Section, Study, Table
 from ._verdicts import Verdict, outcome_sentence
 
-__all__ = ["Task", "Result", "Pairs", "typed_study", "to_record", "from_record", "run_task"]
+__all__ = [
+    "Task",
+    "Result",
+    "Pairs",
+    "pairs_of",
+    "typed_study",
+    "to_record",
+    "from_record",
+    "run_task",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,14 @@ class Task:
 
 Pairs = Sequence[tuple[Task, Result]]
 _T = TypeVar("_T")
+
+
+def pairs_of(
+    pairs: Sequence[tuple[object, object]], task: type = Task, result: type = Result
+) -> list[tuple[Any, Any]]:
+    """The ``(task, result)`` pairs whose task is a ``task`` and whose result is a ``result``
+    (a failed or stale record's result is of neither of a study's result types)."""
+    return [(t, r) for t, r in pairs if isinstance(t, task) and isinstance(r, result)]
 
 
 def to_record(obj: Task | Result) -> dict[str, Any]:

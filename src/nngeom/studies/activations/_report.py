@@ -16,6 +16,7 @@ import numpy as np
 
 from .._base import Figure, Table, save_figure
 from .._figures import make_figures
+from .._typed import pairs_of
 from ._claims import CLAIM_PROBLEMS, LABELS, metric_name, paired, result_of, t_interval
 from ._runs import (
     ACT_GRID,
@@ -36,7 +37,7 @@ FULL_TRAIN = 50_000  # Fashion-MNIST training images at scale "full" (the rest: 
 
 
 def _typed(pairs: Sequence[tuple[object, object]]) -> list[tuple[MethodRun, MethodResult]]:
-    return [(t, r) for t, r in pairs if isinstance(t, MethodRun) and isinstance(r, MethodResult)]
+    return pairs_of(pairs, MethodRun, MethodResult)
 
 
 def _problems(pairs: Pairs) -> list[str]:

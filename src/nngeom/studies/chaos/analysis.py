@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..._random import numpy_rng
 from .._base import Table
-from .._typed import Pairs
+from .._typed import Pairs, pairs_of
 from .._verdicts import (
     Claim,
     Measured,
@@ -79,7 +78,7 @@ NIPS = "How Neural Nets Work (NIPS 1987)"
 
 
 def _forecasts(pairs: Pairs) -> list[tuple[Forecast, ForecastResult]]:
-    return _of(pairs, Forecast, ForecastResult)
+    return pairs_of(pairs, Forecast, ForecastResult)
 
 
 def _main(pairs: Pairs) -> list[tuple[Forecast, ForecastResult]]:
@@ -100,11 +99,6 @@ def _by_seed(
 def _main_n(pairs: Pairs) -> int | None:
     ns = sorted({t.n_train for t, _ in _main(pairs)})
     return ns[0] if ns else None
-
-
-def _of(pairs: Pairs, cls: type, result: type = object) -> list[tuple[Any, Any]]:
-    """The pairs whose task is a ``cls`` and whose result is a ``result``."""
-    return [(t, r) for t, r in pairs if isinstance(t, cls) and isinstance(r, result)]
 
 
 # ------------------------------------------------------------------------------ intervals
@@ -353,7 +347,7 @@ def verdicts(pairs: Pairs) -> list[Verdict]:
     else:
         out.append(not_run("chaos.parsimony", CLAIM_PARSIMONY, "no tau=17 forecasts ran"))
     # 5: the logistic map
-    lg = [r for _, r in _of(pairs, LogisticMap, LogisticResult)]
+    lg = [r for _, r in pairs_of(pairs, LogisticMap, LogisticResult)]
     if lg:
         v = [r.nrmse_map for r in lg]
         m = (
@@ -444,7 +438,7 @@ def _beyond(pairs: Pairs, taus: list[int], n: int | None) -> list[Verdict]:
                 + (" (interval: range over seeds)" if lo is not None else ""),
             )
         )
-    for _, r in _of(pairs, IntegratorOrder, OrderResult):
+    for _, r in pairs_of(pairs, IntegratorOrder, OrderResult):
         if r.orders:
             out.append(
                 beyond(
@@ -467,7 +461,9 @@ def _direct_vs_iterated(
     """NRMSE of the direct MLP at ``h`` over that of the iterated T=6 MLP at step ``h`` (the
     same start points), pooled over the seeds that have both, with the range over seeds."""
     direct = {
-        t.seed: r for t, r in _of(pairs, DirectMLP, DirectResult) if t.tau == tau and t.horizon == h
+        t.seed: r
+        for t, r in pairs_of(pairs, DirectMLP, DirectResult)
+        if t.tau == tau and t.horizon == h
     }
     it = {}
     for t, r in _main(pairs):
@@ -588,7 +584,7 @@ def tables(pairs: Pairs) -> list[Table]:
 
 
 def _direct_table(pairs: Pairs) -> list[Table]:
-    direct = _of(pairs, DirectMLP, DirectResult)
+    direct = pairs_of(pairs, DirectMLP, DirectResult)
     if not direct:
         return []
     rows = []
@@ -650,7 +646,7 @@ def _learning_table(pairs: Pairs) -> list[Table]:
 
 def _embedding_table(pairs: Pairs) -> list[Table]:
     rows = []
-    for t, r in _of(pairs, EmbeddingCheck, EmbeddingResult):
+    for t, r in pairs_of(pairs, EmbeddingCheck, EmbeddingResult):
         lags = next((f.lags for f, _ in _main(pairs) if f.tau == t.tau), None)
         first = next((i + 1 for i, v in enumerate(r.fnn) if v < 0.01), None)
         rows.append(
@@ -736,7 +732,7 @@ def _training_table(pairs: Pairs) -> list[Table]:
 
 
 def _order_table(pairs: Pairs) -> list[Table]:
-    for t, r in _of(pairs, IntegratorOrder, OrderResult):
+    for t, r in pairs_of(pairs, IntegratorOrder, OrderResult):
         return [
             Table(
                 "Mackey-Glass integrator: max error over x(0..100) against step 1/128 "
@@ -752,7 +748,7 @@ def _order_table(pairs: Pairs) -> list[Table]:
 
 
 def _logistic_table(pairs: Pairs) -> list[Table]:
-    lg = _of(pairs, LogisticMap, LogisticResult)
+    lg = pairs_of(pairs, LogisticMap, LogisticResult)
     if not lg:
         return []
     return [
@@ -777,7 +773,7 @@ def _logistic_table(pairs: Pairs) -> list[Table]:
 
 
 def _laser_table(pairs: Pairs) -> list[Table]:
-    lz = _of(pairs, Laser, LaserResult)
+    lz = pairs_of(pairs, Laser, LaserResult)
     if not lz:
         return []
     rows = []
@@ -907,7 +903,7 @@ SCALE_NOTES = {
 
 
 def _scale_of(pairs: Pairs) -> str | None:
-    for t, _ in _of(pairs, IntegratorOrder):
+    for t, _ in pairs_of(pairs, IntegratorOrder):
         if t.scale in SCALE_NOTES:
             return str(t.scale)
     return None

@@ -10,14 +10,13 @@ import numpy as np
 from .._base import Figure, save_figure
 from .._figures import make_figures
 from .._figures import pyplot as _plt
-from .._typed import Pairs
+from .._typed import Pairs, pairs_of
 from .analysis import (
     DIVERGED_ABOVE,
     _by_seed,
     _forecasts,
     _main,
     _main_n,
-    _of,
     _valid_of,
     kaplan_meier,
     pooled_nrmse,
@@ -89,7 +88,7 @@ def horizon_figure(pairs: Pairs, figdir: Path) -> Figure | None:
                 continue
             c = np.sqrt(np.mean(np.minimum(np.array(curves), 10.0) ** 2, axis=0))
             ax.plot(np.arange(1, c.size + 1), np.log10(c), color=_color(p), label=LABELS[p])
-        direct = _of(pairs, DirectMLP, DirectResult)
+        direct = pairs_of(pairs, DirectMLP, DirectResult)
         hs = sorted({t.horizon for t, _ in direct if t.tau == tau})
         if hs:
             ys = [
@@ -255,7 +254,7 @@ def learning_figure(pairs: Pairs, figdir: Path) -> Figure | None:
 
 
 def logistic_figure(pairs: Pairs, figdir: Path) -> Figure | None:
-    lg = _of(pairs, LogisticMap, LogisticResult)
+    lg = pairs_of(pairs, LogisticMap, LogisticResult)
     if not lg:
         return None
     plt = _plt()
@@ -279,7 +278,7 @@ def logistic_figure(pairs: Pairs, figdir: Path) -> Figure | None:
 
 
 def laser_figure(pairs: Pairs, figdir: Path) -> Figure | None:
-    ex = [r for _, r in _of(pairs, Laser, LaserResult) if r.ex_truth]
+    ex = [r for _, r in pairs_of(pairs, Laser, LaserResult) if r.ex_truth]
     if not ex:
         return None
     plt = _plt()

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..._errors import StudyError
 from .._base import Table
-from .._typed import Pairs, Result, Task, typed_study
+from .._typed import Pairs, Result, Task, pairs_of, typed_study
 from .._verdicts import (
     Claim,
     Measured,
@@ -210,11 +210,11 @@ def tasks(scale: str, seed: int) -> list[Task]:
 # pairs by type
 # --------------------------------------------------------------------------------------------
 def _of(pairs: Pairs, cls: type[Result]) -> list[Any]:
-    return [r for _, r in pairs if isinstance(r, cls)]
+    return [r for _, r in pairs_of(pairs, result=cls)]
 
 
 def _tasks_of(pairs: Pairs, cls: type[Task]) -> list[Any]:
-    return [t for t, _ in pairs if isinstance(t, cls)]
+    return [t for t, _ in pairs_of(pairs, cls, object)]
 
 
 def _tight_rows(pairs: Pairs) -> list[tuple[tuple[int, ...], int, int, int, int, bool]]:

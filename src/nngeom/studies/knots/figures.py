@@ -9,7 +9,7 @@ import numpy as np
 from ..._random import numpy_rng
 from .._base import Figure, save_figure
 from .._figures import make_figures
-from .._typed import Pairs
+from .._typed import Pairs, pairs_of
 from .experiments import (
     NarrowResult,
     NarrowTask,
@@ -121,7 +121,7 @@ def _narrow(pairs: Pairs, figdir: Path) -> Figure | None:
 def _random(pairs: Pairs, figdir: Path) -> Figure | None:
     import matplotlib.pyplot as plt
 
-    rs = [r for _, r in pairs if isinstance(r, RandomResult)]
+    rs = [r for _, r in pairs_of(pairs, result=RandomResult)]
     if not rs:
         return None
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -159,7 +159,7 @@ def _random(pairs: Pairs, figdir: Path) -> Figure | None:
 def _training(pairs: Pairs, figdir: Path) -> Figure | None:
     import matplotlib.pyplot as plt
 
-    rs = [r for _, r in pairs if isinstance(r, TrainingResult)]
+    rs = [r for _, r in pairs_of(pairs, result=TrainingResult)]
     if not rs:
         return None
     r = rs[0]
@@ -191,7 +191,7 @@ def _regions2d(pairs: Pairs, figdir: Path) -> Figure | None:
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
 
-    rs = [r for _, r in pairs if isinstance(r, Regions2DResult)]
+    rs = [r for _, r in pairs_of(pairs, result=Regions2DResult)]
     if not rs:
         return None
     r = rs[0]

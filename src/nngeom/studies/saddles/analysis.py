@@ -32,7 +32,7 @@ import numpy as np
 
 from ..._checks import TINY
 from .._base import Table
-from .._typed import Pairs
+from .._typed import Pairs, pairs_of
 from .._verdicts import Claim, Measured, Verdict, beyond, count_of, not_run, some_of
 from .tasks import (
     CRITICAL_GRAD,
@@ -138,16 +138,16 @@ class Point:
 
 
 def _toys(pairs: Pairs) -> list[tuple[ToyTask, ToyResult]]:
-    out = [(t, r) for t, r in pairs if isinstance(t, ToyTask) and isinstance(r, ToyResult)]
+    out = pairs_of(pairs, ToyTask, ToyResult)
     return sorted(out, key=lambda p: (p[1].outputs, p[1].width, p[1].seed))
 
 
 def _multis(pairs: Pairs) -> list[tuple[object, MultilayerResult]]:
-    return [(t, r) for t, r in pairs if isinstance(r, MultilayerResult)]
+    return pairs_of(pairs, result=MultilayerResult)
 
 
 def _counting(pairs: Pairs) -> list[CountingResult]:
-    return [r for t, r in pairs if isinstance(t, CountingTask) and isinstance(r, CountingResult)]
+    return [r for _, r in pairs_of(pairs, CountingTask, CountingResult)]
 
 
 def points(pairs: Pairs) -> list[Point]:
