@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn.utils import skip_init
 
 from ._callable import make_callable
+from ._checks import check_widths
 from ._errors import InvalidInput, UnsupportedModel
 from ._pieces import _EPS, _TINY, _midpoints, _midpoints_of, _xtol
 from .nets import MLP, as_mlp, piecewise_linear_form, resolve
@@ -809,19 +810,6 @@ def _exact_knots(layers: Sequence[Layer], lo: float, hi: float, approx: Knots) -
 # --------------------------------------------------------------------------------------------
 # Chen's bound and networks that attain it
 # --------------------------------------------------------------------------------------------
-def _check_widths(widths: Sequence[int]) -> list[int]:
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
-        raise InvalidInput(f"widths must be a sequence of positive ints, got {widths!r}")
-    try:
-        ws = list(widths)
-    except TypeError as exc:
-        raise InvalidInput(f"widths must be a sequence of positive ints, got {widths!r}") from exc
-    for w in ws:
-        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
-            raise InvalidInput(f"every hidden width must be a positive int, got {ws}")
-    return [int(w) for w in ws]
-
-
 # tight_knot_network builds its weights in memory: at most this many numbers (2 GiB in float64)
 MAX_TIGHT_WEIGHTS = 2**28
 
@@ -851,7 +839,7 @@ def knot_upper_bound(widths: Sequence[int]) -> int:
     >>> ng.knot_upper_bound([3, 3])
     15
     """
-    ws = _check_widths(widths)
+    ws = check_widths(widths, allow_empty=True)
     prod = 1
     for w in ws:
         prod *= w + 1
@@ -915,7 +903,7 @@ def tight_knot_network(
     """
     from ._checks import check_number
 
-    ws = _check_widths(widths)
+    ws = check_widths(widths, allow_empty=True)
     if not ws:
         raise InvalidInput("widths must name at least one hidden layer")
     eps = check_number("eps", eps)
