@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 import nngeom as ng
+from _machine import machine
 from nngeom.knots import layer_forms
 
 
@@ -196,14 +196,7 @@ def berzins_anchor() -> dict:
 def main() -> None:
     torch.set_num_threads(1)
     out: dict = {
-        "machine": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_start": list(os.getloadavg()),
-        },
+        "machine": machine(),
         "notes": "medians of repeats; times in seconds; CPU only; other work may share the machine",
     }
 

@@ -41,7 +41,6 @@ import inspect
 import io
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ sys.path.insert(0, str(HERE))
 
 import nngeom as ng  # noqa: E402
 from _lenet import train_lenet, unroll  # noqa: E402
+from _machine import machine  # noqa: E402
 from _planar import decision_boundary_length, segments_length  # noqa: E402
 from nngeom import data  # noqa: E402
 
@@ -285,19 +285,14 @@ def main() -> None:
     t_start = time.perf_counter()
     out: dict = {
         "machine": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "numpy": np.__version__,
+            **machine(),
             "nngeom": ng.__version__,
             "nngeom_commit": subprocess.run(
                 ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
                 capture_output=True,
                 text=True,
             ).stdout.strip(),
-            "cpus": os.cpu_count(),
             "threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "load_average_start": list(os.getloadavg()),
         },
         "notes": "times in seconds, medians of the repeats listed; float64; CPU only; other work "
         "may share the machine",

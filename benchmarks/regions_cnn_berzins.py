@@ -22,18 +22,17 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _lenet import train_lenet, unroll  # noqa: E402
+from _machine import machine  # noqa: E402
 from nngeom import data  # noqa: E402
 from regions_cnn import TRAIN, _Restricted2D, berzins_root, run_berzins  # noqa: E402
 
@@ -85,14 +84,7 @@ def main() -> None:
     net = jittered(_Restricted2D(mlp, o, u, v), args.jitter, seed=0)
     root = berzins_root()
     out: dict = {
-        "machine": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_start": list(os.getloadavg()),
-        },
+        "machine": machine(),
         "config": {
             "test_images": triple,
             "bounds": [0.0, 1.0],
